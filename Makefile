@@ -1,0 +1,43 @@
+# Tradewind — the two commands a fresh machine needs:
+#   make run    build and run every role in one process
+#   make test   the whole default test suite (what CI runs)
+GO       ?= go
+BIN      := bin/tradewind
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+PKGS     := ./...
+
+.PHONY: all build run test test-short vet fmt lint fuzz bench chaos clean help
+
+all: build
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/tradewind
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tradewind
+
+run: build ## run all roles: embedded NATS unless NATS_URL; PostgreSQL from DATABASE_URL, localhost:5432, or a throwaway cluster
+	./$(BIN) serve
+
+test: vet ## the whole default suite against real NATS JetStream and PostgreSQL
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	$(GO) test -count=1 -timeout 12m -p 2 $(PKGS)
+
+test-short: ## fast unit tests only
+	$(GO) test -short -count=1 $(PKGS)
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+fmt: ## gofmt -w
+	gofmt -w $$(git ls-files '*.go')
+
+fuzz: ## run every fuzz target for 30s each
+	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=30s ./internal/cenats
+
+bench: ## benchmarks (runner vs Watermill baseline, ...)
+	$(GO) test -run=NONE -bench=. -benchtime=3x -timeout 30m ./internal/runner/...
+
+clean: ## remove build output and local state
+	rm -rf bin .tradewind

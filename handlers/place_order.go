@@ -1,0 +1,83 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/runner"
+)
+
+// orderIDNamespace derives an order id from the command id when the
+// producer did not choose one: the same command always names the same order.
+var orderIDNamespace = uuid.MustParse("6f1c2a53-8d0e-4c8e-9a54-6a3f0f6b1c11")
+
+// PlaceOrder records a new order as pending and emits orders.placed.
+type PlaceOrder struct {
+	// Deadline is how long the saga has to confirm the order.
+	Deadline time.Duration
+	now      func() time.Time
+}
+
+// NewPlaceOrder validates the configuration.
+func NewPlaceOrder(deadline time.Duration) (*PlaceOrder, error) {
+	if deadline <= 0 {
+		return nil, errors.New("place order: deadline must be positive")
+	}
+	return &PlaceOrder{Deadline: deadline, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// Handle implements runner.Handler.
+func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*event.Event, error) {
+	var in events.PlaceOrder
+	if err := events.DecodeData(cmd, &in); err != nil {
+		return nil, runner.Invalid(err)
+	}
+	orderID := in.OrderID
+	if orderID == "" {
+		orderID = uuid.NewSHA1(orderIDNamespace, []byte(cmd.ID())).String()
+	}
+	var total int64
+	for _, l := range in.Lines {
+		total += l.Quantity * l.UnitPrice
+	}
+	placedAt := h.now()
+	deadline := placedAt.Add(h.Deadline)
+	lines, err := json.Marshal(in.Lines)
+	if err != nil {
+		return nil, fmt.Errorf("place order %s: %w", orderID, err)
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8)
+		ON CONFLICT (order_id) DO NOTHING`,
+		orderID, in.CustomerID, in.Currency, total, lines, deadline, cmd.ID(), placedAt)
+	if err != nil {
+		return nil, fmt.Errorf("place order %s: %w", orderID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		// Another command already placed this order id: the order exists
+		// once; this command has no further effect.
+		return nil, nil
+	}
+	ev, err := events.New(events.OrderPlacedV1, orderID, events.OrderPlaced{
+		OrderID:    orderID,
+		CustomerID: in.CustomerID,
+		Lines:      in.Lines,
+		Currency:   in.Currency,
+		Total:      total,
+		PlacedAt:   placedAt.Format(time.RFC3339Nano),
+		Deadline:   deadline.Format(time.RFC3339Nano),
+	}, events.CausedBy(cmd))
+	if err != nil {
+		return nil, err
+	}
+	return []*event.Event{ev}, nil
+}

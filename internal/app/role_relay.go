@@ -1,0 +1,13 @@
+package app
+
+func init() {
+	Register(Role{
+		Name: "relay",
+		Help: "publishes committed outbox rows to JetStream",
+		Build: func(d *Deps) ([]Service, error) {
+			// Serve creates the relay before the roles so runners in this
+			// process can wake it; here it only becomes a service.
+			return []Service{ServiceFunc("outbox-relay", d.Relay.Run)}, nil
+		},
+	})
+}

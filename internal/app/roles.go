@@ -1,0 +1,97 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/metrics"
+	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/runner"
+)
+
+// Deps are what a role is built from. They are created once per process by
+// Serve and shared by every role in it.
+type Deps struct {
+	Cfg   config.Config
+	Log   *slog.Logger
+	NC    *nats.Conn
+	JS    jetstream.JetStream
+	Pool  *pgxpool.Pool
+	Mux   *http.ServeMux // routes of the HTTP server (api, ws roles)
+	Relay *outbox.Relay  // nil unless this process runs the relay role
+}
+
+// Service is a long-running part of a role.
+type Service interface {
+	Name() string
+	Run(ctx context.Context) error
+}
+
+// Role builds the services one role runs.
+type Role struct {
+	Name  string
+	Help  string
+	Build func(d *Deps) ([]Service, error)
+}
+
+var roles = map[string]Role{}
+
+// Register adds a role. Roles register themselves from init functions in
+// this package, one file per role.
+func Register(r Role) {
+	if _, dup := roles[r.Name]; dup {
+		panic("app: duplicate role " + r.Name)
+	}
+	roles[r.Name] = r
+}
+
+// Roles returns the registered roles sorted by name.
+func Roles() []Role {
+	out := make([]Role, 0, len(roles))
+	for _, r := range roles {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// NewRunner builds a consumer runner with the process-wide options
+// (logger, relay wake-up, batch size and max deliver from the config).
+func (d *Deps) NewRunner(cfg runner.Config, h runner.Handler) (*runner.Runner, error) {
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = d.Cfg.BatchSize
+	}
+	if cfg.MaxDeliver == 0 {
+		cfg.MaxDeliver = d.Cfg.MaxDeliver
+	}
+	opts := []runner.Option{runner.WithLogger(d.Log), runner.WithObserver(metrics.ConsumerObserver{})}
+	if d.Relay != nil {
+		opts = append(opts, runner.WithAfterCommit(d.Relay.Wake))
+	}
+	r, err := runner.New(cfg, d.JS, d.Pool, h, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("build consumer %s: %w", cfg.Name, err)
+	}
+	return r, nil
+}
+
+type serviceFunc struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+func (s serviceFunc) Name() string                  { return s.name }
+func (s serviceFunc) Run(ctx context.Context) error { return s.run(ctx) }
+
+// ServiceFunc adapts a function to Service.
+func ServiceFunc(name string, run func(ctx context.Context) error) Service {
+	return serviceFunc{name: name, run: run}
+}

@@ -1,0 +1,37 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/schemas"
+)
+
+// Publish validates an event against its schema, encodes it in binary
+// content mode and publishes it to its subject, waiting for JetStream's
+// durable ack. Nats-Msg-Id is the event id, so a retried publish of the
+// same event inside the duplicate window is dropped by the broker
+// (PubAck.Duplicate reports it).
+func Publish(ctx context.Context, js jetstream.JetStream, e *event.Event) (*jetstream.PubAck, error) {
+	if err := schemas.ValidateEvent(e); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", e.Type(), err)
+	}
+	subject, err := events.NATSSubject(e)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := cenats.NewMsg(subject, e)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: %w", e.Type(), err)
+	}
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s to %s: %w", e.ID(), subject, err)
+	}
+	return ack, nil
+}

@@ -1,0 +1,241 @@
+// Package config holds Tradewind's settings: every setting has an
+// environment variable and a matching flag (the flag wins), a default next
+// to its declaration, and Validate lists every problem at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// AllRoles are the roles `serve` can run; the default is all of them.
+var AllRoles = []string{"api", "ws", "orders", "inventory", "payments", "notifier", "projections", "relay"}
+
+// Config is the whole configuration of `tradewind serve` and the CLI.
+type Config struct {
+	NATSURL         string        // NATS_URL: external NATS; empty starts an embedded server
+	NATSListen      string        // TRADEWIND_NATS_LISTEN: embedded server's client address
+	NATSSync        string        // TRADEWIND_NATS_SYNC: embedded JetStream fsync: "default", "always" or a duration
+	DatabaseURL     string        // DATABASE_URL
+	HTTPAddr        string        // TRADEWIND_HTTP_ADDR
+	DataDir         string        // TRADEWIND_DATA_DIR
+	Roles           []string      // TRADEWIND_ROLES
+	Replicas        int           // TRADEWIND_STREAM_REPLICAS
+	DuplicateWindow time.Duration // TRADEWIND_DUPLICATE_WINDOW
+	MaxDeliver      int           // TRADEWIND_MAX_DELIVER
+	BatchSize       int           // TRADEWIND_BATCH_SIZE
+	OrderDeadline   time.Duration // TRADEWIND_ORDER_DEADLINE
+	LogFormat       string        // TRADEWIND_LOG_FORMAT: text or json
+	LogLevel        string        // TRADEWIND_LOG_LEVEL: debug, info, warn, error
+
+	envErrs []error
+}
+
+// Setting documents one configuration knob (docs/configuration.md is
+// generated from the same list by a test).
+type Setting struct {
+	Env, Flag, Default, Help string
+}
+
+// Bind registers every setting on fs with defaults taken from the
+// environment. Call Validate after fs.Parse.
+func (c *Config) Bind(fs *pflag.FlagSet) {
+	b := binder{fs: fs, c: c}
+	b.str(&c.NATSURL, "NATS_URL", "nats-url", "", "NATS server URL; empty starts an embedded NATS JetStream server")
+	b.str(&c.NATSListen, "TRADEWIND_NATS_LISTEN", "nats-listen", "127.0.0.1:4222", "embedded NATS client address (port taken: a free port is used)")
+	b.str(&c.NATSSync, "TRADEWIND_NATS_SYNC", "nats-sync", "default", `embedded JetStream fsync: "default" (server's 2m interval), "always", or an interval like 1s`)
+	b.str(&c.DatabaseURL, "DATABASE_URL", "database-url", "", "PostgreSQL URL; empty tries localhost:5432, then a throwaway cluster")
+	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, health, metrics)")
+	b.str(&c.DataDir, "TRADEWIND_DATA_DIR", "data-dir", "./.tradewind", "local state: embedded NATS store, throwaway PostgreSQL, state file")
+	b.list(&c.Roles, "TRADEWIND_ROLES", "roles", AllRoles, "roles to run in this process")
+	b.int(&c.Replicas, "TRADEWIND_STREAM_REPLICAS", "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
+	b.dur(&c.DuplicateWindow, "TRADEWIND_DUPLICATE_WINDOW", "duplicate-window", 2*time.Minute, "JetStream duplicate window (Nats-Msg-Id dedupe)")
+	b.int(&c.MaxDeliver, "TRADEWIND_MAX_DELIVER", "max-deliver", 5, "delivery attempts before a message is dead-lettered")
+	b.int(&c.BatchSize, "TRADEWIND_BATCH_SIZE", "batch-size", 100, "messages per consumer transaction")
+	b.dur(&c.OrderDeadline, "TRADEWIND_ORDER_DEADLINE", "order-deadline", 30*time.Second, "time an order has to be confirmed")
+	b.str(&c.LogFormat, "TRADEWIND_LOG_FORMAT", "log-format", "text", "log format: text or json")
+	b.str(&c.LogLevel, "TRADEWIND_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// Settings lists every setting Bind registers.
+func Settings() []Setting {
+	var c Config
+	fs := pflag.NewFlagSet("settings", pflag.ContinueOnError)
+	c.Bind(fs)
+	var out []Setting
+	fs.VisitAll(func(f *pflag.Flag) {
+		env := f.Annotations["env"]
+		if len(env) == 0 {
+			return
+		}
+		out = append(out, Setting{Env: env[0], Flag: "--" + f.Name, Default: f.DefValue, Help: f.Usage})
+	})
+	return out
+}
+
+// Validate returns every problem at once, each naming what to set.
+func (c *Config) Validate() error {
+	errs := slices.Clone(c.envErrs)
+	add := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	if c.NATSURL != "" {
+		if u, err := url.Parse(c.NATSURL); err != nil || u.Host == "" {
+			add("NATS_URL %q: want nats://host:port", c.NATSURL)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
+		add("TRADEWIND_NATS_LISTEN %q: want host:port", c.NATSListen)
+	}
+	if _, _, err := c.SyncSetting(); err != nil {
+		add("TRADEWIND_NATS_SYNC: %v", err)
+	}
+	if c.DatabaseURL != "" {
+		if u, err := url.Parse(c.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			add("DATABASE_URL: want postgres://user@host:port/db")
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		add("TRADEWIND_HTTP_ADDR %q: want host:port", c.HTTPAddr)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		add("TRADEWIND_DATA_DIR: must not be empty")
+	}
+	if len(c.Roles) == 0 {
+		add("TRADEWIND_ROLES: at least one role is required (%s)", strings.Join(AllRoles, ","))
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			add("TRADEWIND_ROLES: unknown role %q (known: %s)", r, strings.Join(AllRoles, ","))
+		}
+	}
+	if c.Replicas != 1 && c.Replicas != 3 && c.Replicas != 5 {
+		add("TRADEWIND_STREAM_REPLICAS: want 1, 3 or 5, got %d", c.Replicas)
+	}
+	if c.DuplicateWindow < time.Second {
+		add("TRADEWIND_DUPLICATE_WINDOW: want at least 1s, got %s", c.DuplicateWindow)
+	}
+	if c.MaxDeliver < 1 || c.MaxDeliver > 1000 {
+		add("TRADEWIND_MAX_DELIVER: want 1..1000, got %d", c.MaxDeliver)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		add("TRADEWIND_BATCH_SIZE: want 1..10000, got %d", c.BatchSize)
+	}
+	if c.OrderDeadline < time.Second {
+		add("TRADEWIND_ORDER_DEADLINE: want at least 1s, got %s", c.OrderDeadline)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add("TRADEWIND_LOG_FORMAT: want text or json, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("TRADEWIND_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &Error{Problems: errs}
+}
+
+// Error lists every configuration problem.
+type Error struct{ Problems []error }
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid configuration (%d problems):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - " + p.Error())
+	}
+	return b.String()
+}
+
+// HasRole reports whether this process runs role.
+func (c *Config) HasRole(role string) bool { return slices.Contains(c.Roles, role) }
+
+// SyncSetting parses NATSSync into the embedded server's fsync settings.
+func (c *Config) SyncSetting() (interval time.Duration, always bool, err error) {
+	switch c.NATSSync {
+	case "", "default":
+		return 0, false, nil
+	case "always":
+		return 0, true, nil
+	}
+	d, err := time.ParseDuration(c.NATSSync)
+	if err != nil || d <= 0 {
+		return 0, false, fmt.Errorf(`want "default", "always" or a positive duration, got %q`, c.NATSSync)
+	}
+	return d, false, nil
+}
+
+type binder struct {
+	fs *pflag.FlagSet
+	c  *Config
+}
+
+func (b binder) annotate(flag, env string) {
+	_ = b.fs.SetAnnotation(flag, "env", []string{env})
+}
+
+func (b binder) str(p *string, env, flag, def, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	b.fs.StringVar(p, flag, def, help+" (env "+env+")")
+	b.annotate(flag, env)
+}
+
+func (b binder) list(p *[]string, env, flag string, def []string, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = splitList(v)
+	}
+	b.fs.StringSliceVar(p, flag, def, help+" (env "+env+")")
+	b.annotate(flag, env)
+}
+
+func (b binder) int(p *int, env, flag string, def int, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.c.envErrs = append(b.c.envErrs, fmt.Errorf("%s %q: not an integer", env, v))
+		} else {
+			def = n
+		}
+	}
+	b.fs.IntVar(p, flag, def, help+" (env "+env+")")
+	b.annotate(flag, env)
+}
+
+func (b binder) dur(p *time.Duration, env, flag string, def time.Duration, help string) {
+	if v, ok := os.LookupEnv(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.c.envErrs = append(b.c.envErrs, fmt.Errorf("%s %q: not a duration (e.g. 30s, 2m)", env, v))
+		} else {
+			def = d
+		}
+	}
+	b.fs.DurationVar(p, flag, def, help+" (env "+env+")")
+	b.annotate(flag, env)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ErrNoSystem is returned by CLI commands that found neither a URL nor a
+// running system's state file.
+var ErrNoSystem = errors.New("no running Tradewind found: start one with `make run` (or `tradewind serve`), or set NATS_URL / DATABASE_URL")

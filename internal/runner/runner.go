@@ -1,0 +1,653 @@
+// Package runner turns JetStream's at-least-once delivery into
+// exactly-once effects in PostgreSQL.
+//
+// The protocol, per batch of messages from one durable pull consumer:
+//
+//  1. open one transaction; for each message, under a savepoint, insert
+//     (consumer, event id) into core.inbox — a conflict means the message
+//     was applied before, so it is skipped;
+//  2. otherwise call the handler with the transaction; the events it
+//     returns go into core.outbox in the same transaction;
+//  3. commit, then ack. A message whose handler fails rolls back only its
+//     savepoint and is nak'ed with backoff; after MaxDeliver attempts, or at
+//     once for invalid input and permanent errors, it is dead-lettered.
+//
+// A crash before commit loses nothing (redelivery); a crash after commit and
+// before ack redelivers a message whose inbox row makes it a no-op. Handlers
+// never commit, publish or ack.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/schemas"
+)
+
+// Handler reacts to one message inside the batch's transaction and returns
+// the events to emit. It must not commit, publish or ack; whatever it writes
+// is rolled back if it returns an error.
+type Handler interface {
+	Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error)
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
+	return f(ctx, tx, ev)
+}
+
+// Config describes one consumer.
+type Config struct {
+	// Name is the durable consumer's name and the inbox key. Renaming it
+	// re-consumes the whole stream (the new name has no inbox rows).
+	Name           string
+	Stream         string
+	FilterSubjects []string
+	// BatchSize bounds one transaction and the client's pre-buffer, so no
+	// message waits in the client long enough to pass its AckWait.
+	BatchSize int
+	// Linger is how long to wait for more messages once one arrived.
+	Linger     time.Duration
+	MaxDeliver int
+	AckWait    time.Duration
+	// Backoff gives the nak delay before attempt n+1 (n = attempts so far).
+	Backoff func(attempt int) time.Duration
+	// MaxPayload bounds a message's data.
+	MaxPayload int
+	// Upcast, when set, rewrites old versions of a message to the shape the
+	// handler expects, after validation against the original's schema.
+	Upcast func(*event.Event) (*event.Event, error)
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100
+	}
+	if c.Linger <= 0 {
+		c.Linger = 2 * time.Millisecond
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.Backoff == nil {
+		c.Backoff = ExponentialBackoff(500*time.Millisecond, time.Minute)
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = cenats.DefaultMaxPayload
+	}
+}
+
+// ExponentialBackoff doubles from base, capped at max.
+func ExponentialBackoff(base, max time.Duration) func(int) time.Duration {
+	return func(attempt int) time.Duration {
+		if attempt < 1 {
+			attempt = 1
+		}
+		d := time.Duration(float64(base) * math.Pow(2, float64(attempt-1)))
+		if d > max || d <= 0 {
+			return max
+		}
+		return d
+	}
+}
+
+// Option configures a Runner.
+type Option func(*Runner)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
+
+// WithAfterCommit runs f after every commit that wrote outbox rows (the
+// in-process relay wake-up).
+func WithAfterCommit(f func()) Option { return func(r *Runner) { r.afterCommit = f } }
+
+// WithObserver reports measurements (batch sizes, processing times,
+// results, redeliveries) to o; internal/metrics.ConsumerObserver is the
+// Prometheus implementation.
+func WithObserver(o Observer) Option { return func(r *Runner) { r.obs = o } }
+
+// Observer receives a runner's measurements. It is called on the hot path,
+// from the runner's goroutine: implementations must be cheap, must not
+// block and must be safe for concurrent use (runners share one).
+type Observer interface {
+	// ObserveBatch is called once per batch, after every message of it is
+	// settled, with the time since the batch was fetched.
+	ObserveBatch(consumer string, size int, elapsed time.Duration)
+	// ObserveMessage is called once per settled message with its result
+	// (ResultApplied, ResultDuplicate, ResultRetried, ResultDeadLettered),
+	// its delivery attempt (1 = first delivery) and the time spent in the
+	// inbox check, handler and outbox write (0 when they did not run).
+	ObserveMessage(consumer, result string, attempt uint64, handled time.Duration)
+}
+
+// Results reported to an Observer.
+const (
+	ResultApplied      = "applied"
+	ResultDuplicate    = "duplicate"
+	ResultRetried      = "retried"
+	ResultDeadLettered = "dead_lettered"
+)
+
+// WithBeforeAck is a test hook run between commit and ack; when it returns
+// an error the runner stops without acking, as a crash would.
+func WithBeforeAck(f func() error) Option { return func(r *Runner) { r.beforeAck = f } }
+
+// Runner consumes one durable consumer.
+type Runner struct {
+	cfg         Config
+	js          jetstream.JetStream
+	pool        *pgxpool.Pool
+	h           Handler
+	log         *slog.Logger
+	afterCommit func()
+	beforeAck   func() error
+	obs         Observer
+
+	running atomic.Bool
+	stats   Stats
+}
+
+// Stats are the runner's counters since start.
+type Stats struct {
+	Applied, Duplicates, Retried, DeadLettered, Batches atomic.Int64
+}
+
+// New validates the configuration and wires a runner.
+func New(cfg Config, js jetstream.JetStream, pool *pgxpool.Pool, h Handler, opts ...Option) (*Runner, error) {
+	var errs []error
+	if cfg.Name == "" {
+		errs = append(errs, errors.New("name is required"))
+	}
+	if cfg.Stream == "" || len(cfg.FilterSubjects) == 0 {
+		errs = append(errs, errors.New("stream and filter subjects are required"))
+	}
+	if js == nil || pool == nil || h == nil {
+		errs = append(errs, errors.New("JetStream, pool and handler are required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("runner %q: %w", cfg.Name, err)
+	}
+	cfg.setDefaults()
+	r := &Runner{cfg: cfg, js: js, pool: pool, h: h, log: slog.Default()}
+	for _, o := range opts {
+		o(r)
+	}
+	r.log = r.log.With("consumer", cfg.Name)
+	return r, nil
+}
+
+// Name is the consumer's name.
+func (r *Runner) Name() string { return r.cfg.Name }
+
+// Running reports whether the consume loop is active (for /readyz).
+func (r *Runner) Running() bool { return r.running.Load() }
+
+// Stats returns the live counters.
+func (r *Runner) Stats() *Stats { return &r.stats }
+
+// Spec is the durable consumer the runner needs.
+func (r *Runner) Spec() broker.ConsumerSpec {
+	return broker.ConsumerSpec{
+		Name:           r.cfg.Name,
+		Stream:         r.cfg.Stream,
+		FilterSubjects: r.cfg.FilterSubjects,
+		MaxDeliver:     r.cfg.MaxDeliver,
+		AckWait:        r.cfg.AckWait,
+		MaxAckPending:  max(1000, 4*r.cfg.BatchSize),
+	}
+}
+
+// Run creates or updates the durable consumer and processes batches until
+// ctx ends. Transient failures (database or broker down) are retried; Run
+// returns only when ctx ends or a WithBeforeAck hook fails.
+func (r *Runner) Run(ctx context.Context) error {
+	var cons jetstream.Consumer
+	for {
+		var err error
+		cons, err = broker.EnsureConsumer(ctx, r.js, r.Spec())
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.log.Warn("cannot create consumer; retrying", "err", err)
+		sleep(ctx, time.Second)
+	}
+	for ctx.Err() == nil {
+		err := r.consume(ctx, cons)
+		if errors.Is(err, errStop) {
+			return err
+		}
+		if ctx.Err() == nil && err != nil {
+			r.log.Warn("consume loop failed; restarting", "err", err)
+			sleep(ctx, 500*time.Millisecond)
+		}
+	}
+	return nil
+}
+
+var errStop = errors.New("runner stopped by hook")
+
+func (r *Runner) consume(ctx context.Context, cons jetstream.Consumer) error {
+	it, err := cons.Messages(
+		jetstream.PullMaxMessages(r.cfg.BatchSize),
+		jetstream.PullExpiry(5*time.Second),
+	)
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	defer it.Stop()
+	r.running.Store(true)
+	defer r.running.Store(false)
+	batch := make([]jetstream.Msg, 0, r.cfg.BatchSize)
+	for ctx.Err() == nil {
+		batch = batch[:0]
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("next message: %w", err)
+		}
+		batch = append(batch, m)
+		for len(batch) < r.cfg.BatchSize {
+			m, err := it.Next(jetstream.NextMaxWait(r.cfg.Linger))
+			if err != nil {
+				break
+			}
+			batch = append(batch, m)
+		}
+		if err := r.process(ctx, batch); err != nil {
+			if errors.Is(err, errStop) {
+				return err
+			}
+			r.log.Warn("batch failed; its messages will be redelivered", "size", len(batch), "err", err)
+			sleep(ctx, 250*time.Millisecond)
+		}
+	}
+	return nil
+}
+
+type outcome int
+
+const (
+	pending    outcome = iota
+	ack                // applied, or a duplicate
+	nak                // retry after delay
+	deadLetter         // give up: publish to DLQ, then terminate
+)
+
+type item struct {
+	msg     jetstream.Msg
+	meta    *jetstream.MsgMetadata
+	ev      *event.Event
+	outcome outcome
+	delay   time.Duration
+	reason  error
+	dup     bool          // acked because the inbox had it
+	handled time.Duration // time in applyOne
+	log     *slog.Logger  // built on first use by logFor
+}
+
+// logFor returns the message's logger: every line carries the event id,
+// type, correlation id and trace id (when the message decoded), so one
+// grep follows a message and its saga. Payloads are never logged.
+func (r *Runner) logFor(it *item) *slog.Logger {
+	if it.log != nil {
+		return it.log
+	}
+	attrs := []any{"subject", it.msg.Subject()}
+	if it.meta != nil {
+		attrs = append(attrs, "stream_seq", it.meta.Sequence.Stream, "attempt", it.meta.NumDelivered)
+	}
+	if it.ev != nil {
+		attrs = append(attrs, "event_id", it.ev.ID(), "type", it.ev.Type(),
+			"correlation_id", events.StringExt(it.ev, events.ExtCorrelationID),
+			"trace_id", TraceID(events.StringExt(it.ev, events.ExtTraceparent)))
+	} else if h := it.msg.Headers(); h != nil {
+		// Undecodable: log what the headers say, unvalidated.
+		attrs = append(attrs, "event_id", h.Get("ce-id"), "type", h.Get("ce-type"))
+	}
+	it.log = r.log.With(attrs...)
+	return it.log
+}
+
+// TraceID extracts the trace id from a W3C traceparent
+// ("00-<trace id>-<span id>-<flags>"); "" when it is malformed.
+func TraceID(traceparent string) string {
+	if len(traceparent) != 55 || traceparent[2] != '-' || traceparent[35] != '-' || traceparent[52] != '-' {
+		return ""
+	}
+	return traceparent[3:35]
+}
+
+type loggerKey struct{}
+
+// LoggerFrom returns the logger of the message being handled (with its
+// event id, type, correlation id and trace id), or slog.Default() outside
+// a handler.
+func LoggerFrom(ctx context.Context) *slog.Logger {
+	if f, ok := ctx.Value(loggerKey{}).(func() *slog.Logger); ok {
+		return f()
+	}
+	return slog.Default()
+}
+
+// Delivery describes the message being handled; handlers read it with
+// DeliveryFrom (projections use the stream sequence as their position).
+type Delivery struct {
+	Consumer     string
+	Subject      string
+	StreamSeq    uint64
+	NumDelivered uint64
+}
+
+type deliveryKey struct{}
+
+// DeliveryFrom returns the delivery of the message being handled.
+func DeliveryFrom(ctx context.Context) (Delivery, bool) {
+	d, ok := ctx.Value(deliveryKey{}).(Delivery)
+	return d, ok
+}
+
+func (r *Runner) decode(it *item) {
+	meta, err := it.msg.Metadata()
+	if err != nil {
+		it.outcome, it.reason = deadLetter, fmt.Errorf("read metadata: %w", err)
+		return
+	}
+	it.meta = meta
+	ev, err := cenats.DecodeLimit(it.msg.Headers(), it.msg.Data(), r.cfg.MaxPayload)
+	if err == nil {
+		err = schemas.ValidateEvent(ev)
+	}
+	if err == nil && r.cfg.Upcast != nil {
+		ev, err = r.cfg.Upcast(ev)
+	}
+	if err != nil {
+		it.outcome, it.reason = deadLetter, Invalid(err)
+		return
+	}
+	it.ev = ev
+}
+
+func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
+	start := time.Now()
+	r.stats.Batches.Add(1)
+	items := make([]item, len(msgs))
+	for i, m := range msgs {
+		items[i].msg = m
+		r.decode(&items[i])
+	}
+	wrote, err := r.apply(ctx, items)
+	if err != nil {
+		// Nothing of the batch committed (or we cannot know): every message
+		// not already judged comes back; the inbox makes that safe.
+		for i := range items {
+			if items[i].outcome != deadLetter {
+				items[i].outcome, items[i].delay = nak, time.Second
+			}
+		}
+		r.settle(ctx, items)
+		r.observe(items, start)
+		return err
+	}
+	if wrote && r.afterCommit != nil {
+		r.afterCommit()
+	}
+	if r.beforeAck != nil {
+		if err := r.beforeAck(); err != nil {
+			return fmt.Errorf("%w: %w", errStop, err)
+		}
+	}
+	r.settle(ctx, items)
+	r.observe(items, start)
+	return nil
+}
+
+// observe reports a settled batch to the observer.
+func (r *Runner) observe(items []item, start time.Time) {
+	if r.obs == nil {
+		return
+	}
+	for i := range items {
+		it := &items[i]
+		var attempt uint64
+		if it.meta != nil {
+			attempt = it.meta.NumDelivered
+		}
+		result := ResultApplied
+		switch {
+		case it.outcome == nak:
+			result = ResultRetried
+		case it.outcome == deadLetter:
+			result = ResultDeadLettered
+		case it.dup:
+			result = ResultDuplicate
+		}
+		r.obs.ObserveMessage(r.cfg.Name, result, attempt, it.handled)
+	}
+	r.obs.ObserveBatch(r.cfg.Name, len(items), time.Since(start))
+}
+
+// apply runs the handlers in one transaction. It reports whether outbox
+// rows were written.
+func (r *Runner) apply(ctx context.Context, items []item) (wrote bool, err error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.Background())
+		}
+	}()
+	parked := map[string]time.Duration{}
+	for i := range items {
+		it := &items[i]
+		if it.outcome != pending {
+			continue
+		}
+		key := events.PartitionKey(it.ev)
+		if d, ok := parked[key]; ok && key != "" {
+			// An earlier message of this aggregate failed in this batch:
+			// this one waits behind it instead of overtaking it.
+			it.outcome, it.delay = nak, d
+			continue
+		}
+		n, err := r.applyOne(ctx, tx, it)
+		if err != nil {
+			return false, err
+		}
+		if n > 0 {
+			wrote = true
+		}
+		if it.outcome == nak {
+			parked[key] = it.delay
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	return wrote, nil
+}
+
+// applyOne applies one message under a savepoint. A returned error means
+// the transaction itself is broken.
+func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, it *item) (emitted int, err error) {
+	start := time.Now()
+	defer func() { it.handled = time.Since(start) }()
+	if _, err := tx.Exec(ctx, "SAVEPOINT msg"); err != nil {
+		return 0, fmt.Errorf("savepoint: %w", err)
+	}
+	tag, err := tx.Exec(ctx,
+		`INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq) VALUES ($1, $2, $3, $4)
+		 ON CONFLICT DO NOTHING`,
+		r.cfg.Name, it.ev.ID(), it.ev.Type(), int64(it.meta.Sequence.Stream))
+	if err != nil {
+		return 0, fmt.Errorf("inbox insert: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		r.stats.Duplicates.Add(1)
+		it.outcome, it.dup = ack, true
+		_, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg")
+		return 0, err
+	}
+	hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
+		Consumer: r.cfg.Name, Subject: it.msg.Subject(),
+		StreamSeq: it.meta.Sequence.Stream, NumDelivered: it.meta.NumDelivered,
+	})
+	hctx = context.WithValue(hctx, loggerKey{}, func() *slog.Logger { return r.logFor(it) })
+	out, herr := r.h.Handle(hctx, tx, it.ev)
+	if herr == nil && len(out) > 0 {
+		for _, e := range out {
+			if events.StringExt(e, events.ExtCausationID) == "" {
+				events.CausedBy(it.ev)(e)
+			}
+		}
+		herr = outbox.Add(ctx, tx, out...)
+	}
+	if herr != nil {
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT msg"); err != nil {
+			return 0, fmt.Errorf("rollback to savepoint after %v: %w", herr, err)
+		}
+		r.judge(it, herr)
+		return 0, nil
+	}
+	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg"); err != nil {
+		return 0, fmt.Errorf("release savepoint: %w", err)
+	}
+	it.outcome = ack
+	r.stats.Applied.Add(1)
+	return len(out), nil
+}
+
+// judge decides between retry and dead letter for a failed message.
+func (r *Runner) judge(it *item, err error) {
+	attempt := int(it.meta.NumDelivered)
+	var re *retryError
+	switch {
+	case IsPermanent(err):
+		it.outcome, it.reason = deadLetter, err
+	case errors.As(err, &re):
+		// The handler asked to wait (e.g. a circuit breaker is open):
+		// a delayed redelivery that does not fail the message.
+		it.outcome, it.delay, it.reason = nak, re.after, err
+	case attempt >= r.cfg.MaxDeliver:
+		it.outcome, it.reason = deadLetter, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+	default:
+		it.outcome, it.delay, it.reason = nak, r.cfg.Backoff(attempt), err
+	}
+	if it.outcome == nak {
+		r.logFor(it).Warn("message failed; will retry", "retry_in", it.delay, "err", err)
+	}
+}
+
+// settle acks, naks or dead-letters every message of the batch.
+func (r *Runner) settle(ctx context.Context, items []item) {
+	for i := range items {
+		it := &items[i]
+		switch it.outcome {
+		case ack:
+			_ = it.msg.Ack()
+		case nak:
+			r.stats.Retried.Add(1)
+			_ = it.msg.NakWithDelay(it.delay)
+		case deadLetter:
+			if err := r.deadLetter(ctx, it); err != nil {
+				r.logFor(it).Error("cannot dead-letter; message will be redelivered", "err", err)
+				it.outcome = nak
+				_ = it.msg.NakWithDelay(time.Second)
+				continue
+			}
+			r.stats.DeadLettered.Add(1)
+			_ = it.msg.TermWithReason(truncate(it.reason.Error(), 200))
+		}
+	}
+}
+
+// Dead-letter headers, beside the original message's headers.
+const (
+	HdrDLQConsumer = "Tradewind-Dlq-Consumer"
+	HdrDLQSubject  = "Tradewind-Dlq-Subject"
+	HdrDLQStream   = "Tradewind-Dlq-Stream"
+	HdrDLQSeq      = "Tradewind-Dlq-Stream-Seq"
+	HdrDLQAttempts = "Tradewind-Dlq-Attempts"
+	HdrDLQReason   = "Tradewind-Dlq-Reason"
+	HdrDLQTime     = "Tradewind-Dlq-Time"
+)
+
+// DeadLetterSubject is where a consumer's dead letters go.
+func DeadLetterSubject(consumer, originalSubject string) string {
+	return "dlq." + consumer + "." + originalSubject
+}
+
+func (r *Runner) deadLetter(ctx context.Context, it *item) error {
+	m := nats.NewMsg(DeadLetterSubject(r.cfg.Name, it.msg.Subject()))
+	for k, v := range it.msg.Headers() {
+		if k == nats.MsgIdHdr || len(k) > 4 && k[:4] == "Nats" {
+			continue
+		}
+		m.Header[k] = v
+	}
+	m.Data = it.msg.Data()
+	var seq, attempts uint64
+	if it.meta != nil {
+		seq, attempts = it.meta.Sequence.Stream, it.meta.NumDelivered
+	}
+	m.Header.Set(HdrDLQConsumer, r.cfg.Name)
+	m.Header.Set(HdrDLQSubject, it.msg.Subject())
+	m.Header.Set(HdrDLQStream, r.cfg.Stream)
+	m.Header.Set(HdrDLQSeq, strconv.FormatUint(seq, 10))
+	m.Header.Set(HdrDLQAttempts, strconv.FormatUint(attempts, 10))
+	m.Header.Set(HdrDLQReason, truncate(it.reason.Error(), 2000))
+	m.Header.Set(HdrDLQTime, time.Now().UTC().Format(time.RFC3339Nano))
+	// One dead letter per (consumer, stream position), even if this is redone.
+	m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("dlq:%s:%s:%d", r.cfg.Name, r.cfg.Stream, seq))
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := r.js.PublishMsg(pctx, m); err != nil {
+		return fmt.Errorf("publish dead letter of seq %d: %w", seq, err)
+	}
+	r.logFor(it).Error("message dead-lettered", "attempts", attempts, "reason", it.reason.Error())
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

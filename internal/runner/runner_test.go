@@ -1,0 +1,327 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/runner"
+	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/projections"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func placeOrder(t *testing.T, customer string, qty int64) *event.Event {
+	t.Helper()
+	e, err := events.New(events.PlaceOrderV1, "", events.PlaceOrder{
+		CustomerID: customer, Currency: "EUR",
+		Lines: []events.OrderLine{{SKU: "SKU-1", Quantity: qty, UnitPrice: 1250}},
+	}, events.WithSource("/test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// publishRaw publishes without validation (to inject bad input) and with
+// an explicit Nats-Msg-Id.
+func publishRaw(t *testing.T, js jetstream.JetStream, e *event.Event, msgID string) *jetstream.PubAck {
+	t.Helper()
+	subject, err := events.NATSSubject(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cenats.NewMsg(subject, e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.Set(nats.MsgIdHdr, msgID)
+	ack, err := js.PublishMsg(context.Background(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ack
+}
+
+type system struct {
+	t    *testing.T
+	js   jetstream.JetStream
+	nc   *nats.Conn
+	pool *pgxpool.Pool
+	url  string
+}
+
+func newSystem(t *testing.T) *system {
+	t.Helper()
+	emb, nc, js := testenv.JetStream(t)
+	return &system{t: t, js: js, nc: nc, pool: testenv.Pool(t), url: emb.URL}
+}
+
+// start runs a runner until the test ends; it returns the runner.
+func (s *system) start(cfg runner.Config, h runner.Handler, opts ...runner.Option) (*runner.Runner, <-chan error) {
+	s.t.Helper()
+	return s.startWith(s.js, cfg, h, opts...)
+}
+
+func (s *system) startWith(js jetstream.JetStream, cfg runner.Config, h runner.Handler, opts ...runner.Option) (*runner.Runner, <-chan error) {
+	s.t.Helper()
+	r, err := runner.New(cfg, js, s.pool, h, opts...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		done <- r.Run(ctx)
+	}()
+	s.t.Cleanup(func() { cancel(); <-finished })
+	return r, done
+}
+
+func (s *system) count(query string, args ...any) int {
+	s.t.Helper()
+	var n int
+	if err := s.pool.QueryRow(context.Background(), query, args...).Scan(&n); err != nil {
+		s.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func streamCount(t *testing.T, js jetstream.JetStream, stream, subject string) int {
+	t.Helper()
+	st, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range info.State.Subjects {
+		n += int(c)
+	}
+	return n
+}
+
+func ordersConsumer(name string) runner.Config {
+	return runner.Config{
+		Name: name, Stream: broker.StreamCommands,
+		FilterSubjects: []string{"cmd.orders.place"},
+		Backoff:        func(int) time.Duration { return 20 * time.Millisecond },
+		MaxDeliver:     3,
+	}
+}
+
+func mustPlaceOrder(t *testing.T) runner.Handler {
+	h, err := handlers.NewPlaceOrder(30 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestDuplicateDeliveryHasOneEffect(t *testing.T) {
+	s := newSystem(t)
+	customer := "dup-" + t.Name()
+	cmd := placeOrder(t, customer, 1)
+
+	// Duplicate publishes with the same id: the broker drops them inside
+	// its duplicate window...
+	for i := 0; i < 3; i++ {
+		ack := publishRaw(t, s.js, cmd, cmd.ID())
+		if (i > 0) != ack.Duplicate {
+			t.Fatalf("publish %d: Duplicate=%v", i, ack.Duplicate)
+		}
+	}
+	// ...and past it (a producer retrying late: a different Nats-Msg-Id
+	// but the same CloudEvent id) the inbox drops them.
+	for i := 0; i < 4; i++ {
+		publishRaw(t, s.js, cmd, fmt.Sprintf("%s-late-%d", cmd.ID(), i))
+	}
+
+	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond}, s.pool, s.js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = relay.Run(ctx) }()
+	r, _ := s.start(ordersConsumer("dup-orders"), mustPlaceOrder(t), runner.WithAfterCommit(relay.Wake))
+	proj, _ := s.start(runner.Config{Name: "dup-projection", Stream: broker.StreamEvents,
+		FilterSubjects: []string{"evt.orders.placed.*"}}, projections.Orders{})
+
+	testenv.Eventually(t, 10*time.Second, "5 deliveries handled", func() bool {
+		st := r.Stats()
+		return st.Applied.Load()+st.Duplicates.Load() == 5
+	})
+	testenv.Eventually(t, 10*time.Second, "read model row", func() bool {
+		return s.count(`SELECT count(*) FROM public.orders WHERE customer_id = $1`, customer) == 1
+	})
+	if got := r.Stats().Applied.Load(); got != 1 {
+		t.Errorf("applied %d times, want 1", got)
+	}
+	if got := r.Stats().Duplicates.Load(); got != 4 {
+		t.Errorf("duplicates skipped = %d, want 4", got)
+	}
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer); n != 1 {
+		t.Errorf("orders = %d, want 1", n)
+	}
+	var orderID string
+	if err := s.pool.QueryRow(ctx, `SELECT order_id::text FROM core.orders WHERE customer_id = $1`, customer).Scan(&orderID); err != nil {
+		t.Fatal(err)
+	}
+	if n := streamCount(t, s.js, broker.StreamEvents, "evt.orders.placed."+orderID); n != 1 {
+		t.Errorf("orders.placed events on the stream = %d, want 1", n)
+	}
+	time.Sleep(100 * time.Millisecond) // let any stray duplicate reach the projection
+	if n := s.count(`SELECT count(*) FROM public.orders WHERE customer_id = $1`, customer); n != 1 {
+		t.Errorf("read model rows = %d, want 1", n)
+	}
+	if got := proj.Stats().Applied.Load(); got != 1 {
+		t.Errorf("projection applied %d events, want 1", got)
+	}
+}
+
+func TestCrashBetweenCommitAndAckHasOneEffect(t *testing.T) {
+	s := newSystem(t)
+	customer := "crash-" + t.Name()
+	cmd := placeOrder(t, customer, 2)
+	publishRaw(t, s.js, cmd, cmd.ID())
+
+	cfg := ordersConsumer("crash-orders")
+	cfg.AckWait = time.Second
+	// First process: commits, then "dies" before acking: the hook closes
+	// its connection, so the ack can never be sent.
+	nc1, js1 := testenv.Connect(t, s.url)
+	crashed := errors.New("simulated crash after commit")
+	_, done := s.startWith(js1, cfg, mustPlaceOrder(t), runner.WithBeforeAck(func() error {
+		nc1.Close()
+		return crashed
+	}))
+	select {
+	case err := <-done:
+		if !errors.Is(err, crashed) {
+			t.Fatalf("first runner ended with %v, want the simulated crash", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("first runner did not process the command")
+	}
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer); n != 1 {
+		t.Fatalf("after the crash: orders = %d, want 1 (committed)", n)
+	}
+
+	// Second process: the message comes back after AckWait; the inbox
+	// makes it a no-op.
+	r2, _ := s.start(cfg, mustPlaceOrder(t))
+	testenv.Eventually(t, 10*time.Second, "redelivery", func() bool { return r2.Stats().Duplicates.Load() == 1 })
+	if got := r2.Stats().Applied.Load(); got != 0 {
+		t.Errorf("redelivery applied %d times, want 0", got)
+	}
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer); n != 1 {
+		t.Errorf("orders = %d, want 1", n)
+	}
+	if n := s.count(`SELECT count(*) FROM core.outbox WHERE convert_from(body, 'UTF8') LIKE '%' || $1 || '%'`, customer); n != 1 {
+		t.Errorf("outbox rows = %d, want 1", n)
+	}
+}
+
+// failing wraps a handler and fails permanently for one customer.
+type failing struct {
+	next     runner.Handler
+	customer string
+}
+
+func (f failing) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
+	var in events.PlaceOrder
+	_ = events.DecodeData(ev, &in)
+	if in.CustomerID == f.customer {
+		return nil, errors.New("warehouse system rejects this customer")
+	}
+	return f.next.Handle(ctx, tx, ev)
+}
+
+func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
+	s := newSystem(t)
+	prefix := "poison-" + t.Name()
+	good1 := placeOrder(t, prefix+"-good1", 1)
+	invalid := placeOrder(t, prefix+"-invalid", 0) // quantity 0 breaks the schema
+	poison := placeOrder(t, prefix+"-poison", 1)
+	good2 := placeOrder(t, prefix+"-good2", 1)
+	for _, e := range []*event.Event{good1, invalid, poison, good2} {
+		publishRaw(t, s.js, e, e.ID())
+	}
+
+	cfg := ordersConsumer("poison-orders")
+	r, _ := s.start(cfg, failing{next: mustPlaceOrder(t), customer: prefix + "-poison"})
+	testenv.Eventually(t, 15*time.Second, "two dead letters", func() bool { return r.Stats().DeadLettered.Load() == 2 })
+
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id LIKE $1 || '-good%'`, prefix); n != 2 {
+		t.Errorf("good orders = %d, want 2", n)
+	}
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id IN ($1, $2)`, prefix+"-invalid", prefix+"-poison"); n != 0 {
+		t.Errorf("bad orders committed: %d", n)
+	}
+
+	// The DLQ holds both, with the original body and the reasons.
+	cons, err := s.js.CreateOrUpdateConsumer(context.Background(), broker.StreamDLQ, jetstream.ConsumerConfig{
+		FilterSubject: runner.DeadLetterSubject("poison-orders", ">"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := cons.Fetch(10, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]jetstream.Msg{}
+	for m := range batch.Messages() {
+		byID[m.Headers().Get("ce-id")] = m
+	}
+	if len(byID) != 2 {
+		t.Fatalf("dead letters = %d, want 2", len(byID))
+	}
+	inv := byID[invalid.ID()]
+	if inv == nil {
+		t.Fatal("invalid message not dead-lettered")
+	}
+	if reason := inv.Headers().Get(runner.HdrDLQReason); !strings.Contains(reason, "/lines/0/quantity") {
+		t.Errorf("invalid reason %q does not name the field", reason)
+	}
+	if a := inv.Headers().Get(runner.HdrDLQAttempts); a != "1" {
+		t.Errorf("invalid message attempts = %s, want 1 (no retry for invalid input)", a)
+	}
+	p := byID[poison.ID()]
+	if p == nil {
+		t.Fatal("poison message not dead-lettered")
+	}
+	if reason := p.Headers().Get(runner.HdrDLQReason); !strings.Contains(reason, "warehouse system rejects") {
+		t.Errorf("poison reason %q", reason)
+	}
+	if a := p.Headers().Get(runner.HdrDLQAttempts); a != "3" {
+		t.Errorf("poison attempts = %s, want MaxDeliver=3", a)
+	}
+	if string(p.Data()) != string(poison.Data()) {
+		t.Errorf("dead letter body differs from the original")
+	}
+	if got := p.Headers().Get(runner.HdrDLQConsumer); got != "poison-orders" {
+		t.Errorf("consumer header = %q", got)
+	}
+}
