@@ -19,7 +19,7 @@ import (
 // (PubAck.Duplicate reports it).
 func Publish(ctx context.Context, js jetstream.JetStream, e *event.Event) (*jetstream.PubAck, error) {
 	if err := schemas.ValidateEvent(e); err != nil {
-		return nil, fmt.Errorf("publish %s: %w", e.Type(), err)
+		return nil, fmt.Errorf("publish: %w", err)
 	}
 	subject, err := events.NATSSubject(e)
 	if err != nil {

@@ -395,6 +395,9 @@ func (r *Runner) decode(it *item) {
 }
 
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
+	// A batch that started finishes even if shutdown begins meanwhile: its
+	// transaction commits or rolls back, never dangles half-way.
+	ctx = context.WithoutCancel(ctx)
 	start := time.Now()
 	r.stats.Batches.Add(1)
 	items := make([]item, len(msgs))
