@@ -34,3 +34,64 @@ type OrderPlaced struct {
 	PlacedAt   string      `json:"placed_at"`
 	Deadline   string      `json:"deadline"`
 }
+
+// Orders context: the saga's outcome. An order goes pending → confirmed, or
+// pending → cancelled, or confirmed → cancelled (a customer cancelling after
+// confirmation); cancelled is final. The aggregate id (subject) of every
+// orders event is the order id.
+var (
+	// CancelOrderV1 is the command a storefront sends when the customer
+	// cancels an order.
+	CancelOrderV1 = register("orders", "cancel", 1, Command)
+	// OrderConfirmedV1 records that the order's stock is reserved and its
+	// payment authorized before its deadline.
+	OrderConfirmedV1 = register("orders", "confirmed", 1, Event)
+	// OrderCancelledV1 records that the order was cancelled; the
+	// participants compensate what they did for it.
+	OrderCancelledV1 = register("orders", "cancelled", 1, Event)
+)
+
+// Order statuses (core.orders.status).
+const (
+	StatusPending   = "pending"
+	StatusConfirmed = "confirmed"
+	StatusCancelled = "cancelled"
+)
+
+// Cancellation reasons of OrderCancelledV1. out_of_stock and unknown_sku
+// are inventory's rejection reasons passed on.
+const (
+	CancelOutOfStock      = RejectOutOfStock
+	CancelUnknownSKU      = RejectUnknownSKU
+	CancelPaymentDeclined = "payment_declined"
+	CancelCustomer        = "customer"
+	CancelTimeout         = "timeout"
+)
+
+// CancelOrder is the data of CancelOrderV1.
+type CancelOrder struct {
+	OrderID string `json:"order_id"`
+}
+
+// OrderConfirmed is the data of OrderConfirmedV1.
+type OrderConfirmed struct {
+	OrderID         string `json:"order_id"`
+	CustomerID      string `json:"customer_id"`
+	Currency        string `json:"currency"`
+	Total           int64  `json:"total"`
+	AuthorizationID string `json:"authorization_id"`
+	ConfirmedAt     string `json:"confirmed_at"`
+}
+
+// OrderCancelled is the data of OrderCancelledV1. PreviousStatus is
+// pending or confirmed: a confirmed order's cancellation is compensated by
+// a refund and a return, a pending one's by a void and a release.
+type OrderCancelled struct {
+	OrderID        string `json:"order_id"`
+	CustomerID     string `json:"customer_id"`
+	Currency       string `json:"currency"`
+	Total          int64  `json:"total"`
+	Reason         string `json:"reason"`
+	PreviousStatus string `json:"previous_status"`
+	CancelledAt    string `json:"cancelled_at"`
+}

@@ -12,14 +12,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/internal/runner"
 )
 
 // orderIDNamespace derives an order id from the command id when the
 // producer did not choose one: the same command always names the same order.
 var orderIDNamespace = uuid.MustParse("6f1c2a53-8d0e-4c8e-9a54-6a3f0f6b1c11")
 
-// PlaceOrder records a new order as pending and emits orders.placed.
+// PlaceOrder records a new order as pending and emits orders.placed. It
+// reads the newest version of the command (the consumer upcasts v1); the
+// deadline it sets is what the deadline sweeper enforces.
 type PlaceOrder struct {
 	// Deadline is how long the saga has to confirm the order.
 	Deadline time.Duration
@@ -34,11 +35,16 @@ func NewPlaceOrder(deadline time.Duration) (*PlaceOrder, error) {
 	return &PlaceOrder{Deadline: deadline, now: func() time.Time { return time.Now().UTC() }}, nil
 }
 
+// Reaction implements Reactor.
+func (h *PlaceOrder) Reaction() Reaction {
+	return Reaction{Step: "place_order", Participant: Orders, Trigger: events.PlaceOrderV2, Emits: []string{events.OrderPlacedV1}}
+}
+
 // Handle implements runner.Handler.
 func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*event.Event, error) {
-	var in events.PlaceOrder
-	if err := events.DecodeData(cmd, &in); err != nil {
-		return nil, runner.Invalid(err)
+	var in events.PlaceOrder // v2's first fields, with the same names
+	if err := decode(cmd, &in); err != nil {
+		return nil, err
 	}
 	orderID := in.OrderID
 	if orderID == "" {
@@ -54,19 +60,6 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 	if err != nil {
 		return nil, fmt.Errorf("place order %s: %w", orderID, err)
 	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at)
-		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8)
-		ON CONFLICT (order_id) DO NOTHING`,
-		orderID, in.CustomerID, in.Currency, total, lines, deadline, cmd.ID(), placedAt)
-	if err != nil {
-		return nil, fmt.Errorf("place order %s: %w", orderID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		// Another command already placed this order id: the order exists
-		// once; this command has no further effect.
-		return nil, nil
-	}
 	ev, err := events.New(events.OrderPlacedV1, orderID, events.OrderPlaced{
 		OrderID:    orderID,
 		CustomerID: in.CustomerID,
@@ -76,6 +69,25 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 		PlacedAt:   placedAt.Format(time.RFC3339Nano),
 		Deadline:   deadline.Format(time.RFC3339Nano),
 	}, events.CausedBy(cmd))
+	if err != nil {
+		return nil, err
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at, correlation_id)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8, $9)
+		ON CONFLICT (order_id) DO NOTHING`,
+		orderID, in.CustomerID, in.Currency, total, lines, deadline, cmd.ID(), placedAt,
+		events.StringExt(ev, events.ExtCorrelationID))
+	if err != nil {
+		return nil, fmt.Errorf("place order %s: %w", orderID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		// Another command already placed this order id: the order exists
+		// once; this command has no further effect.
+		return nil, nil
+	}
+	err = logStep(ctx, tx, step{orderID: orderID, step: "place_order", participant: Orders, cause: cmd,
+		outcome: "placed", emitted: ev})
 	if err != nil {
 		return nil, err
 	}

@@ -215,7 +215,7 @@ func TestUnknownType(t *testing.T) {
 		typ  string
 		want string
 	}{
-		{"com.tradewind.orders.place.v9", "unknown message type com.tradewind.orders.place.v9 (known: v1)"},
+		{"com.tradewind.orders.place.v9", "unknown message type com.tradewind.orders.place.v9 (known: v1, v2)"},
 		{"com.tradewind.orders.shipped.v1", "unknown message type com.tradewind.orders.shipped.v1"},
 		{"com.example.whatever", "unknown message type com.example.whatever"},
 		{"", "unknown message type "},
@@ -234,8 +234,8 @@ func TestUnknownType(t *testing.T) {
 	e := event.New()
 	e.SetID("1")
 	e.SetSource("/s")
-	e.SetType("com.tradewind.orders.place.v2")
-	if err := ValidateEvent(&e); !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "(known: v1)") {
+	e.SetType("com.tradewind.orders.place.v3")
+	if err := ValidateEvent(&e); !errors.Is(err, ErrUnknownType) || !strings.Contains(err.Error(), "(known: v1, v2)") {
 		t.Errorf("ValidateEvent(unknown type) = %v", err)
 	}
 }

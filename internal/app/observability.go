@@ -6,6 +6,9 @@ import (
 	"github.com/tradewind/tradewind/internal/runner"
 )
 
+// The Prometheus observer is what Deps.NewRunner gives every runner.
+var _ runner.Observer = metrics.ConsumerObserver{}
+
 // metricsPoller returns the service that polls the state behind the
 // lag, ack-pending, DLQ and outbox gauges for what this process runs: its
 // consumers, and the outbox when it runs the relay. Nil when there is

@@ -20,6 +20,7 @@ func init() {
 				Name:           "orders-commands",
 				Stream:         broker.StreamCommands,
 				FilterSubjects: []string{events.MustLookup(events.PlaceOrderV1).SubjectFilter()},
+				Upcast:         events.Upcast, // v1 commands reach the handler as v2
 			}, place)
 			if err != nil {
 				return nil, err

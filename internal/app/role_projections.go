@@ -1,26 +1,29 @@
 package app
 
 import (
-	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/internal/broker"
-	"github.com/tradewind/tradewind/internal/runner"
+	"github.com/tradewind/tradewind/internal/projector"
 	"github.com/tradewind/tradewind/projections"
 )
 
+// The projections role keeps every read model's live version up to date:
+// one projector worker per model, each with its own ordered consumer on
+// EVENTS and its checkpoint in public.projection_checkpoints. Running the
+// role in several processes is safe (the checkpoint row serialises them)
+// but only wastes work.
 func init() {
 	Register(Role{
 		Name: "projections",
 		Help: "read models in PostgreSQL",
 		Build: func(d *Deps) ([]Service, error) {
-			r, err := d.NewRunner(runner.Config{
-				Name:           "projection-orders",
-				Stream:         broker.StreamEvents,
-				FilterSubjects: []string{events.MustLookup(events.OrderPlacedV1).SubjectFilter()},
-			}, projections.Orders{})
-			if err != nil {
-				return nil, err
+			var out []Service
+			for _, p := range projections.All() {
+				w, err := projector.NewWorker(p, d.JS, d.Pool, projector.WorkerConfig{BatchSize: d.Cfg.BatchSize}, d.Log)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, w)
 			}
-			return []Service{r}, nil
+			return out, nil
 		},
 	})
 }

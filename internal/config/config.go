@@ -37,6 +37,22 @@ type Config struct {
 	LogFormat       string        // TRADEWIND_LOG_FORMAT: text or json
 	LogLevel        string        // TRADEWIND_LOG_LEVEL: debug, info, warn, error
 
+	// Command gateway (api role).
+	APIBodyLimit     int           // TRADEWIND_API_BODY_LIMIT: bytes of a request body
+	IdempotencyTTL   time.Duration // TRADEWIND_IDEMPOTENCY_TTL
+	RateLimit        int           // TRADEWIND_RATE_LIMIT: requests/s per caller and route class
+	RateBurst        int           // TRADEWIND_RATE_BURST
+	RateLimitStore   string        // TRADEWIND_RATE_LIMIT_STORE: nats or postgres
+	JWTSecret        string        // TRADEWIND_JWT_SECRET: HS256 key; empty = development key in the data dir
+	TokenMaxLifetime time.Duration // TRADEWIND_TOKEN_MAX_LIFETIME
+
+	// Order saga (orders, inventory, payments roles).
+	PaymentURL             string        // TRADEWIND_PAYMENT_URL: payment provider; empty starts the simulator in-process
+	PaymentTimeout         time.Duration // TRADEWIND_PAYMENT_TIMEOUT: one provider request
+	PaymentBreakerCooldown time.Duration // TRADEWIND_PAYMENT_BREAKER_COOLDOWN: how long the breaker stays open
+	ProviderListen         string        // TRADEWIND_PROVIDER_LISTEN: in-process simulator's address
+	DeadlineSweep          time.Duration // TRADEWIND_DEADLINE_SWEEP: period of the order deadline sweeper
+
 	envErrs []error
 }
 
@@ -64,6 +80,18 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.dur(&c.OrderDeadline, "TRADEWIND_ORDER_DEADLINE", "order-deadline", 30*time.Second, "time an order has to be confirmed")
 	b.str(&c.LogFormat, "TRADEWIND_LOG_FORMAT", "log-format", "text", "log format: text or json")
 	b.str(&c.LogLevel, "TRADEWIND_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn, error")
+	b.int(&c.APIBodyLimit, "TRADEWIND_API_BODY_LIMIT", "api-body-limit", 1<<20, "largest command request body in bytes (larger: 413)")
+	b.dur(&c.IdempotencyTTL, "TRADEWIND_IDEMPOTENCY_TTL", "idempotency-ttl", 24*time.Hour, "how long an Idempotency-Key and its response are kept")
+	b.int(&c.RateLimit, "TRADEWIND_RATE_LIMIT", "rate-limit", 100, "default requests per second per caller and route class, shared by all gateways")
+	b.int(&c.RateBurst, "TRADEWIND_RATE_BURST", "rate-burst", 200, "default burst per caller and route class")
+	b.str(&c.RateLimitStore, "TRADEWIND_RATE_LIMIT_STORE", "rate-limit-store", "nats", "where shared rate limit state lives: nats (KV) or postgres")
+	b.str(&c.JWTSecret, "TRADEWIND_JWT_SECRET", "jwt-secret", "", "HS256 key (32+ bytes) for user access tokens; empty: a development key in the data dir")
+	b.dur(&c.TokenMaxLifetime, "TRADEWIND_TOKEN_MAX_LIFETIME", "token-max-lifetime", 24*time.Hour, "longest accepted access token lifetime (revocations are kept this long)")
+	b.str(&c.PaymentURL, "TRADEWIND_PAYMENT_URL", "payment-url", "", "payment provider base URL; empty starts the payment provider simulator in-process")
+	b.dur(&c.PaymentTimeout, "TRADEWIND_PAYMENT_TIMEOUT", "payment-timeout", 2*time.Second, "timeout of one payment provider request")
+	b.dur(&c.PaymentBreakerCooldown, "TRADEWIND_PAYMENT_BREAKER_COOLDOWN", "payment-breaker-cooldown", 5*time.Second, "how long the payment circuit breaker stays open before a trial request (messages wait this long)")
+	b.str(&c.ProviderListen, "TRADEWIND_PROVIDER_LISTEN", "provider-listen", "127.0.0.1:8090", "in-process payment provider simulator address (port taken: a free port is used)")
+	b.dur(&c.DeadlineSweep, "TRADEWIND_DEADLINE_SWEEP", "deadline-sweep", time.Second, "how often overdue pending orders are cancelled (reason timeout)")
 }
 
 // Settings lists every setting Bind registers.
@@ -138,6 +166,41 @@ func (c *Config) Validate() error {
 	case "debug", "info", "warn", "error":
 	default:
 		add("TRADEWIND_LOG_LEVEL: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.APIBodyLimit < 1024 || c.APIBodyLimit > 64<<20 {
+		add("TRADEWIND_API_BODY_LIMIT: want 1024..67108864 bytes, got %d", c.APIBodyLimit)
+	}
+	if c.IdempotencyTTL < time.Minute {
+		add("TRADEWIND_IDEMPOTENCY_TTL: want at least 1m, got %s", c.IdempotencyTTL)
+	}
+	if c.RateLimit < 1 || c.RateBurst < 1 || c.RateBurst > 3600*c.RateLimit {
+		add("TRADEWIND_RATE_LIMIT / TRADEWIND_RATE_BURST: want both at least 1 and burst at most 3600 x limit, got %d and %d", c.RateLimit, c.RateBurst)
+	}
+	if c.RateLimitStore != "nats" && c.RateLimitStore != "postgres" {
+		add("TRADEWIND_RATE_LIMIT_STORE: want nats or postgres, got %q", c.RateLimitStore)
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		add("TRADEWIND_JWT_SECRET: want at least 32 bytes, got %d", len(c.JWTSecret))
+	}
+	if c.TokenMaxLifetime < time.Minute {
+		add("TRADEWIND_TOKEN_MAX_LIFETIME: want at least 1m, got %s", c.TokenMaxLifetime)
+	}
+	if c.PaymentURL != "" {
+		if u, err := url.Parse(c.PaymentURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("TRADEWIND_PAYMENT_URL %q: want http(s)://host:port", c.PaymentURL)
+		}
+	}
+	if c.PaymentTimeout < 10*time.Millisecond || c.PaymentTimeout > time.Minute {
+		add("TRADEWIND_PAYMENT_TIMEOUT: want 10ms..1m, got %s", c.PaymentTimeout)
+	}
+	if c.PaymentBreakerCooldown < 10*time.Millisecond || c.PaymentBreakerCooldown > 10*time.Minute {
+		add("TRADEWIND_PAYMENT_BREAKER_COOLDOWN: want 10ms..10m, got %s", c.PaymentBreakerCooldown)
+	}
+	if _, _, err := net.SplitHostPort(c.ProviderListen); err != nil {
+		add("TRADEWIND_PROVIDER_LISTEN %q: want host:port", c.ProviderListen)
+	}
+	if c.DeadlineSweep < 10*time.Millisecond || c.DeadlineSweep > time.Minute {
+		add("TRADEWIND_DEADLINE_SWEEP: want 10ms..1m, got %s", c.DeadlineSweep)
 	}
 	if len(errs) == 0 {
 		return nil

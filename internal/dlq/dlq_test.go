@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -58,7 +59,7 @@ func TestPoisonDeadLetterFixReplayProcessedOnce(t *testing.T) {
 	_, _, js := testenv.JetStream(t)
 	pool := testenv.Pool(t)
 	ctx := context.Background()
-	customer := "dlq-" + t.Name()
+	customer := "dlq-" + uuid.NewString() // unique under -count=N
 
 	place, err := handlers.NewPlaceOrder(time.Minute)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -77,9 +78,10 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 	pool := testenv.Pool(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	const consumer = "metrics-orders"
+	consumer := "metrics-orders-" + uuid.NewString()[:8] // fresh series under -count=N
 
 	for _, c := range []string{"m-good", "m-retry", "m-poison"} {
+		c = consumer + "-" + c
 		if _, err := broker.Publish(ctx, js, placeOrder(t, c)); err != nil {
 			t.Fatal(err)
 		}
@@ -158,11 +160,11 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 
 	body := scrape(t)
 	for _, series := range []string{
-		`tradewind_consumer_batch_size_count{consumer="metrics-orders"}`,
-		`tradewind_consumer_batch_duration_seconds_bucket{consumer="metrics-orders"`,
-		`tradewind_consumer_processing_seconds_count{consumer="metrics-orders"}`,
-		`tradewind_consumer_pending{consumer="metrics-orders",stream="COMMANDS"} 0`,
-		`tradewind_dlq_messages{consumer="metrics-orders"} 1`,
+		`tradewind_consumer_batch_size_count{consumer="` + consumer + `"}`,
+		`tradewind_consumer_batch_duration_seconds_bucket{consumer="` + consumer + `"`,
+		`tradewind_consumer_processing_seconds_count{consumer="` + consumer + `"}`,
+		`tradewind_consumer_pending{consumer="` + consumer + `",stream="COMMANDS"} 0`,
+		`tradewind_dlq_messages{consumer="` + consumer + `"} 1`,
 		`tradewind_outbox_publish_seconds_count`,
 		`tradewind_outbox_backlog 0`,
 		`go_goroutines`,
@@ -267,6 +269,7 @@ func TestHTTPMiddlewareKeepsHijacking(t *testing.T) {
 }
 
 func TestDomainRecorders(t *testing.T) {
+	run := uuid.NewString()[:8]
 	tests := []struct {
 		name string
 		do   func()
@@ -279,9 +282,9 @@ func TestDomainRecorders(t *testing.T) {
 			func(t *testing.T) float64 { return value(t, metrics.CircuitBreakerState.WithLabelValues("t-psp")) }, metrics.BreakerHalfOpen},
 		{"breaker closed", func() { metrics.SetBreakerState("t-psp", "closed") },
 			func(t *testing.T) float64 { return value(t, metrics.CircuitBreakerState.WithLabelValues("t-psp")) }, metrics.BreakerClosed},
-		{"saga timeout", func() { metrics.SagaFinished(metrics.SagaTimedOut, "t-deadline", time.Second) },
+		{"saga timeout", func() { metrics.SagaFinished(metrics.SagaTimedOut, "t-deadline-"+run, time.Second) },
 			func(t *testing.T) float64 {
-				return value(t, metrics.SagaOutcomes.WithLabelValues(metrics.SagaTimedOut, "t-deadline"))
+				return value(t, metrics.SagaOutcomes.WithLabelValues(metrics.SagaTimedOut, "t-deadline-"+run))
 			}, 1},
 		{"ws connection closed once", func() { closed := metrics.WSConnected(); closed(); closed() },
 			func(t *testing.T) float64 { return value(t, metrics.WSConnections) }, 0},

@@ -456,9 +456,130 @@ func (r *Runner) observe(items []item, start time.Time) {
 	r.obs.ObserveBatch(r.cfg.Name, len(items), time.Since(start))
 }
 
-// apply runs the handlers in one transaction. It reports whether outbox
-// rows were written.
+// errHandlerFailed ends the fast path: some handler failed.
+var errHandlerFailed = errors.New("a handler failed")
+
+// apply runs the batch's handlers in one transaction and reports whether
+// outbox rows were written.
+//
+// The fast path uses no savepoints: one statement records every inbox row,
+// the handlers run, one statement writes every outbox row. A savepoint per
+// message costs round trips and, past 64 in one transaction, overflows
+// PostgreSQL's per-backend subtransaction cache, which slows every other
+// session's snapshots. Only when a handler fails is the fast transaction
+// rolled back and the batch re-run with a savepoint per message, so that
+// just the failing message (and its aggregate's later messages) are held
+// back. Handlers may therefore run twice for one delivery; they only touch
+// the transaction (and idempotent external calls), so that is safe.
 func (r *Runner) apply(ctx context.Context, items []item) (wrote bool, err error) {
+	wrote, err = r.applyFast(ctx, items)
+	if !errors.Is(err, errHandlerFailed) {
+		return wrote, err
+	}
+	return r.applySafe(ctx, items)
+}
+
+func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err error) {
+	tx, err := r.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback(context.Background())
+		}
+	}()
+	var ids, types []string
+	var seqs []int64
+	for i := range items {
+		if it := &items[i]; it.outcome == pending {
+			ids = append(ids, it.ev.ID())
+			types = append(types, it.ev.Type())
+			seqs = append(seqs, int64(it.meta.Sequence.Stream))
+		}
+	}
+	if len(ids) == 0 {
+		return false, tx.Commit(ctx)
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq)
+		SELECT $1, e, t, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(e, t, s)
+		ON CONFLICT DO NOTHING
+		RETURNING event_id`, r.cfg.Name, ids, types, seqs)
+	if err != nil {
+		return false, fmt.Errorf("inbox insert: %w", err)
+	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, fmt.Errorf("inbox insert: %w", err)
+	}
+	isNew := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		isNew[id] = true
+	}
+	var out []*event.Event
+	for i := range items {
+		it := &items[i]
+		if it.outcome != pending || !isNew[it.ev.ID()] {
+			continue
+		}
+		isNew[it.ev.ID()] = false // a second copy in this batch is a duplicate
+		start := time.Now()
+		emitted, herr := r.h.Handle(r.handlerContext(ctx, it), tx, it.ev)
+		it.handled = time.Since(start)
+		if herr != nil {
+			return false, errHandlerFailed
+		}
+		out = append(out, r.caused(it, emitted)...)
+	}
+	if err := outbox.Add(ctx, tx, out...); err != nil {
+		return false, errHandlerFailed
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return false, fmt.Errorf("commit: %w", err)
+	}
+	inserted := make(map[string]bool, len(fresh))
+	for _, id := range fresh {
+		inserted[id] = true
+	}
+	for i := range items {
+		it := &items[i]
+		if it.outcome != pending {
+			continue
+		}
+		it.outcome = ack
+		if inserted[it.ev.ID()] {
+			inserted[it.ev.ID()] = false
+			r.stats.Applied.Add(1)
+		} else {
+			it.dup = true
+			r.stats.Duplicates.Add(1)
+		}
+	}
+	return len(out) > 0, nil
+}
+
+// handlerContext carries the delivery and the message's logger.
+func (r *Runner) handlerContext(ctx context.Context, it *item) context.Context {
+	ctx = context.WithValue(ctx, deliveryKey{}, Delivery{
+		Consumer: r.cfg.Name, Subject: it.msg.Subject(),
+		StreamSeq: it.meta.Sequence.Stream, NumDelivered: it.meta.NumDelivered,
+	})
+	return context.WithValue(ctx, loggerKey{}, func() *slog.Logger { return r.logFor(it) })
+}
+
+// caused links emitted events to the message that caused them.
+func (r *Runner) caused(it *item, out []*event.Event) []*event.Event {
+	for _, e := range out {
+		if events.StringExt(e, events.ExtCausationID) == "" {
+			events.CausedBy(it.ev)(e)
+		}
+	}
+	return out
+}
+
+// applySafe applies the batch with a savepoint per message.
+func (r *Runner) applySafe(ctx context.Context, items []item) (wrote bool, err error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
 		return false, fmt.Errorf("begin: %w", err)
@@ -519,19 +640,9 @@ func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, it *item) (emitted int
 		_, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg")
 		return 0, err
 	}
-	hctx := context.WithValue(ctx, deliveryKey{}, Delivery{
-		Consumer: r.cfg.Name, Subject: it.msg.Subject(),
-		StreamSeq: it.meta.Sequence.Stream, NumDelivered: it.meta.NumDelivered,
-	})
-	hctx = context.WithValue(hctx, loggerKey{}, func() *slog.Logger { return r.logFor(it) })
-	out, herr := r.h.Handle(hctx, tx, it.ev)
+	out, herr := r.h.Handle(r.handlerContext(ctx, it), tx, it.ev)
 	if herr == nil && len(out) > 0 {
-		for _, e := range out {
-			if events.StringExt(e, events.ExtCausationID) == "" {
-				events.CausedBy(it.ev)(e)
-			}
-		}
-		herr = outbox.Add(ctx, tx, out...)
+		herr = outbox.Add(ctx, tx, r.caused(it, out)...)
 	}
 	if herr != nil {
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT msg"); err != nil {

@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tradewind/tradewind/events"
+)
+
+// errUnknownOrder is returned (and retried by the runner) when a message
+// names an order the orders participant has not recorded yet.
+var errUnknownOrder = errors.New("unknown order")
+
+// order is the orders participant's row of an order, locked for update.
+type order struct {
+	id, customerID, status, currency, correlationID string
+	total                                           int64
+	deadline                                        time.Time
+}
+
+// lockOrder reads an order FOR UPDATE: the orders participant's reactions
+// to one order are serialised by this lock (and the deadline sweeper skips
+// locked rows), so confirm, cancel and timeout never interleave.
+func lockOrder(ctx context.Context, tx pgx.Tx, orderID string) (order, error) {
+	o := order{id: orderID}
+	var corr *string
+	err := tx.QueryRow(ctx, `
+		SELECT customer_id, status, currency, total, deadline, correlation_id
+		FROM core.orders WHERE order_id = $1 FOR UPDATE`, orderID).
+		Scan(&o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &corr)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, fmt.Errorf("order %s: %w", orderID, errUnknownOrder)
+	}
+	if err != nil {
+		return o, fmt.Errorf("lock order %s: %w", orderID, err)
+	}
+	if corr != nil {
+		o.correlationID = *corr
+	}
+	return o, nil
+}
+
+// cancel marks a locked order cancelled with reason, logs the step and
+// returns orders.cancelled. The caller checked the order is not cancelled.
+func cancel(ctx context.Context, tx pgx.Tx, o order, reason, stepName string, cause *event.Event, now time.Time) (*event.Event, error) {
+	_, err := tx.Exec(ctx, `
+		UPDATE core.orders SET status = 'cancelled', cancel_reason = $2, previous_status = status,
+			cancelled_at = $3, updated_at = $3
+		WHERE order_id = $1`, o.id, reason, now)
+	if err != nil {
+		return nil, fmt.Errorf("cancel order %s: %w", o.id, err)
+	}
+	var opts []events.Option
+	if cause == nil && o.correlationID != "" {
+		opts = append(opts, events.WithCorrelation(o.correlationID))
+	}
+	return emitAndLog(ctx, tx, step{orderID: o.id, step: stepName, participant: Orders, cause: cause,
+		outcome: "cancelled", detail: reason},
+		events.OrderCancelledV1, o.id, events.OrderCancelled{
+			OrderID: o.id, CustomerID: o.customerID, Currency: o.currency, Total: o.total,
+			Reason: reason, PreviousStatus: o.status, CancelledAt: now.Format(time.RFC3339Nano),
+		}, opts...)
+}
+
+// ignore logs that a reaction deliberately did nothing for an order (a
+// late or superseded event) and emits nothing.
+func ignore(ctx context.Context, tx pgx.Tx, orderID, stepName, participant string, cause *event.Event, why string) ([]*event.Event, error) {
+	err := logStep(ctx, tx, step{orderID: orderID, step: stepName, participant: participant, cause: cause,
+		outcome: "ignored", detail: why})
+	return nil, err
+}
+
+// utcNow is the clock of handlers that have no injected one.
+func utcNow() time.Time { return time.Now().UTC() }

@@ -1,0 +1,173 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/runner"
+)
+
+// Participants of the order saga (and the roles that run them).
+const (
+	Orders    = "orders"
+	Inventory = "inventory"
+	Payments  = "payments"
+)
+
+// Deadline is the trigger of a reaction started by a timer rather than a
+// message (the order deadline sweeper).
+const Deadline = "deadline"
+
+// Reaction declares what a handler reacts to and what it may emit. The saga
+// table in sagas/ is checked against the reactions the roles wire, so a
+// handler's Reaction must say exactly what its code does.
+type Reaction struct {
+	Step        string   // the saga step's name, e.g. reserve_stock
+	Participant string   // Orders, Inventory or Payments
+	Trigger     string   // CloudEvent type handled, or Deadline
+	Emits       []string // CloudEvent types it may emit
+}
+
+// Reactor is a handler that declares its reaction.
+type Reactor interface {
+	runner.Handler
+	Reaction() Reaction
+}
+
+// Router is the handler of one durable consumer: it hands each message to
+// the reactors registered for its type, in registration order, inside the
+// same transaction, and returns everything they emit. Several reactors for
+// one type (release_stock and return_stock both react to orders.cancelled)
+// each decide from their own state whether they apply.
+type Router struct {
+	byType map[string][]Reactor
+	all    []Reactor
+}
+
+// NewRouter validates and indexes the reactors.
+func NewRouter(rs ...Reactor) (*Router, error) {
+	r := &Router{byType: map[string][]Reactor{}}
+	for _, x := range rs {
+		if x == nil {
+			return nil, errors.New("router: nil reactor")
+		}
+		re := x.Reaction()
+		if _, ok := events.Lookup(re.Trigger); !ok {
+			return nil, fmt.Errorf("router: reaction %s: trigger %q is not a catalogued type", re.Step, re.Trigger)
+		}
+		r.byType[re.Trigger] = append(r.byType[re.Trigger], x)
+		r.all = append(r.all, x)
+	}
+	if len(r.all) == 0 {
+		return nil, errors.New("router: no reactors")
+	}
+	return r, nil
+}
+
+// Handle implements runner.Handler.
+func (r *Router) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
+	rs, ok := r.byType[ev.Type()]
+	if !ok {
+		return nil, runner.Permanent(fmt.Errorf("no reaction to %s on this consumer", ev.Type()))
+	}
+	var out []*event.Event
+	for _, x := range rs {
+		evs, err := x.Handle(ctx, tx, ev)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, evs...)
+	}
+	return out, nil
+}
+
+// FilterSubjects are the NATS subject filters of the triggers.
+func (r *Router) FilterSubjects() []string {
+	var out []string
+	for _, x := range r.all {
+		f := events.MustLookup(x.Reaction().Trigger).SubjectFilter()
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Reactions lists the reactions in registration order.
+func (r *Router) Reactions() []Reaction {
+	out := make([]Reaction, len(r.all))
+	for i, x := range r.all {
+		out[i] = x.Reaction()
+	}
+	return out
+}
+
+// step is one saga log row.
+type step struct {
+	orderID, step, participant string
+	cause                      *event.Event // nil for the deadline sweeper
+	outcome, detail            string
+	emitted                    *event.Event
+}
+
+// logStep appends a step to core.saga_log in the handler's transaction.
+// The row is unique per (order, step, triggering event): a step is
+// logged once even if a handler ran twice for one message.
+func logStep(ctx context.Context, tx pgx.Tx, s step) error {
+	causeID, causeType := "", Deadline
+	if s.cause != nil {
+		causeID, causeType = s.cause.ID(), s.cause.Type()
+	}
+	var emittedID, emittedType *string
+	if s.emitted != nil {
+		id, t := s.emitted.ID(), s.emitted.Type()
+		emittedID, emittedType = &id, &t
+	}
+	var detail *string
+	if s.detail != "" {
+		detail = &s.detail
+	}
+	if causeID == "" && s.emitted != nil {
+		causeID = s.emitted.ID()
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO core.saga_log (order_id, step, participant, event_id, event_type, outcome, detail, emitted_id, emitted_type)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (order_id, step, event_id) DO NOTHING`,
+		s.orderID, s.step, s.participant, causeID, causeType, s.outcome, detail, emittedID, emittedType)
+	if err != nil {
+		return fmt.Errorf("saga log %s %s: %w", s.orderID, s.step, err)
+	}
+	return nil
+}
+
+// emitAndLog builds an event caused by s.cause (when set) and appends the
+// step, naming the event, to the saga log.
+func emitAndLog(ctx context.Context, tx pgx.Tx, s step, ceType, subject string, data any, opts ...events.Option) (*event.Event, error) {
+	if s.cause != nil {
+		opts = append(opts, events.CausedBy(s.cause))
+	}
+	ev, err := events.New(ceType, subject, data, opts...)
+	if err != nil {
+		return nil, err
+	}
+	s.emitted = ev
+	if err := logStep(ctx, tx, s); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// decode reads an event's data; undecodable data is invalid input.
+func decode(ev *event.Event, v any) error {
+	if err := events.DecodeData(ev, v); err != nil {
+		return runner.Invalid(err)
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+// Package idempotency stores, per caller and Idempotency-Key, the hash of
+// the request and the response it got, in PostgreSQL (core.idempotency).
+//
+// Protocol, per request carrying a key:
+//
+//  1. Begin claims the key (state in_flight, with a lease) — or finds it
+//     taken: the same request still running gives ErrInFlight (409), a
+//     different request under the same key ErrMismatch (422), a finished
+//     one its stored response, to be replayed byte for byte.
+//  2. The caller executes and Completes the claim with its response, or
+//     Releases it when it failed in a way a retry may fix (a 5xx), so the
+//     retry executes afresh.
+//
+// A claim whose owner crashed is taken over once its lease has passed (by
+// the same request only). Records expire after the TTL (default 24 h) and
+// are deleted by Cleanup.
+//
+// Hazard, by design: this store is a cache of responses, not the thing
+// that prevents double effects. The gateway derives each command's id
+// from (caller, key, request), so a retry the store no longer remembers
+// republishes the same id, which JetStream drops (Nats-Msg-Id, inside the
+// duplicate window) and the consumers' inboxes ignore (forever). That is
+// why the store may run with synchronous_commit off.
+package idempotency
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+var (
+	// ErrInFlight: the first request with this key is still running.
+	ErrInFlight = errors.New("a request with this idempotency key is in progress")
+	// ErrMismatch: the key was used for a different request.
+	ErrMismatch = errors.New("the idempotency key was used for a different request")
+)
+
+// Store is the PostgreSQL-backed idempotency store.
+type Store struct {
+	pool  *pgxpool.Pool
+	ttl   time.Duration
+	lease time.Duration
+}
+
+// New wires a store: ttl is how long keys are remembered, lease how long
+// an in-flight claim blocks the key if its owner never finishes (longer
+// than any request may run).
+func New(pool *pgxpool.Pool, ttl, lease time.Duration) (*Store, error) {
+	var errs []error
+	if pool == nil {
+		errs = append(errs, errors.New("a pool is required"))
+	}
+	if ttl < time.Minute {
+		errs = append(errs, fmt.Errorf("ttl must be at least 1m, got %s", ttl))
+	}
+	if lease <= 0 || lease >= ttl {
+		errs = append(errs, fmt.Errorf("lease must be positive and shorter than the ttl, got %s", lease))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("idempotency store: %w", err)
+	}
+	return &Store{pool: pool, ttl: ttl, lease: lease}, nil
+}
+
+// Request identifies one attempt.
+type Request struct {
+	Caller string
+	Key    string
+	Hash   [32]byte // of everything that makes two requests the same
+}
+
+// Hash digests the parts of a request (method, path, version, body, …)
+// unambiguously.
+func Hash(parts ...[]byte) [32]byte {
+	h := sha256.New()
+	for _, p := range parts {
+		var n [8]byte
+		for i, l := 0, uint64(len(p)); i < 8; i++ {
+			n[i] = byte(l >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(p)
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Response is what is stored and replayed.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Claim is a key owned by the current request.
+type Claim struct {
+	req   Request
+	owner uuid.UUID
+}
+
+// Begin claims the key, or returns the stored response to replay, or
+// ErrInFlight / ErrMismatch.
+func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Response, error) {
+	owner, err := uuid.NewV7()
+	if err != nil {
+		return nil, nil, fmt.Errorf("idempotency: %w", err)
+	}
+	for range 3 {
+		var got uuid.UUID
+		err := s.pool.QueryRow(ctx, `
+			INSERT INTO core.idempotency AS i (caller, idem_key, request_hash, state, owner, lease_until, expires_at)
+			VALUES ($1, $2, $3, 'in_flight', $4, now() + $5::interval, now() + $6::interval)
+			ON CONFLICT (caller, idem_key) DO UPDATE
+			   SET request_hash = excluded.request_hash, state = 'in_flight', owner = excluded.owner,
+			       lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
+			       created_at = now(), expires_at = excluded.expires_at
+			 WHERE i.expires_at < now()
+			    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
+			RETURNING owner`,
+			req.Caller, req.Key, req.Hash[:], owner, s.lease, s.ttl).Scan(&got)
+		if err == nil {
+			return &Claim{req: req, owner: owner}, nil, nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil, fmt.Errorf("idempotency: claim key: %w", err)
+		}
+		var (
+			hash    []byte
+			state   string
+			status  *int
+			headers []byte
+			body    []byte
+		)
+		err = s.pool.QueryRow(ctx, `
+			SELECT request_hash, state, status, headers, body FROM core.idempotency
+			WHERE caller = $1 AND idem_key = $2`, req.Caller, req.Key).Scan(&hash, &state, &status, &headers, &body)
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue // released or cleaned up in between: claim again
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("idempotency: read key: %w", err)
+		}
+		switch {
+		case string(hash) != string(req.Hash[:]):
+			return nil, nil, ErrMismatch
+		case state == "in_flight" || status == nil:
+			return nil, nil, ErrInFlight
+		}
+		resp := &Response{Status: *status, Header: http.Header{}, Body: body}
+		if len(headers) > 0 {
+			if err := json.Unmarshal(headers, &resp.Header); err != nil {
+				return nil, nil, fmt.Errorf("idempotency: stored headers: %w", err)
+			}
+		}
+		return nil, resp, nil
+	}
+	return nil, nil, fmt.Errorf("idempotency: key %q keeps changing under us", req.Key)
+}
+
+// Complete stores the response of a claimed request. If the claim was
+// lost (its lease passed and another attempt took over) nothing is
+// written: the other attempt's response will be the stored one.
+func (s *Store) Complete(ctx context.Context, c *Claim, resp Response) error {
+	h, err := json.Marshal(resp.Header)
+	if err != nil {
+		return fmt.Errorf("idempotency: headers: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `
+		UPDATE core.idempotency SET state = 'done', status = $4, headers = $5, body = $6
+		WHERE caller = $1 AND idem_key = $2 AND owner = $3`,
+		c.req.Caller, c.req.Key, c.owner, resp.Status, h, resp.Body)
+	if err != nil {
+		return fmt.Errorf("idempotency: store response: %w", err)
+	}
+	return nil
+}
+
+// Release forgets a claim so that a retry executes again.
+func (s *Store) Release(ctx context.Context, c *Claim) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM core.idempotency WHERE caller = $1 AND idem_key = $2 AND owner = $3`,
+		c.req.Caller, c.req.Key, c.owner)
+	if err != nil {
+		return fmt.Errorf("idempotency: release key: %w", err)
+	}
+	return nil
+}
+
+// Cleanup deletes up to limit expired records and reports how many.
+func (s *Store) Cleanup(ctx context.Context, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		DELETE FROM core.idempotency WHERE (caller, idem_key) IN (
+			SELECT caller, idem_key FROM core.idempotency WHERE expires_at < now() LIMIT $1)`, limit)
+	if err != nil {
+		return 0, fmt.Errorf("idempotency: cleanup: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// RunCleanup deletes expired records every interval until ctx ends,
+// in batches so that no statement holds locks for long.
+func (s *Store) RunCleanup(ctx context.Context, interval time.Duration, log *slog.Logger) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.Cleanup(ctx, 5000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("idempotency cleanup failed; will retry", "err", err)
+				}
+				break
+			}
+			if n < 5000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,199 @@
+package projector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/metrics"
+)
+
+// WorkerConfig tunes a live worker.
+type WorkerConfig struct {
+	// BatchSize bounds the events applied in one transaction (default 500).
+	BatchSize int
+	// Linger is how long to wait for more events once one arrived while
+	// the stream holds nothing more (default 5 ms): latency vs batch size.
+	Linger time.Duration
+	// IdleAdvance is how long the worker waits with nothing to apply before
+	// advancing its checkpoint to the stream head (default 200 ms), so that
+	// a position token of another context's event is "reached" too.
+	IdleAdvance time.Duration
+}
+
+func (c *WorkerConfig) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.Linger <= 0 {
+		c.Linger = 5 * time.Millisecond
+	}
+	if c.IdleAdvance <= 0 {
+		c.IdleAdvance = 200 * time.Millisecond
+	}
+}
+
+// Worker keeps the live version of one projection up to date. Several
+// workers of one projection (several processes) are safe: each batch locks
+// the checkpoint row and skips what another already applied. When a
+// rebuild switches the live version, the worker notices at its next batch
+// and restarts from the new version's checkpoint.
+type Worker struct {
+	p       Projection
+	js      jetstream.JetStream
+	pool    *pgxpool.Pool
+	cfg     WorkerConfig
+	log     *slog.Logger
+	running atomic.Bool
+}
+
+// NewWorker validates its dependencies.
+func NewWorker(p Projection, js jetstream.JetStream, pool *pgxpool.Pool, cfg WorkerConfig, log *slog.Logger) (*Worker, error) {
+	if p == nil || js == nil || pool == nil {
+		return nil, errors.New("projector: projection, JetStream and pool are required")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg.setDefaults()
+	return &Worker{p: p, js: js, pool: pool, cfg: cfg, log: log.With("projection", p.Name())}, nil
+}
+
+// Name names the service.
+func (w *Worker) Name() string { return "projection-" + w.p.Name() }
+
+// Running reports whether the worker is consuming (for /readyz).
+func (w *Worker) Running() bool { return w.running.Load() }
+
+// Run applies events until ctx ends, restarting after failures.
+func (w *Worker) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		if err := w.runOnce(ctx); err != nil && ctx.Err() == nil {
+			w.log.Warn("projection worker failed; restarting from its checkpoint", "err", err)
+			sleep(ctx, 500*time.Millisecond)
+		}
+	}
+	return nil
+}
+
+var errSwitched = errors.New("live version switched")
+
+func (w *Worker) runOnce(ctx context.Context) error {
+	cp, err := LiveCheckpoint(ctx, w.pool, w.p.Name())
+	if err != nil {
+		return err
+	}
+	src, err := openSource(ctx, w.js, w.p.Name(), w.p.Subjects(), cp.LastSeq+1, 2*w.cfg.BatchSize)
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	w.running.Store(true)
+	defer w.running.Store(false)
+	last := cp.LastSeq
+	for ctx.Err() == nil {
+		evs, pending, err := src.next(ctx, w.cfg.BatchSize, w.cfg.IdleAdvance, w.cfg.Linger)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			if ctx.Err() != nil {
+				return nil
+			}
+			head, ok, err := caughtUpTo(ctx, w.js, src, last)
+			if err != nil {
+				return err
+			}
+			if !ok || head <= last {
+				continue
+			}
+			if err := w.advance(ctx, cp.Version, head); err != nil {
+				if errors.Is(err, errSwitched) {
+					return nil
+				}
+				return err
+			}
+			last = head
+			continue
+		}
+		upTo := evs[len(evs)-1].Seq
+		if err := w.apply(ctx, cp.Version, evs, upTo, pending); err != nil {
+			if errors.Is(err, errSwitched) {
+				w.log.Info("live version switched; following it")
+				return nil
+			}
+			return err
+		}
+		last = upTo
+		metrics.SetProjectionLag(w.p.Name(), evs[len(evs)-1].Time)
+	}
+	return nil
+}
+
+// apply runs one batch in one transaction under the live checkpoint lock.
+func (w *Worker) apply(ctx context.Context, version int, evs []Event, upTo, pending uint64) error {
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		cp, err := lockLive(ctx, tx, w.p.Name())
+		if err != nil {
+			return err
+		}
+		if cp.Version != version {
+			return errSwitched
+		}
+		_, err = applyBatch(ctx, tx, w.p, version, cp.LastSeq, evs, upTo, pending)
+		return err
+	})
+}
+
+// advance moves the checkpoint to head when nothing of the projection's
+// subjects lies between it and head.
+func (w *Worker) advance(ctx context.Context, version int, head uint64) error {
+	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		cp, err := lockLive(ctx, tx, w.p.Name())
+		if err != nil {
+			return err
+		}
+		if cp.Version != version {
+			return errSwitched
+		}
+		_, err = applyBatch(ctx, tx, w.p, version, cp.LastSeq, nil, head, 0)
+		return err
+	})
+}
+
+// caughtUpTo reports the stream's head when every message of the source's
+// subjects up to it has been delivered and applied (applied = last): the
+// head is read first, then the consumer confirms it has nothing pending
+// and delivered nothing beyond last.
+func caughtUpTo(ctx context.Context, js jetstream.JetStream, src *source, last uint64) (uint64, bool, error) {
+	st, err := js.Stream(ctx, broker.StreamEvents)
+	if err != nil {
+		return 0, false, fmt.Errorf("stream info: %w", err)
+	}
+	head := st.CachedInfo().State.LastSeq
+	ci, err := src.cons.Info(ctx)
+	if err != nil {
+		return 0, false, fmt.Errorf("consumer info: %w", err)
+	}
+	if ci.NumPending > 0 || ci.Delivered.Stream > last {
+		return 0, false, nil
+	}
+	return head, true, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,483 @@
+package provider
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxBody bounds a request body; the protocol's bodies are tiny.
+const maxBody = 16 << 10
+
+// JournalFile is the ledger's journal under Options.DataDir.
+const JournalFile = "ledger.jsonl"
+
+// Options configure a simulator.
+type Options struct {
+	// DataDir holds the ledger journal; empty keeps the ledger in memory
+	// only (lost with the process).
+	DataDir string
+	// Faults are the initial fault settings (zero value: no faults).
+	Faults Faults
+	// Seed makes random declines and jitter reproducible (0: random).
+	Seed uint64
+	Log  *slog.Logger
+}
+
+// Server simulates a payment provider. Every state change is appended to
+// a journal (one JSON line per answered request, handed to the OS before the
+// answer is sent; not fsync'ed, so it survives a killed process but not a
+// power loss) and replayed at start, so a killed and restarted
+// simulator keeps its ledger and its idempotency records — the property a
+// real provider has and the saga's exactly-once effects rely on.
+type Server struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	faults  Faults
+	rnd     *mrand.Rand
+	auths   map[string]*Authorization
+	order   []string // authorization ids, oldest first
+	idem    map[string]record
+	journal *os.File
+}
+
+// record is the first answer given to an idempotency key.
+type record struct {
+	Hash   string          `json:"hash"`
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body"`
+}
+
+// journalLine is one answered request: its key, answer and the
+// authorization as it stands afterwards (nil when none changed).
+type journalLine struct {
+	Key  string         `json:"key"`
+	Rec  record         `json:"rec"`
+	Auth *Authorization `json:"auth,omitempty"`
+}
+
+// NewServer builds a simulator, replaying the journal in opts.DataDir.
+func NewServer(opts Options) (*Server, error) {
+	if opts.Faults.Outage == "" {
+		opts.Faults.Outage = OutageOff
+	}
+	if err := opts.Faults.Validate(); err != nil {
+		return nil, fmt.Errorf("payment provider: faults: %w", err)
+	}
+	seed := opts.Seed
+	if seed == 0 {
+		seed = mrand.Uint64()
+	}
+	s := &Server{
+		log:    opts.Log,
+		faults: opts.Faults,
+		rnd:    mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		auths:  map[string]*Authorization{},
+		idem:   map[string]record{},
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if opts.DataDir != "" {
+		if err := s.openJournal(opts.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) openJournal(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("payment provider: data dir: %w", err)
+	}
+	path := filepath.Join(dir, JournalFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("payment provider: journal: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		var l journalLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			// A torn last line (killed mid-write) was never answered: skip it.
+			s.log.Warn("payment provider: skipping unreadable journal line", "line", n+1, "err", err)
+			continue
+		}
+		s.apply(l)
+		n++
+	}
+	if err := sc.Err(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("payment provider: read journal %s: %w", path, err)
+	}
+	s.journal = f
+	s.log.Info("payment provider ledger loaded", "journal", path, "entries", n, "authorizations", len(s.auths))
+	return nil
+}
+
+func (s *Server) apply(l journalLine) {
+	s.idem[l.Key] = l.Rec
+	if l.Auth != nil {
+		a := *l.Auth
+		if _, ok := s.auths[a.ID]; !ok {
+			s.order = append(s.order, a.ID)
+		}
+		s.auths[a.ID] = &a
+	}
+}
+
+// Close closes the journal.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.journal == nil {
+		return nil
+	}
+	err := s.journal.Close()
+	s.journal = nil
+	return err
+}
+
+// Faults returns the current fault settings.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults
+}
+
+// SetFaults replaces the fault settings.
+func (s *Server) SetFaults(f Faults) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	s.log.Info("payment provider faults changed", "outage", f.Outage, "latency", time.Duration(f.Latency),
+		"jitter", time.Duration(f.Jitter), "decline_rate", f.DeclineRate)
+	return nil
+}
+
+// Ledger returns a copy of every authorization, oldest first, with totals.
+func (s *Server) Ledger() Ledger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := Ledger{Authorizations: make([]Authorization, 0, len(s.order)), Totals: Totals{ByStatus: map[string]int{}}}
+	for _, id := range s.order {
+		a := *s.auths[id]
+		l.Authorizations = append(l.Authorizations, a)
+		l.Totals.ByStatus[a.Status]++
+		l.Totals.CapturedAmount += a.Captured
+		l.Totals.RefundedAmount += a.Refunded
+	}
+	return l
+}
+
+// Handler is the simulator's HTTP API (see the package documentation).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/authorizations", s.payment(s.authorize))
+	mux.HandleFunc("POST /v1/authorizations/{id}/capture", s.payment(s.capture))
+	mux.HandleFunc("POST /v1/authorizations/{id}/void", s.payment(s.void))
+	mux.HandleFunc("POST /v1/authorizations/{id}/refund", s.payment(s.refund))
+	mux.HandleFunc("GET /v1/ledger", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Ledger()) })
+	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
+	mux.HandleFunc("PUT /admin/faults", s.putFaults)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	return mux
+}
+
+func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, "unreadable body", err.Error())
+		return
+	}
+	s.mu.Lock()
+	f := s.faults
+	s.mu.Unlock()
+	// Decoding onto the current settings changes only the named fields.
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		writeProblem(w, http.StatusBadRequest, "invalid faults", err.Error())
+		return
+	}
+	if err := s.SetFaults(f); err != nil {
+		writeProblem(w, http.StatusUnprocessableEntity, "invalid faults", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+// answer is what an operation decided: a status code and a body.
+type answer struct {
+	status int
+	body   any
+	auth   *Authorization // the authorization after the change, nil if none
+}
+
+// opFunc performs one payment operation under s.mu.
+type opFunc func(r *http.Request, body []byte, now time.Time) answer
+
+// payment wraps an operation with the simulator's faults and the
+// idempotency protocol.
+func (s *Server) payment(op opFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			writeProblem(w, http.StatusRequestEntityTooLarge, "body too large or unreadable", err.Error())
+			return
+		}
+		key := r.Header.Get(HeaderIdempotencyKey)
+		if key == "" || len(key) > 255 {
+			writeProblem(w, http.StatusBadRequest, "Idempotency-Key required", "send an Idempotency-Key header of 1 to 255 characters")
+			return
+		}
+		s.mu.Lock()
+		f := s.faults
+		delay := time.Duration(f.Latency)
+		if f.Jitter > 0 {
+			delay += time.Duration(s.rnd.Int64N(int64(f.Jitter) + 1))
+		}
+		s.mu.Unlock()
+		if !sleep(r.Context(), delay) {
+			return
+		}
+		switch f.Outage {
+		case OutageError:
+			writeProblem(w, http.StatusServiceUnavailable, "provider outage", "the payment provider is unavailable; retry later")
+			return
+		case OutageTimeout:
+			// Hang like a provider that lost the request, until the client
+			// gives up (or a minute passes).
+			if sleep(r.Context(), time.Minute) {
+				writeProblem(w, http.StatusGatewayTimeout, "provider timeout", "no answer in time")
+			}
+			return
+		}
+		sum := sha256.Sum256([]byte(r.Method + " " + r.URL.Path + "\n" + string(body)))
+		hash := hex.EncodeToString(sum[:])
+
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if rec, ok := s.idem[key]; ok {
+			if rec.Hash != hash {
+				writeProblem(w, http.StatusUnprocessableEntity, "idempotency key reused",
+					"this Idempotency-Key was used with a different request")
+				return
+			}
+			w.Header().Set(HeaderReplayed, "true")
+			writeRaw(w, rec.Status, rec.Body)
+			return
+		}
+		a := op(r, body, time.Now().UTC())
+		raw, err := json.Marshal(a.body)
+		if err != nil {
+			writeProblem(w, http.StatusInternalServerError, "encode answer", err.Error())
+			return
+		}
+		l := journalLine{Key: key, Rec: record{Hash: hash, Status: a.status, Body: raw}, Auth: a.auth}
+		if err := s.write(l); err != nil {
+			s.log.Error("payment provider: journal write failed; answering 500", "err", err)
+			writeProblem(w, http.StatusInternalServerError, "ledger unavailable", "retry later")
+			return
+		}
+		s.apply(l)
+		writeRaw(w, a.status, raw)
+	}
+}
+
+// write appends a line to the journal (under s.mu). The write reaches the
+// OS before the answer is sent, so a killed process loses nothing it
+// answered.
+func (s *Server) write(l journalLine) error {
+	if s.journal == nil {
+		return nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return err
+	}
+	_, err = s.journal.Write(append(b, '\n'))
+	return err
+}
+
+func (s *Server) authorize(_ *http.Request, body []byte, now time.Time) answer {
+	var req AuthorizeRequest
+	if err := strictDecode(body, &req); err != nil {
+		return problem(http.StatusBadRequest, "invalid request", err.Error())
+	}
+	if req.OrderID == "" || req.Amount <= 0 || len(req.Currency) != 3 {
+		return problem(http.StatusBadRequest, "invalid request", "order_id, a positive amount and a 3-letter currency are required")
+	}
+	a := &Authorization{
+		ID: newID("auth"), OrderID: req.OrderID, CustomerID: req.CustomerID,
+		Amount: req.Amount, Currency: req.Currency, Status: StatusAuthorized,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	switch {
+	case req.Amount%100 == DeclineAmountSuffix:
+		a.Status, a.DeclineCode = StatusDeclined, "insufficient_funds"
+	case strings.Contains(req.CustomerID, DeclineCustomerMarker):
+		a.Status, a.DeclineCode = StatusDeclined, "card_declined"
+	case s.faults.DeclineRate > 0 && s.rnd.Float64() < s.faults.DeclineRate:
+		a.Status, a.DeclineCode = StatusDeclined, "do_not_honor"
+	}
+	status := http.StatusCreated
+	if a.Status == StatusDeclined {
+		status = http.StatusPaymentRequired
+	}
+	return answer{status: status, body: a, auth: a}
+}
+
+// lookup finds the authorization named in the path, as a copy to change.
+func (s *Server) lookup(r *http.Request) (*Authorization, *answer) {
+	a, ok := s.auths[r.PathValue("id")]
+	if !ok {
+		p := problem(http.StatusNotFound, "no such authorization", r.PathValue("id"))
+		return nil, &p
+	}
+	c := *a
+	return &c, nil
+}
+
+func (s *Server) capture(r *http.Request, body []byte, now time.Time) answer {
+	var req AmountRequest
+	if err := strictDecode(body, &req); err != nil {
+		return problem(http.StatusBadRequest, "invalid request", err.Error())
+	}
+	a, p := s.lookup(r)
+	if p != nil {
+		return *p
+	}
+	if a.Status != StatusAuthorized {
+		return problem(http.StatusConflict, "cannot capture", "authorization is "+a.Status)
+	}
+	if req.Amount <= 0 || req.Amount > a.Amount {
+		return problem(http.StatusUnprocessableEntity, "invalid amount", fmt.Sprintf("capture 1..%d", a.Amount))
+	}
+	a.Status, a.CaptureID, a.Captured, a.UpdatedAt = StatusCaptured, newID("cap"), req.Amount, now
+	return answer{status: http.StatusCreated, auth: a,
+		body: Operation{ID: a.CaptureID, AuthorizationID: a.ID, Status: a.Status, Amount: req.Amount, Currency: a.Currency}}
+}
+
+func (s *Server) void(r *http.Request, body []byte, now time.Time) answer {
+	if len(bytes.TrimSpace(body)) > 0 {
+		var req struct{}
+		if err := strictDecode(body, &req); err != nil {
+			return problem(http.StatusBadRequest, "invalid request", err.Error())
+		}
+	}
+	a, p := s.lookup(r)
+	if p != nil {
+		return *p
+	}
+	if a.Status != StatusAuthorized {
+		return problem(http.StatusConflict, "cannot void", "authorization is "+a.Status)
+	}
+	a.Status, a.VoidID, a.UpdatedAt = StatusVoided, newID("void"), now
+	return answer{status: http.StatusCreated, auth: a,
+		body: Operation{ID: a.VoidID, AuthorizationID: a.ID, Status: a.Status, Amount: a.Amount, Currency: a.Currency}}
+}
+
+func (s *Server) refund(r *http.Request, body []byte, now time.Time) answer {
+	var req AmountRequest
+	if err := strictDecode(body, &req); err != nil {
+		return problem(http.StatusBadRequest, "invalid request", err.Error())
+	}
+	a, p := s.lookup(r)
+	if p != nil {
+		return *p
+	}
+	if a.Status != StatusCaptured {
+		return problem(http.StatusConflict, "cannot refund", "authorization is "+a.Status)
+	}
+	if req.Amount <= 0 || req.Amount > a.Captured {
+		return problem(http.StatusUnprocessableEntity, "invalid amount", fmt.Sprintf("refund 1..%d", a.Captured))
+	}
+	a.Status, a.RefundID, a.Refunded, a.UpdatedAt = StatusRefunded, newID("ref"), req.Amount, now
+	return answer{status: http.StatusCreated, auth: a,
+		body: Operation{ID: a.RefundID, AuthorizationID: a.ID, Status: a.Status, Amount: req.Amount, Currency: a.Currency}}
+}
+
+func problem(status int, title, detail string) answer {
+	return answer{status: status, body: Problem{Title: title, Status: status, Detail: detail}}
+}
+
+func strictDecode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+func newID(prefix string) string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return prefix + "_" + hex.EncodeToString(b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, "encode answer", err.Error())
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	ct := "application/json"
+	if status >= 400 && status != http.StatusPaymentRequired {
+		ct = "application/problem+json"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	b, _ := json.Marshal(Problem{Title: title, Status: status, Detail: detail})
+	writeRaw(w, status, b)
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,40 @@
+package ws
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Principal is an authenticated browser user.
+type Principal struct {
+	UserID string // the customer id (the token's sub)
+	Roles  []string
+	// ExpiresAt is when the token stops being valid; the connection is
+	// closed with CloseAuthFailed then. Zero means no expiry.
+	ExpiresAt time.Time
+}
+
+// HasRole reports whether the principal has role.
+func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// Authenticator verifies a browser's access token. internal/auth's
+// verifier with its revocation store satisfies it through a small adapter
+// in internal/app; tests sign tokens themselves.
+type Authenticator interface {
+	// Authenticate returns the token's principal, or an error; an error
+	// wrapping ErrRevoked means the session was revoked.
+	Authenticate(ctx context.Context, token string) (Principal, error)
+}
+
+// ErrRevoked is wrapped by an Authenticator's error for a revoked session.
+var ErrRevoked = errors.New("session revoked")
+
+// AuthenticatorFunc adapts a function to Authenticator.
+type AuthenticatorFunc func(ctx context.Context, token string) (Principal, error)
+
+// Authenticate calls f.
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (Principal, error) {
+	return f(ctx, token)
+}

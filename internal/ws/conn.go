@@ -1,0 +1,315 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/tradewind/tradewind/internal/metrics"
+)
+
+// itemKind tells the writer what an item of the send queue is.
+type itemKind uint8
+
+const (
+	itemNotification itemKind = iota // a live notification (shared frame bytes)
+	itemFrame                        // a control frame for this connection only
+	itemSubscribe                    // backfill a new subscription, then let it go live
+	itemResync                       // backfill every subscription from its last seq
+)
+
+type item struct {
+	kind  itemKind
+	sub   *subscription
+	seq   int64
+	frame []byte
+}
+
+// subscription is one channel of one connection. last and ready belong to
+// the connection's writer goroutine.
+type subscription struct {
+	c       *conn
+	ch      channel
+	removed atomic.Bool
+
+	last  int64 // highest seq written to the client
+	ready bool  // backfill done: live items are written (before, they are in the inbox and the backfill reads them)
+}
+
+// conn is one client connection: the HTTP handler's goroutine reads, one
+// goroutine writes everything (in queue order), so writes never interleave.
+type conn struct {
+	s     *Server
+	ws    *websocket.Conn
+	p     Principal
+	token string
+	log   *slog.Logger
+
+	q    chan item // bounded: overflow closes the connection (slow consumer)
+	done chan struct{}
+
+	mu   sync.Mutex // guards subs (the reader changes it; the hub reads it on removal)
+	subs map[string]*subscription
+
+	closeOnce sync.Once
+	endOnce   sync.Once
+}
+
+// push queues an item without ever blocking the hub. A full queue means
+// the client reads slower than notifications arrive: the connection is
+// closed with CloseSlowConsumer, and the client resumes with since.
+func (c *conn) push(it item) {
+	select {
+	case c.q <- it:
+	default:
+		metrics.WSOverflows.Inc()
+		c.closeWith(CloseSlowConsumer, "slow consumer: resume with since")
+	}
+}
+
+// closeWith starts the close handshake once; the reader then ends the
+// connection. It never blocks.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		c.log.Debug("closing WebSocket", "code", int(code), "reason", reason)
+		go func() { _ = c.ws.Close(code, reason) }()
+	})
+}
+
+// end releases the connection: out of the hub, writer stopped.
+func (c *conn) end() {
+	c.endOnce.Do(func() {
+		c.s.hub.removeConn(c)
+		close(c.done)
+	})
+}
+
+// readLoop handles client frames until the connection ends.
+func (c *conn) readLoop(ctx context.Context) {
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			return
+		}
+		var in inbound
+		if err := json.Unmarshal(data, &in); err != nil {
+			c.closeWith(ClosePolicy, "frame is not a JSON object")
+			return
+		}
+		switch in.Type {
+		case "subscribe":
+			c.subscribe(ctx, in)
+		case "unsubscribe":
+			c.unsubscribe(in.Channel)
+		case "auth":
+			c.closeWith(ClosePolicy, "already authenticated")
+			return
+		default:
+			c.reply(errorFrame{Type: "error", Code: "bad_request", Message: fmt.Sprintf("unknown frame type %q", truncate(in.Type, 40))})
+		}
+	}
+}
+
+func (c *conn) reply(v any) { c.push(item{kind: itemFrame, frame: mustJSON(v)}) }
+
+func (c *conn) subscribe(ctx context.Context, in inbound) {
+	ch, err := parseChannel(in.Channel, c.p)
+	if err == nil && ch.kind == kindOrder {
+		err = c.s.authorizeOrder(ctx, ch.orderID, c.p.UserID)
+	}
+	if err != nil {
+		code := "unknown_channel"
+		switch {
+		case errors.Is(err, errForbidden):
+			code = "forbidden"
+		case !errors.Is(err, errUnknownChannel):
+			code = "unavailable"
+			c.log.Warn("subscribe failed", "channel", truncate(in.Channel, 80), "err", err)
+			err = errors.New("cannot check the channel now; try again")
+		}
+		c.reply(errorFrame{Type: "error", Code: code, Channel: truncate(in.Channel, 80), Message: err.Error()})
+		return
+	}
+	if in.Since < 0 {
+		in.Since = 0
+	}
+	c.mu.Lock()
+	if _, dup := c.subs[ch.name]; dup {
+		c.mu.Unlock()
+		c.reply(errorFrame{Type: "error", Code: "already_subscribed", Channel: ch.name, Message: "already subscribed; unsubscribe first to restart from another seq"})
+		return
+	}
+	if len(c.subs) >= c.s.cfg.MaxSubscriptions {
+		c.mu.Unlock()
+		c.reply(errorFrame{Type: "error", Code: "too_many_subscriptions", Channel: ch.name,
+			Message: fmt.Sprintf("at most %d subscriptions per connection", c.s.cfg.MaxSubscriptions)})
+		return
+	}
+	s := &subscription{c: c, ch: ch, last: in.Since, ready: !ch.ordered()}
+	c.subs[ch.name] = s
+	c.mu.Unlock()
+	// Index first, then queue the backfill: every live item queued before
+	// the backfill runs is already in the inbox (it was committed before
+	// it was published), so the backfill's read covers it, and every item
+	// after it is checked against last. No gap, no duplicate.
+	c.s.hub.add(s)
+	c.push(item{kind: itemSubscribe, sub: s})
+}
+
+func (c *conn) unsubscribe(name string) {
+	c.mu.Lock()
+	s, ok := c.subs[name]
+	delete(c.subs, name)
+	c.mu.Unlock()
+	if !ok {
+		c.reply(errorFrame{Type: "error", Code: "not_subscribed", Channel: truncate(name, 80), Message: "not subscribed"})
+		return
+	}
+	s.removed.Store(true)
+	c.s.hub.remove(s)
+	c.reply(unsubscribedFrame{Type: "unsubscribed", Channel: name})
+}
+
+// writeLoop writes queued items, sends pings, and closes the connection
+// when the token expires.
+func (c *conn) writeLoop() {
+	ping := time.NewTicker(c.s.cfg.PingInterval)
+	defer ping.Stop()
+	var expired <-chan time.Time
+	if !c.p.ExpiresAt.IsZero() {
+		t := time.NewTimer(time.Until(c.p.ExpiresAt))
+		defer t.Stop()
+		expired = t.C
+	}
+	for {
+		select {
+		case <-c.done:
+			return
+		case it := <-c.q:
+			if err := c.write(it); err != nil {
+				if errors.Is(err, errInbox) {
+					c.log.Warn("backfill failed; client asked to retry", "err", err)
+					c.closeWith(CloseTryAgain, "inbox unavailable: reconnect later with since")
+				} else {
+					c.closeWith(websocket.StatusInternalError, "write failed")
+				}
+				return
+			}
+		case <-ping.C:
+			go c.ping()
+		case <-expired:
+			c.closeWith(CloseAuthFailed, "token expired")
+			return
+		}
+	}
+}
+
+func (c *conn) ping() {
+	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.PongTimeout)
+	defer cancel()
+	if err := c.ws.Ping(ctx); err != nil {
+		// A peer that does not answer gets no close frame: it would not read it.
+		_ = c.ws.CloseNow()
+	}
+}
+
+var errInbox = errors.New("inbox")
+
+func (c *conn) write(it item) error {
+	switch it.kind {
+	case itemFrame:
+		return c.send(it.frame)
+	case itemSubscribe:
+		s := it.sub
+		if s.removed.Load() {
+			return nil
+		}
+		if err := c.send(mustJSON(subscribedFrame{Type: "subscribed", Channel: s.ch.name, Since: s.last})); err != nil {
+			return err
+		}
+		if err := c.backfill(s, 0); err != nil {
+			return err
+		}
+		s.ready = true
+		return nil
+	case itemResync:
+		c.mu.Lock()
+		subs := make([]*subscription, 0, len(c.subs))
+		for _, s := range c.subs {
+			subs = append(subs, s)
+		}
+		c.mu.Unlock()
+		for _, s := range subs {
+			if s.ready && s.ch.ordered() && !s.removed.Load() {
+				if err := c.backfill(s, 0); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	case itemNotification:
+		s := it.sub
+		if s.removed.Load() || !s.ready {
+			return nil
+		}
+		if s.ch.ordered() {
+			if it.seq <= s.last {
+				return nil // already sent (from the backfill, or a redelivery)
+			}
+			if s.ch.gapChecked() && it.seq > s.last+1 {
+				// A live message went missing (NATS reconnect, slow
+				// consumer on the NATS side): the inbox has it.
+				if err := c.backfill(s, it.seq-1); err != nil {
+					return err
+				}
+			}
+			s.last = it.seq
+		}
+		if err := c.send(it.frame); err != nil {
+			return err
+		}
+		metrics.WSDelivered.Inc()
+		return nil
+	}
+	return nil
+}
+
+// backfill writes the inbox entries of s after s.last, up to and
+// including until (0: all), page by page.
+func (c *conn) backfill(s *subscription, until int64) error {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		entries, err := c.s.inbox.After(ctx, s.ch, s.last, c.s.cfg.BackfillPage)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errInbox, err)
+		}
+		for _, e := range entries {
+			if until > 0 && e.Seq > until {
+				return nil
+			}
+			if err := c.send(frameNotification(s.ch.name, e.Seq, e.Event)); err != nil {
+				return err
+			}
+			metrics.WSDelivered.Inc()
+			s.last = e.Seq
+		}
+		if len(entries) < c.s.cfg.BackfillPage {
+			return nil
+		}
+	}
+}
+
+// send writes one text frame. The context has no deadline on purpose: a
+// client that stops reading fills its queue and is closed as a slow
+// consumer, and a dead one fails its ping; both unblock the write.
+func (c *conn) send(frame []byte) error {
+	return c.ws.Write(context.Background(), websocket.MessageText, frame)
+}

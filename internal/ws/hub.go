@@ -1,0 +1,164 @@
+package ws
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/schemas"
+)
+
+// hub is the instance's index of local subscriptions by NATS key, fed by
+// one core NATS subscription on ntf.>.
+//
+// Invariant: a message is decoded, validated and encoded once, and the
+// same frame bytes are queued to every local subscriber of its channel;
+// subscribers never share anything else.
+type hub struct {
+	log *slog.Logger
+
+	mu    sync.RWMutex
+	subs  map[string]map[*subscription]struct{} // by NATS key
+	conns map[*conn]struct{}
+	users map[string]int // open connections per user
+
+	scratch []*subscription // targets of the message being dispatched (dispatch is serial)
+}
+
+func newHub(log *slog.Logger) *hub {
+	return &hub{
+		log:   log,
+		subs:  map[string]map[*subscription]struct{}{},
+		conns: map[*conn]struct{}{},
+		users: map[string]int{},
+	}
+}
+
+// addConn registers a connection unless its user is at the limit.
+func (h *hub) addConn(c *conn, perUser int) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if perUser > 0 && h.users[c.p.UserID] >= perUser {
+		return false
+	}
+	h.users[c.p.UserID]++
+	h.conns[c] = struct{}{}
+	return true
+}
+
+// removeConn drops a connection and all its subscriptions.
+func (h *hub) removeConn(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.conns[c]; !ok {
+		return
+	}
+	delete(h.conns, c)
+	if h.users[c.p.UserID]--; h.users[c.p.UserID] <= 0 {
+		delete(h.users, c.p.UserID)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		h.unindex(s)
+	}
+}
+
+func (h *hub) add(s *subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	set := h.subs[s.ch.key]
+	if set == nil {
+		set = map[*subscription]struct{}{}
+		h.subs[s.ch.key] = set
+	}
+	set[s] = struct{}{}
+}
+
+func (h *hub) remove(s *subscription) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.unindex(s)
+}
+
+func (h *hub) unindex(s *subscription) {
+	if set := h.subs[s.ch.key]; set != nil {
+		delete(set, s)
+		if len(set) == 0 {
+			delete(h.subs, s.ch.key)
+		}
+	}
+}
+
+// connections snapshots the open connections.
+func (h *hub) connections() []*conn {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]*conn, 0, len(h.conns))
+	for c := range h.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+func (h *hub) count() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.conns)
+}
+
+// dispatch handles one message of ntf.>. NATS calls it from one goroutine
+// per subscription, so messages are dispatched in arrival order and
+// h.scratch needs no lock.
+func (h *hub) dispatch(m *nats.Msg) {
+	key, ok := strings.CutPrefix(m.Subject, "ntf.")
+	if !ok {
+		return
+	}
+	h.mu.RLock()
+	targets := h.scratch[:0]
+	for s := range h.subs[key] {
+		targets = append(targets, s)
+	}
+	h.mu.RUnlock()
+	h.scratch = targets[:0]
+	if len(targets) == 0 {
+		return // nobody here listens: not even decoded
+	}
+	seq, frame, err := encode(key, m)
+	if err != nil {
+		h.log.Warn("notification dropped: not a valid notification", "subject", m.Subject, "err", err)
+		return
+	}
+	for _, s := range targets {
+		s.c.push(item{kind: itemNotification, sub: s, seq: seq, frame: frame})
+	}
+	clear(targets) // let closed connections be collected
+}
+
+// encode decodes a notification message and renders its frame.
+func encode(key string, m *nats.Msg) (int64, []byte, error) {
+	ev, err := cenats.Decode(m.Header, m.Data)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := schemas.ValidateEvent(ev); err != nil {
+		return 0, nil, err
+	}
+	var d struct {
+		Seq int64 `json:"seq"`
+	}
+	if err := json.Unmarshal(ev.Data(), &d); err != nil || d.Seq < 1 {
+		return 0, nil, fmt.Errorf("notification %s: no seq", ev.ID())
+	}
+	structured, err := json.Marshal(ev)
+	if err != nil {
+		return 0, nil, fmt.Errorf("notification %s: encode: %w", ev.ID(), err)
+	}
+	return d.Seq, frameNotification(frameChannel(key), d.Seq, structured), nil
+}

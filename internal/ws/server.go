@@ -1,0 +1,347 @@
+// Package ws is Tradewind's WebSocket fan-out: browsers connect to
+// GET /v1/ws, authenticate, subscribe to channels with the last seq they
+// saw, and receive the missed notifications from the inbox (backfill) and
+// then live ones from NATS, with no gap and no duplicate at the seam.
+// The protocol and its close codes are documented in docs/websocket.md.
+//
+// Each instance holds one core NATS subscription on ntf.> (see hub) and
+// delivers to its own connections only; instances share nothing but NATS
+// and PostgreSQL, so any number of them can run side by side.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/nats-io/nats.go"
+
+	"github.com/tradewind/tradewind/internal/metrics"
+)
+
+// Path is the endpoint's route.
+const Path = "/v1/ws"
+
+// Config tunes the server; zero values take the defaults noted.
+type Config struct {
+	// OriginPatterns are the Origin hosts allowed besides the server's own
+	// host (path.Match patterns, e.g. "shop.example.com", "*.example.com").
+	// Requests without Origin (non-browser clients) are allowed.
+	OriginPatterns []string
+	// AuthTimeout is how long a client has to send its auth frame (5s).
+	AuthTimeout time.Duration
+	// PingInterval between server pings (25s); PongTimeout to answer (10s).
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// QueueSize bounds a connection's send queue, in frames (256). Memory
+	// per connection is at most QueueSize frames.
+	QueueSize int
+	// MaxConnections on this instance (10000); MaxConnectionsPerUser (16).
+	MaxConnections        int
+	MaxConnectionsPerUser int
+	// MaxSubscriptions per connection (16).
+	MaxSubscriptions int
+	// MaxFrameBytes bounds a client frame (4096 bytes; larger closes 1009).
+	MaxFrameBytes int64
+	// BackfillPage is how many inbox rows one backfill query reads (500).
+	BackfillPage int
+	// RevalidateEvery re-checks every connection's token (revocation)
+	// this often (30s); negative disables it.
+	RevalidateEvery time.Duration
+	// ShutdownGrace bounds the wait for connections to close at shutdown (5s).
+	ShutdownGrace time.Duration
+}
+
+func (c *Config) setDefaults() {
+	def := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	defInt := func(p *int, d int) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	def(&c.AuthTimeout, 5*time.Second)
+	def(&c.PingInterval, 25*time.Second)
+	def(&c.PongTimeout, 10*time.Second)
+	def(&c.RevalidateEvery, 30*time.Second)
+	def(&c.ShutdownGrace, 5*time.Second)
+	defInt(&c.QueueSize, 256)
+	defInt(&c.MaxConnections, 10000)
+	defInt(&c.MaxConnectionsPerUser, 16)
+	defInt(&c.MaxSubscriptions, 16)
+	defInt(&c.BackfillPage, 500)
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = 4096
+	}
+}
+
+// Server is the WebSocket endpoint and the instance's NATS fan-out. It is
+// an http.Handler (mount it at Path) and a service (Run).
+type Server struct {
+	cfg   Config
+	nc    *nats.Conn
+	inbox inbox
+	auth  Authenticator
+	log   *slog.Logger
+	hub   *hub
+
+	ready   atomic.Bool // subscribed to ntf.>
+	closing atomic.Bool // shutting down: no new connections
+	open    atomic.Int64
+	wg      sync.WaitGroup // connection handlers
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// New validates the dependencies and builds a server; it serves nothing
+// until Run has subscribed to NATS.
+func New(cfg Config, nc *nats.Conn, in *PGInbox, auth Authenticator, log *slog.Logger) (*Server, error) {
+	var errs []error
+	if nc == nil {
+		errs = append(errs, errors.New("NATS connection is required"))
+	}
+	if in == nil {
+		errs = append(errs, errors.New("inbox is required"))
+	}
+	if auth == nil {
+		errs = append(errs, errors.New("authenticator is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("ws server: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	cfg.setDefaults()
+	log = log.With("component", "ws")
+	return &Server{cfg: cfg, nc: nc, inbox: in, auth: auth, log: log, hub: newHub(log)}, nil
+}
+
+// Name implements the app's Service.
+func (s *Server) Name() string { return "ws" }
+
+// Connections is the number of open connections on this instance.
+func (s *Server) Connections() int { return s.hub.count() }
+
+// Run subscribes to ntf.> and serves until ctx ends; then it stops
+// accepting, closes every connection with CloseRestart so clients
+// reconnect elsewhere, and waits (ShutdownGrace at most) for them.
+//
+// Why a core subscription and not an ordered consumer: the inbox in
+// PostgreSQL, not the stream, is the history clients resume from, so the
+// live path only needs to be fast; a core subscription costs the server
+// nothing per instance and adds no hop. What it may lose (a NATS
+// reconnect, the client library dropping messages for a slow handler) is
+// detected — a jump in a user's seq, or the dropped/reconnect counters
+// polled below — and filled from the inbox.
+func (s *Server) Run(ctx context.Context) error {
+	sub, err := s.nc.Subscribe("ntf.>", s.hub.dispatch)
+	if err != nil {
+		return fmt.Errorf("ws: subscribe ntf.>: %w", err)
+	}
+	if err := sub.SetPendingLimits(1<<20, 256<<20); err != nil {
+		return fmt.Errorf("ws: pending limits: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
+		return fmt.Errorf("ws: subscribe ntf.>: %w", err)
+	}
+	s.ready.Store(true)
+	s.log.Info("WebSocket fan-out ready", "path", Path)
+
+	monitor := time.NewTicker(time.Second)
+	defer monitor.Stop()
+	var revalidate <-chan time.Time
+	if s.cfg.RevalidateEvery > 0 {
+		t := time.NewTicker(s.cfg.RevalidateEvery)
+		defer t.Stop()
+		revalidate = t.C
+	}
+	reconnects := s.nc.Stats().Reconnects
+	dropped, _ := sub.Dropped()
+	for {
+		select {
+		case <-ctx.Done():
+			s.shutdown()
+			return nil
+		case <-monitor.C:
+			r := s.nc.Stats().Reconnects
+			d, _ := sub.Dropped()
+			if r != reconnects || d != dropped {
+				s.log.Warn("live notifications may have been lost; resyncing every subscription from the inbox",
+					"reconnects", r-reconnects, "dropped", d-dropped)
+				reconnects, dropped = r, d
+				s.Resync()
+			}
+		case <-revalidate:
+			s.revalidate(ctx)
+		}
+	}
+}
+
+// Resync makes every connection re-read its subscriptions from the inbox
+// after its last seq (what a client would get by reconnecting).
+func (s *Server) Resync() {
+	for _, c := range s.hub.connections() {
+		c.push(item{kind: itemResync})
+	}
+}
+
+func (s *Server) revalidate(ctx context.Context) {
+	for _, c := range s.hub.connections() {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.auth.Authenticate(actx, c.token)
+		cancel()
+		switch {
+		case errors.Is(err, ErrRevoked):
+			c.closeWith(CloseRevoked, "session revoked")
+		case err != nil && ctx.Err() == nil && actx.Err() == nil:
+			c.closeWith(CloseAuthFailed, "token no longer valid")
+		}
+	}
+}
+
+func (s *Server) shutdown() {
+	s.closing.Store(true)
+	s.ready.Store(false)
+	for _, c := range s.hub.connections() {
+		c.closeWith(CloseRestart, "server restart: reconnect with since")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		for _, c := range s.hub.connections() {
+			_ = c.ws.CloseNow()
+		}
+	}
+	s.log.Info("WebSocket fan-out stopped")
+}
+
+// ServeHTTP upgrades GET /v1/ws and runs the connection until it ends.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() || !s.ready.Load() {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "WebSocket service restarting or not ready", http.StatusServiceUnavailable)
+		return
+	}
+	if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
+		s.open.Add(-1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many WebSocket connections on this instance", http.StatusServiceUnavailable)
+		return
+	}
+	defer s.open.Add(-1)
+	s.wg.Add(1)
+	defer s.wg.Done()
+
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		OriginPatterns:  s.cfg.OriginPatterns,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return // Accept has answered (403 for a foreign origin, 426, ...)
+	}
+	ws.SetReadLimit(s.cfg.MaxFrameBytes)
+	closed := metrics.WSConnected()
+	defer closed()
+
+	ctx := context.WithoutCancel(r.Context())
+	token, p, err := s.authenticate(ctx, ws, r)
+	if err != nil {
+		code := CloseAuthFailed
+		if errors.Is(err, ErrRevoked) {
+			code = CloseRevoked
+		}
+		_ = ws.Close(code, truncate(err.Error(), 120))
+		return
+	}
+	c := &conn{
+		s: s, ws: ws, p: p, token: token,
+		log:  s.log.With("user_id", p.UserID),
+		q:    make(chan item, s.cfg.QueueSize),
+		done: make(chan struct{}),
+		subs: map[string]*subscription{},
+	}
+	if !s.hub.addConn(c, s.cfg.MaxConnectionsPerUser) {
+		_ = ws.Close(CloseTooManyConnections, "too many connections for this user: "+strconv.Itoa(s.cfg.MaxConnectionsPerUser))
+		return
+	}
+	defer c.end()
+	if s.closing.Load() { // shutdown began while this one authenticated
+		_ = ws.Close(CloseRestart, "server restart: reconnect with since")
+		return
+	}
+	if err := c.send(mustJSON(authenticatedFrame{Type: "authenticated", UserID: p.UserID})); err != nil {
+		_ = ws.CloseNow()
+		return
+	}
+	go c.writeLoop()
+	c.readLoop(ctx)
+}
+
+// authenticate takes the token from the access_token query parameter or
+// from the first frame, which must arrive within AuthTimeout.
+func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (string, Principal, error) {
+	token := r.URL.Query().Get("access_token")
+	if token == "" {
+		// A read deadline would drop the TCP connection without a close
+		// frame; the timer closes with CloseAuthFailed instead.
+		timer := time.AfterFunc(s.cfg.AuthTimeout, func() { _ = ws.Close(CloseAuthFailed, "no auth frame in time") })
+		_, data, err := ws.Read(ctx)
+		if !timer.Stop() {
+			return "", Principal{}, errors.New("no auth frame in time")
+		}
+		if err != nil {
+			return "", Principal{}, fmt.Errorf("read auth frame: %w", err)
+		}
+		var in inbound
+		if err := json.Unmarshal(data, &in); err != nil || in.Type != "auth" || in.Token == "" {
+			return "", Principal{}, errors.New(`first frame must be {"type":"auth","token":"..."}`)
+		}
+		token = in.Token
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	p, err := s.auth.Authenticate(actx, token)
+	if err != nil {
+		if errors.Is(err, ErrRevoked) {
+			return "", Principal{}, fmt.Errorf("%w", ErrRevoked)
+		}
+		return "", Principal{}, errors.New("invalid or expired token")
+	}
+	if p.UserID == "" {
+		return "", Principal{}, errors.New("token names no user")
+	}
+	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(time.Now()) {
+		return "", Principal{}, errors.New("token expired")
+	}
+	return token, p, nil
+}
+
+// authorizeOrder checks that user owns the order.
+func (s *Server) authorizeOrder(ctx context.Context, orderID, user string) error {
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	owner, ok, err := s.inbox.OrderOwner(qctx, orderID)
+	if err != nil {
+		return err
+	}
+	if !ok || owner != user {
+		// One answer for "not yours" and "no such order": no existence leak.
+		return fmt.Errorf("%w: order %s is not one of yours", errForbidden, orderID)
+	}
+	return nil
+}
