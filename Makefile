@@ -35,6 +35,7 @@ fmt: ## gofmt -w
 
 fuzz: ## run every fuzz target for 30s each
 	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=30s ./internal/cenats
+	$(GO) test -run=NONE -fuzz=FuzzDecodeCommand -fuzztime=30s ./internal/api
 
 bench: ## benchmarks (runner vs Watermill baseline, ...)
 	$(GO) test -run=NONE -bench=. -benchtime=3x -timeout 30m ./internal/runner/...

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 
@@ -105,18 +106,22 @@ func (Inventory) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error
 		skus[i], sets[i], dOn[i], dRes[i], seqs[i] = sku, d.setOnHand, d.dOnHand, d.dReserved, int64(d.seq)
 		ats[i] = b.Events[d.at].Time
 	}
-	// on_hand / reserved of a new row: the absolute value (or 0) plus the
-	// deltas; of an existing row: the absolute value, else the old value,
-	// plus the deltas.
+	// Existing rows: the absolute on_hand, else the old one, plus the
+	// deltas. Then the SKUs that had no row. One writer per version holds
+	// the checkpoint lock, so nothing inserts in between.
+	_, err := tx.Exec(ctx, `
+		UPDATE `+b.Table("inventory")+` AS t
+		SET on_hand = coalesce(s.set_on_hand, t.on_hand) + s.d_on_hand,
+		    reserved = t.reserved + s.d_reserved, updated_at = s.at, last_seq = s.seq
+		FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[], $6::bigint[])
+		     AS s(sku, set_on_hand, d_on_hand, d_reserved, at, seq)
+		WHERE t.sku = s.sku`, skus, sets, dOn, dRes, ats, seqs)
+	if err != nil {
+		return fmt.Errorf("update inventory: %w", err)
+	}
 	return b.Upsert(ctx, tx, "inventory",
 		[]string{"sku text", "on_hand bigint", "reserved bigint", "updated_at timestamptz", "last_seq bigint"},
-		[]string{"sku"},
-		`on_hand = coalesce(s.set_on_hand, t.on_hand) + s.d_on_hand,
-		 reserved = t.reserved + EXCLUDED.reserved,
-		 updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq
-		 FROM (SELECT * FROM unnest($1::text[], $6::bigint[], $7::bigint[]) AS x(sku, set_on_hand, d_on_hand)) s
-		 WHERE s.sku = t.sku`,
-		skus, addSet(sets, dOn), dRes, ats, seqs, skus, sets, dOn)
+		[]string{"sku"}, "-", skus, addSet(sets, dOn), dRes, ats, seqs)
 }
 
 // addSet gives the on_hand of a new row: the absolute value, or 0, plus

@@ -65,13 +65,13 @@ func (r *orderRow) values() []any {
 		r.PlacedAt, r.Deadline, r.ConfirmedAt, r.CancelledAt, r.UpdatedAt, r.LastSeq}
 }
 
-// Apply implements projector.Projection: it loads the rows of orders the
-// batch touches but does not place, folds every event into the rows in
+// Apply implements projector.Projection: it loads the rows of the orders
+// the batch touches (one indexed query), folds every event into the rows in
 // memory, then writes new orders with COPY and changed ones with one
 // upsert.
 func (Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 	ids := make([][16]byte, len(b.Events))
-	placedHere := map[[16]byte]bool{}
+	seenID := map[[16]byte]bool{}
 	var load [][16]byte
 	for i := range b.Events {
 		ev := &b.Events[i]
@@ -81,9 +81,8 @@ func (Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 			continue
 		}
 		ids[i] = id
-		if ev.Type == events.OrderPlacedV1 {
-			placedHere[id] = true
-		} else if !placedHere[id] {
+		if !seenID[id] {
+			seenID[id] = true
 			load = append(load, id)
 		}
 	}

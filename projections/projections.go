@@ -20,7 +20,8 @@ import (
 // All returns every read model, by name.
 func All() []projector.Projection {
 	all := []projector.Projection{
-		Orders{},
+		Orders{}, OrderTimeline{}, Inventory{}, CustomersHistory{},
+		Categories{}, ProductSearch{}, Sales{},
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].Name() < all[j].Name() })
 	return all

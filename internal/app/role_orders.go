@@ -1,31 +1,19 @@
 package app
 
-import (
-	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
-	"github.com/tradewind/tradewind/internal/broker"
-	"github.com/tradewind/tradewind/internal/runner"
-)
-
 func init() {
 	Register(Role{
 		Name: "orders",
-		Help: "the order aggregate: places orders",
+		Help: "the order aggregate: places, confirms and cancels orders, enforces deadlines; customers",
 		Build: func(d *Deps) ([]Service, error) {
-			place, err := handlers.NewPlaceOrder(d.Cfg.OrderDeadline)
+			plans, deadlines, err := ordersPlan(d.Cfg)
 			if err != nil {
 				return nil, err
 			}
-			r, err := d.NewRunner(runner.Config{
-				Name:           "orders-commands",
-				Stream:         broker.StreamCommands,
-				FilterSubjects: []string{events.MustLookup(events.PlaceOrderV1).SubjectFilter()},
-				Upcast:         events.Upcast, // v1 commands reach the handler as v2
-			}, place)
+			services, err := d.runners(plans)
 			if err != nil {
 				return nil, err
 			}
-			return []Service{r}, nil
+			return append(services, d.deadlineSweeper(deadlines, d.Cfg.DeadlineSweep)), nil
 		},
 	})
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"github.com/tradewind/tradewind/internal/projector"
+	"github.com/tradewind/tradewind/internal/readapi"
 	"github.com/tradewind/tradewind/projections"
 )
 
@@ -9,12 +10,23 @@ import (
 // one projector worker per model, each with its own ordered consumer on
 // EVENTS and its checkpoint in public.projection_checkpoints. Running the
 // role in several processes is safe (the checkpoint row serialises them)
-// but only wastes work.
+// but only wastes work. The role also serves the read API.
 func init() {
 	Register(Role{
 		Name: "projections",
 		Help: "read models in PostgreSQL",
 		Build: func(d *Deps) ([]Service, error) {
+			// The read API (GET /v1/...) is served where the read models are
+			// maintained. CallerFrom stays nil until the gateway's
+			// authentication middleware puts a caller in the request
+			// context: until then every read is allowed.
+			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log})
+			if err != nil {
+				return nil, err
+			}
+			if d.Mux != nil {
+				api.Register(d.Mux)
+			}
 			var out []Service
 			for _, p := range projections.All() {
 				w, err := projector.NewWorker(p, d.JS, d.Pool, projector.WorkerConfig{BatchSize: d.Cfg.BatchSize}, d.Log)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/runner"
@@ -27,6 +28,7 @@ type Deps struct {
 	Pool  *pgxpool.Pool
 	Mux   *http.ServeMux // routes of the HTTP server (api, ws roles)
 	Relay *outbox.Relay  // nil unless this process runs the relay role
+	Flags *flags.Store   // feature flags, watched live (never nil under Serve)
 }
 
 // Service is a long-running part of a role.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/logx"
 	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/outbox"
@@ -135,7 +136,20 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		return err
 	}
 
-	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux}
+	// The payment provider: the configured one, or the simulator in-process.
+	paymentURL, stopProvider, err := startPaymentProvider(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopProvider()
+	cfg.PaymentURL = paymentURL
+
+	flagStore, err := flags.Open(ctx, js, flags.Options{Replicas: cfg.Replicas, Log: log})
+	if err != nil {
+		return err
+	}
+
+	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux, Flags: flagStore}
 	if cfg.HasRole("relay") {
 		if deps.Relay, err = outbox.NewRelay(outbox.RelayConfig{Observe: metrics.ObserveOutboxPublish}, pool, js, log); err != nil {
 			return err
@@ -181,7 +195,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	}
 	defer stopDiscovery()
 
-	st := State{PID: os.Getpid(), NATSURL: natsURL, DatabaseURL: pg.URL, HTTPURL: httpURL, StartedAt: time.Now().UTC()}
+	st := State{PID: os.Getpid(), NATSURL: natsURL, DatabaseURL: pg.URL, HTTPURL: httpURL, PaymentURL: paymentURL, StartedAt: time.Now().UTC()}
 	if err := WriteState(cfg.DataDir, st); err != nil {
 		return err
 	}

@@ -192,3 +192,14 @@ func DevSecret(dataDir string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// SigningKey is the token key of a deployment: the configured secret
+// (TRADEWIND_JWT_SECRET), else the data directory's development key.
+// Every instance that verifies tokens (gateway, WebSockets) must use it.
+func SigningKey(secret, dataDir string) (key []byte, development bool, err error) {
+	if secret != "" {
+		return []byte(secret), false, nil
+	}
+	key, err = DevSecret(dataDir)
+	return key, true, err
+}

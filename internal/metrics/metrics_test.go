@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,20 +39,21 @@ func placeOrder(t *testing.T, customer string) *event.Event {
 	return e
 }
 
-// flaky fails the first attempt of customer "retry" and every attempt of
-// customer "poison" (permanently).
+// flaky fails the first delivery of customer "retry" and every delivery
+// of customer "poison" (permanently). It decides by delivery attempt, not
+// by call count: the runner may call a handler twice for one delivery.
 type flaky struct {
-	next  runner.Handler
-	tried atomic.Bool
+	next runner.Handler
 }
 
 func (f *flaky) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
 	var in events.PlaceOrder
 	_ = events.DecodeData(ev, &in)
+	d, _ := runner.DeliveryFrom(ctx)
 	switch {
 	case strings.HasSuffix(in.CustomerID, "-poison"):
 		return nil, runner.Permanent(errors.New("rejected"))
-	case strings.HasSuffix(in.CustomerID, "-retry") && !f.tried.Swap(true):
+	case strings.HasSuffix(in.CustomerID, "-retry") && d.NumDelivered == 1:
 		return nil, errors.New("warehouse briefly down")
 	}
 	return f.next.Handle(ctx, tx, ev)

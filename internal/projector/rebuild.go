@@ -233,7 +233,7 @@ func switchTo(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, s
 				return err
 			}
 			if len(evs) == 0 {
-				head, ok, err := caughtUpTo(ctx, js, src, last)
+				head, ok, err := caughtUpTo(ctx, js, src)
 				if err != nil {
 					return err
 				}
@@ -261,8 +261,12 @@ func switchTo(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, s
 				return fmt.Errorf("point view %s at v%d: %w", t, nv, err)
 			}
 		}
-		if _, err := tx.Exec(ctx, `UPDATE public.projection_checkpoints SET live = (version = $2), updated_at = now() WHERE name = $1`, p.Name(), nv); err != nil {
-			return fmt.Errorf("flip live version: %w", err)
+		// Two statements: the one-live-version index is checked per row.
+		if _, err := tx.Exec(ctx, `UPDATE public.projection_checkpoints SET live = false WHERE name = $1 AND live`, p.Name()); err != nil {
+			return fmt.Errorf("retire live version: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `UPDATE public.projection_checkpoints SET live = true, updated_at = now() WHERE name = $1 AND version = $2`, p.Name(), nv); err != nil {
+			return fmt.Errorf("make v%d live: %w", nv, err)
 		}
 		pos = last
 		return nil

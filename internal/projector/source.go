@@ -2,6 +2,8 @@ package projector
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -17,6 +19,11 @@ import (
 type source struct {
 	cons jetstream.Consumer
 	it   jetstream.MessagesContext
+	// The last message received: which (ordered, hence re-created)
+	// consumer delivered it, and its consumer sequence. caughtUpTo compares
+	// them with the consumer's info to know nothing is still in flight.
+	lastConsumer    string
+	lastConsumerSeq uint64
 }
 
 // openSource starts an ordered consumer at stream sequence from (>= 1).
@@ -27,7 +34,9 @@ func openSource(ctx context.Context, js jetstream.JetStream, name string, subjec
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(from, 1),
 		InactiveThreshold: time.Minute,
-		NamePrefix:        "projection-" + name,
+		// Unique per source: a restarted worker must not meet the previous
+		// source's consumer (still alive until InactiveThreshold) by name.
+		NamePrefix: "projection-" + name + "-" + randomSuffix(),
 	}
 	cons, err := js.OrderedConsumer(ctx, broker.StreamEvents, cfg)
 	if err != nil {
@@ -69,6 +78,7 @@ func (s *source) next(ctx context.Context, n int, wait, linger time.Duration) (e
 			return fmt.Errorf("message metadata: %w", err)
 		}
 		evs = append(evs, decodeMsg(m, meta.Sequence.Stream))
+		s.lastConsumer, s.lastConsumerSeq = meta.Consumer, meta.Sequence.Consumer
 		pending = meta.NumPending
 		return nil
 	}
@@ -92,4 +102,10 @@ func (s *source) next(ctx context.Context, n int, wait, linger time.Duration) (e
 		}
 	}
 	return evs, pending, nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -108,7 +108,7 @@ func (w *Worker) runOnce(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			head, ok, err := caughtUpTo(ctx, w.js, src, last)
+			head, ok, err := caughtUpTo(ctx, w.js, src)
 			if err != nil {
 				return err
 			}
@@ -170,10 +170,12 @@ func (w *Worker) advance(ctx context.Context, version int, head uint64) error {
 }
 
 // caughtUpTo reports the stream's head when every message of the source's
-// subjects up to it has been delivered and applied (applied = last): the
-// head is read first, then the consumer confirms it has nothing pending
-// and delivered nothing beyond last.
-func caughtUpTo(ctx context.Context, js jetstream.JetStream, src *source, last uint64) (uint64, bool, error) {
+// subjects up to it has been received (and, the caller guarantees,
+// applied): the head is read first, then the consumer's info must show
+// nothing pending and, as its last delivery, the last message received
+// (the server's delivered stream sequence runs ahead over messages of
+// other subjects, so only the consumer sequence tells what is in flight).
+func caughtUpTo(ctx context.Context, js jetstream.JetStream, src *source) (uint64, bool, error) {
 	st, err := js.Stream(ctx, broker.StreamEvents)
 	if err != nil {
 		return 0, false, fmt.Errorf("stream info: %w", err)
@@ -183,7 +185,13 @@ func caughtUpTo(ctx context.Context, js jetstream.JetStream, src *source, last u
 	if err != nil {
 		return 0, false, fmt.Errorf("consumer info: %w", err)
 	}
-	if ci.NumPending > 0 || ci.Delivered.Stream > last {
+	if ci.NumPending > 0 || ci.NumAckPending > 0 {
+		return 0, false, nil
+	}
+	switch {
+	case src.lastConsumer == "" && ci.Delivered.Consumer == 0:
+	case src.lastConsumer == ci.Name && src.lastConsumerSeq == ci.Delivered.Consumer:
+	default:
 		return 0, false, nil
 	}
 	return head, true, nil

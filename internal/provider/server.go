@@ -129,7 +129,7 @@ func (s *Server) openJournal(dir string) error {
 		return fmt.Errorf("payment provider: read journal %s: %w", path, err)
 	}
 	s.journal = f
-	s.log.Info("payment provider ledger loaded", "journal", path, "entries", n, "authorizations", len(s.auths))
+	s.log.Info("payment provider ledger loaded", "journal", path, "entries", n, "records", len(s.auths))
 	return nil
 }
 
@@ -295,6 +295,12 @@ func (s *Server) payment(op opFunc) http.HandlerFunc {
 		raw, err := json.Marshal(a.body)
 		if err != nil {
 			writeProblem(w, http.StatusInternalServerError, "encode answer", err.Error())
+			return
+		}
+		if a.status == http.StatusBadRequest {
+			// Like real providers, a request that failed validation never
+			// started executing, so its answer is not saved under the key.
+			writeRaw(w, a.status, raw)
 			return
 		}
 		l := journalLine{Key: key, Rec: record{Hash: hash, Status: a.status, Body: raw}, Auth: a.auth}

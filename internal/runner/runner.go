@@ -32,11 +32,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/tracing"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -164,6 +166,7 @@ type Runner struct {
 	afterCommit func()
 	beforeAck   func() error
 	obs         Observer
+	tracer      trace.Tracer // nil: no spans (see WithTracer)
 
 	running atomic.Bool
 	stats   Stats
@@ -525,12 +528,12 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err e
 		}
 		isNew[it.ev.ID()] = false // a second copy in this batch is a duplicate
 		start := time.Now()
-		emitted, herr := r.h.Handle(r.handlerContext(ctx, it), tx, it.ev)
+		emitted, herr := r.handle(ctx, tx, it)
 		it.handled = time.Since(start)
 		if herr != nil {
 			return false, errHandlerFailed
 		}
-		out = append(out, r.caused(it, emitted)...)
+		out = append(out, emitted...)
 	}
 	if err := outbox.Add(ctx, tx, out...); err != nil {
 		return false, errHandlerFailed
@@ -568,12 +571,16 @@ func (r *Runner) handlerContext(ctx context.Context, it *item) context.Context {
 	return context.WithValue(ctx, loggerKey{}, func() *slog.Logger { return r.logFor(it) })
 }
 
-// caused links emitted events to the message that caused them.
-func (r *Runner) caused(it *item, out []*event.Event) []*event.Event {
+// caused links emitted events to the message that caused them; with a
+// tracer, the handler's span (in ctx) becomes their trace parent.
+func (r *Runner) caused(ctx context.Context, it *item, out []*event.Event) []*event.Event {
 	for _, e := range out {
 		if events.StringExt(e, events.ExtCausationID) == "" {
 			events.CausedBy(it.ev)(e)
 		}
+	}
+	if r.tracer != nil {
+		tracing.Stamp(ctx, it.ev, out)
 	}
 	return out
 }
@@ -640,9 +647,9 @@ func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, it *item) (emitted int
 		_, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg")
 		return 0, err
 	}
-	out, herr := r.h.Handle(r.handlerContext(ctx, it), tx, it.ev)
+	out, herr := r.handle(ctx, tx, it)
 	if herr == nil && len(out) > 0 {
-		herr = outbox.Add(ctx, tx, r.caused(it, out)...)
+		herr = outbox.Add(ctx, tx, out...)
 	}
 	if herr != nil {
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT msg"); err != nil {

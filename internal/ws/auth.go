@@ -11,6 +11,8 @@ import (
 type Principal struct {
 	UserID string // the customer id (the token's sub)
 	Roles  []string
+	// SessionID is the token's id (jti): Server.Revoke closes its connections.
+	SessionID string
 	// ExpiresAt is when the token stops being valid; the connection is
 	// closed with CloseAuthFailed then. Zero means no expiry.
 	ExpiresAt time.Time

@@ -203,11 +203,24 @@ func (s *Server) revalidate(ctx context.Context) {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := s.auth.Authenticate(actx, c.token)
 		cancel()
-		switch {
-		case errors.Is(err, ErrRevoked):
+		// Only a revocation closes: a store that cannot answer now must not
+		// disconnect everyone (expiry has its own timer per connection).
+		if errors.Is(err, ErrRevoked) {
 			c.closeWith(CloseRevoked, "session revoked")
-		case err != nil && ctx.Err() == nil && actx.Err() == nil:
-			c.closeWith(CloseAuthFailed, "token no longer valid")
+		}
+	}
+}
+
+// Revoke closes, with CloseRevoked, every connection of a session (feed it
+// the revocation store's watch so that logout disconnects at once; the
+// periodic revalidation is the safety net).
+func (s *Server) Revoke(sessionID string) {
+	if sessionID == "" {
+		return
+	}
+	for _, c := range s.hub.connections() {
+		if c.p.SessionID == sessionID {
+			c.closeWith(CloseRevoked, "session revoked")
 		}
 	}
 }

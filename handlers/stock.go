@@ -1,0 +1,125 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tradewind/tradewind/events"
+)
+
+// Inventory's per-order states (core.stock_orders.status) the handlers
+// branch on; the migration documents all of them.
+const (
+	stockReserved  = "reserved"
+	stockReleased  = "released"
+	stockCommitted = "committed"
+	stockReturned  = "returned"
+)
+
+// stockByOrder sums an order's lines by SKU, sorted by SKU: the order in
+// which inventory rows are locked, so that two transactions touching the
+// same SKUs always lock them in the same order and cannot deadlock.
+func stockByOrder(lines []events.OrderLine) []events.StockLine {
+	sum := map[string]int64{}
+	for _, l := range lines {
+		sum[l.SKU] += l.Quantity
+	}
+	out := make([]events.StockLine, 0, len(sum))
+	for sku, q := range sum {
+		out = append(out, events.StockLine{SKU: sku, Quantity: q})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].SKU < out[j].SKU })
+	return out
+}
+
+func skusAndQuantities(lines []events.StockLine) ([]string, []int64) {
+	skus := make([]string, len(lines))
+	qs := make([]int64, len(lines))
+	for i, l := range lines {
+		skus[i], qs[i] = l.SKU, l.Quantity
+	}
+	return skus, qs
+}
+
+// stockRow is one locked core.inventory row.
+type stockRow struct{ onHand, reserved int64 }
+
+// lockStock locks the inventory rows of skus in SKU order and returns
+// those that exist.
+func lockStock(ctx context.Context, tx pgx.Tx, skus []string) (map[string]stockRow, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT sku, on_hand, reserved FROM core.inventory
+		WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
+	if err != nil {
+		return nil, fmt.Errorf("lock stock: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]stockRow{}
+	for rows.Next() {
+		var sku string
+		var r stockRow
+		if err := rows.Scan(&sku, &r.onHand, &r.reserved); err != nil {
+			return nil, fmt.Errorf("lock stock: %w", err)
+		}
+		out[sku] = r
+	}
+	return out, rows.Err()
+}
+
+// stockOrderStatus locks inventory's row of an order; "" when there is none.
+func stockOrderStatus(ctx context.Context, tx pgx.Tx, orderID string) (string, error) {
+	var status string
+	err := tx.QueryRow(ctx, `SELECT status FROM core.stock_orders WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("stock of order %s: %w", orderID, err)
+	}
+	return status, nil
+}
+
+// reservedLines returns an order's reservation lines, sorted by SKU.
+func reservedLines(ctx context.Context, tx pgx.Tx, orderID string) ([]events.StockLine, error) {
+	rows, err := tx.Query(ctx, `SELECT sku, quantity FROM core.reservations WHERE order_id = $1 ORDER BY sku`, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("reservation of order %s: %w", orderID, err)
+	}
+	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (events.StockLine, error) {
+		var l events.StockLine
+		err := r.Scan(&l.SKU, &l.Quantity)
+		return l, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reservation of order %s: %w", orderID, err)
+	}
+	return lines, nil
+}
+
+// moveStock applies one movement of an order's reservation: it locks the
+// SKUs in order, adds onHandSign×q to on_hand and reservedSign×q to
+// reserved for every line, and sets the order's and its lines' status.
+// The table's CHECKs turn any would-be negative stock into an error.
+func moveStock(ctx context.Context, tx pgx.Tx, orderID string, lines []events.StockLine, onHandSign, reservedSign int64, status string) error {
+	skus, qs := skusAndQuantities(lines)
+	if _, err := lockStock(ctx, tx, skus); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE core.inventory i SET on_hand = i.on_hand + $2 * t.q, reserved = i.reserved + $3 * t.q, updated_at = now()
+		FROM unnest($1::text[], $4::bigint[]) AS t(sku, q)
+		WHERE i.sku = t.sku`, skus, onHandSign, reservedSign, qs); err != nil {
+		return fmt.Errorf("move stock of order %s to %s: %w", orderID, status, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE core.reservations SET status = $2, updated_at = now() WHERE order_id = $1`, orderID, status); err != nil {
+		return fmt.Errorf("move stock of order %s to %s: %w", orderID, status, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = $2, updated_at = now() WHERE order_id = $1`, orderID, status); err != nil {
+		return fmt.Errorf("move stock of order %s to %s: %w", orderID, status, err)
+	}
+	return nil
+}

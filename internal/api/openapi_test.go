@@ -1,0 +1,81 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/tradewind/tradewind/docs/openapi"
+	"github.com/tradewind/tradewind/internal/api"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/openapi/openapi.json and docs/asyncapi.yaml")
+
+func TestOpenAPIDocumentIsCurrent(t *testing.T) {
+	want, err := api.OpenAPIDocument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "..", "docs", "openapi", "openapi.json")
+	if *update {
+		if err := os.WriteFile(path, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if !bytes.Equal(openapi.Document, want) {
+		t.Fatalf("docs/openapi/openapi.json is stale: run go test ./internal/api -run TestOpenAPIDocumentIsCurrent -update")
+	}
+}
+
+// TestRouterAndDocumentAgree reads the served document and checks it
+// against the live router: every documented operation is routed (to a
+// registered pattern), and every pattern the gateway registered is
+// documented.
+func TestRouterAndDocumentAgree(t *testing.T) {
+	sys := newSystem(t)
+	gw := sys.gateway()
+	res := gw.do(t, "", request{method: http.MethodGet, path: "/openapi.json", noKey: true})
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	decodeJSON(t, res.body, &doc)
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi %q", doc.OpenAPI)
+	}
+	mux := gw.mux
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			pattern := strings.ToUpper(method) + " " + path
+			documented = append(documented, pattern)
+			concrete := strings.NewReplacer("{id}", "0190f1d2-0000-7000-8000-000000000001", "{sku}", "SKU-1").Replace(path)
+			req := httptest.NewRequest(strings.ToUpper(method), concrete, nil)
+			if _, got := mux.Handler(req); got != pattern {
+				t.Errorf("documented %s is routed to %q", pattern, got)
+			}
+		}
+	}
+	sort.Strings(documented)
+	for _, r := range gw.srv.Routes() {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is not documented", r)
+		}
+	}
+	if len(documented) != len(gw.srv.Routes()) {
+		t.Errorf("documented %v, routed %v", documented, gw.srv.Routes())
+	}
+	page := gw.do(t, "", request{method: http.MethodGet, path: "/docs", noKey: true})
+	if page.status != 200 || !strings.Contains(string(page.body), "/openapi.json") {
+		t.Errorf("/docs: %d", page.status)
+	}
+}

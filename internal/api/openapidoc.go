@@ -1,0 +1,198 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/schemas"
+)
+
+// OpenAPIDocument builds the gateway's OpenAPI 3.1 document from its
+// command routes and the JSON Schemas. docs/openapi/openapi.json is its
+// checked-in output (served at /openapi.json); a test keeps them equal,
+// and another checks the document against the live router.
+func OpenAPIDocument() ([]byte, error) {
+	type obj = map[string]any
+	ref := func(kind, name string) obj { return obj{"$ref": "#/components/" + kind + "/" + name} }
+	problemResp := func(desc string) obj {
+		return obj{"description": desc, "content": obj{"application/problem+json": obj{"schema": ref("schemas", "Problem")}}}
+	}
+	errors := obj{
+		"400": problemResp("Malformed body (JSON syntax, UTF-8), missing Idempotency-Key, unsupported Accept-Version."),
+		"401": ref("responses", "Unauthorized"),
+		"403": problemResp("The caller lacks the scope, or a customer acts for someone else."),
+		"406": problemResp("The Accept header excludes JSON."),
+		"409": problemResp("A request with this Idempotency-Key is still in progress."),
+		"413": problemResp("The body exceeds the configured limit (default 1 MiB)."),
+		"415": problemResp("Content-Type is not application/json (UTF-8)."),
+		"422": problemResp("The body breaks the command's schema (field names the JSON pointer), or the Idempotency-Key was used for a different request."),
+		"429": ref("responses", "TooManyRequests"),
+		"503": ref("responses", "Unavailable"),
+	}
+	rlHeaders := obj{
+		"RateLimit-Limit":     obj{"description": "Burst size of the caller's bucket for this route class.", "schema": obj{"type": "integer"}},
+		"RateLimit-Remaining": obj{"description": "Requests admissible right now.", "schema": obj{"type": "integer"}},
+		"RateLimit-Reset":     obj{"description": "Seconds until the bucket is full again.", "schema": obj{"type": "integer"}},
+		"RateLimit-Policy":    obj{"description": "<burst>;w=<seconds to refill>.", "schema": obj{"type": "string"}},
+		"X-Request-Id":        obj{"description": "The request id (echoed or assigned).", "schema": obj{"type": "string"}},
+	}
+	paths := obj{}
+	compSchemas := obj{
+		"Problem": obj{
+			"type": "object", "description": "RFC 9457 problem details.",
+			"required": []string{"type", "title", "status"},
+			"properties": obj{
+				"type": obj{"type": "string", "format": "uri"}, "title": obj{"type": "string"}, "status": obj{"type": "integer"},
+				"detail": obj{"type": "string"}, "instance": obj{"type": "string"}, "request_id": obj{"type": "string"},
+				"field":    obj{"type": "string", "description": "JSON pointer of the body field at fault"},
+				"in":       obj{"type": "string", "enum": []string{"body", "path", "header"}},
+				"header":   obj{"type": "string", "description": "The request header at fault"},
+				"versions": obj{"type": "array", "items": obj{"type": "integer"}, "description": "Supported schema versions"},
+			},
+		},
+		"Accepted": obj{
+			"type": "object", "required": []string{"status", "id", "command_id", "type", "position", "location"},
+			"properties": obj{
+				"status":     obj{"const": "accepted"},
+				"id":         obj{"type": "string", "description": "The aggregate id (order id, SKU, ...)."},
+				"command_id": obj{"type": "string", "format": "uuid", "description": "The command's CloudEvent id, derived from (caller, Idempotency-Key, request)."},
+				"type":       obj{"type": "string", "description": "The CloudEvent type published."},
+				"position":   obj{"type": "string", "pattern": "^COMMANDS:[0-9]+$", "description": "Read-your-writes token: the command's COMMANDS stream sequence (docs/gateway.md)."},
+				"location":   obj{"type": "string", "description": "The read model of the aggregate."},
+			},
+		},
+	}
+	for _, c := range commands {
+		method, path, _ := strings.Cut(c.pattern, " ")
+		var oneOf []any
+		var vers []string
+		for _, v := range c.versions() {
+			spec := events.MustLookup(c.types[v])
+			name := strings.TrimSuffix(spec.SchemaFile(), ".json")
+			raw, err := fs.ReadFile(schemas.FS(), spec.SchemaFile())
+			if err != nil {
+				return nil, fmt.Errorf("openapi: %w", err)
+			}
+			var sch obj
+			if err := json.Unmarshal(raw, &sch); err != nil {
+				return nil, fmt.Errorf("openapi: %s: %w", spec.SchemaFile(), err)
+			}
+			delete(sch, "$schema") // OpenAPI 3.1's dialect is 2020-12 already
+			compSchemas[name] = sch
+			oneOf = append(oneOf, ref("schemas", name))
+			d := fmt.Sprintf("%d (%s)", v, spec.Type())
+			if dep, ok := c.deprecated[v]; ok {
+				d += ", deprecated, sunset " + dep.Sunset
+			}
+			vers = append(vers, d)
+		}
+		params := []any{ref("parameters", "IdempotencyKey"), ref("parameters", "AcceptVersion"), ref("parameters", "RequestID"), ref("parameters", "CorrelationID"), ref("parameters", "Traceparent")}
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, "{") {
+				n := strings.Trim(seg, "{}")
+				params = append(params, obj{"name": n, "in": "path", "required": true, "schema": obj{"type": "string"}})
+			}
+		}
+		body := obj{"required": !c.emptyOK, "content": obj{"application/json": obj{"schema": obj{"oneOf": oneOf}}}}
+		if len(oneOf) == 1 {
+			body["content"] = obj{"application/json": obj{"schema": oneOf[0]}}
+		}
+		okHeaders := obj{
+			"Location":                 obj{"description": "The aggregate's read model.", "schema": obj{"type": "string"}},
+			"Tradewind-Position":       obj{"description": "Read-your-writes token, as in the body.", "schema": obj{"type": "string"}},
+			"Tradewind-Schema-Version": obj{"description": "The schema version the body was read as.", "schema": obj{"type": "integer"}},
+			"Idempotent-Replayed":      obj{"description": "true when this is the stored answer to an earlier identical request.", "schema": obj{"type": "string"}},
+			"Deprecation":              obj{"description": "On deprecated schema versions: when the successor shipped (RFC 9745).", "schema": obj{"type": "string"}},
+			"Sunset":                   obj{"description": "On deprecated schema versions: when they may stop being accepted (RFC 8594).", "schema": obj{"type": "string"}},
+			"Link":                     obj{"description": `On deprecated schema versions: the successor, rel="successor-version".`, "schema": obj{"type": "string"}},
+		}
+		for k, v := range rlHeaders {
+			okHeaders[k] = v
+		}
+		responses := obj{"202": obj{"description": "Accepted: JetStream durably acknowledged the command.", "headers": okHeaders,
+			"content": obj{"application/json": obj{"schema": ref("schemas", "Accepted")}}}}
+		for k, v := range errors {
+			responses[k] = v
+		}
+		if c.prepare != nil && strings.Contains(path, "/cancel") {
+			responses["404"] = problemResp("A customer's token names an order that is not theirs (or does not exist).")
+		}
+		op := obj{
+			"operationId": operationID(c.types[c.versions()[len(c.versions())-1]]),
+			"summary":     c.summary,
+			"description": fmt.Sprintf("Publishes %s. Scope %s. Schema versions (Accept-Version, default the newest): %s.",
+				strings.Join(typesOf(c), ", "), c.scope, strings.Join(vers, "; ")),
+			"tags":        []string{"commands"},
+			"parameters":  params,
+			"requestBody": body,
+			"responses":   responses,
+		}
+		paths[path] = obj{strings.ToLower(method): op}
+	}
+	paths["/v1/auth/logout"] = obj{"post": obj{
+		"operationId": "logout", "summary": "Revoke the presented access token's session on every instance",
+		"description": "Needs no Idempotency-Key: revoking twice is revoking once.", "tags": []string{"sessions"},
+		"responses": obj{"204": obj{"description": "Revoked."}, "400": problemResp("An API key, not an access token."),
+			"401": ref("responses", "Unauthorized"), "503": ref("responses", "Unavailable")},
+	}}
+	paths["/openapi.json"] = obj{"get": obj{"operationId": "openapi", "summary": "This document", "security": []any{}, "tags": []string{"documents"},
+		"responses": obj{"200": obj{"description": "OpenAPI 3.1", "content": obj{"application/json": obj{}}}}}}
+	paths["/docs"] = obj{"get": obj{"operationId": "docs", "summary": "This document for humans", "security": []any{}, "tags": []string{"documents"},
+		"responses": obj{"200": obj{"description": "HTML", "content": obj{"text/html": obj{}}}}}}
+
+	doc := obj{
+		"openapi": "3.1.0",
+		"info": obj{"title": "Tradewind command gateway", "version": "1",
+			"description": "Commands for producer services that do not speak NATS. 202 only after JetStream's durable ack; " +
+				"every POST command needs an Idempotency-Key; limits are shared by all gateway instances. See docs/gateway.md."},
+		"servers":  []any{obj{"url": "http://localhost:8080"}},
+		"security": []any{obj{"bearer": []any{}}},
+		"tags":     []any{obj{"name": "commands"}, obj{"name": "sessions"}, obj{"name": "documents"}},
+		"paths":    paths,
+		"components": obj{
+			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer",
+				"description": "An API key (tw_…, producer services, scoped) or a user access token (JWT HS256: sub = customer id, role, exp, jti)."}},
+			"schemas": compSchemas,
+			"parameters": obj{
+				"IdempotencyKey": obj{"name": "Idempotency-Key", "in": "header", "required": true, "schema": obj{"type": "string", "minLength": 1, "maxLength": 255},
+					"description": "Unique per command and caller; a retry with the same key and request gets the original answer (byte for byte), a different request 422, a concurrent one 409. Kept 24 h by default."},
+				"AcceptVersion": obj{"name": "Accept-Version", "in": "header", "schema": obj{"type": "string", "pattern": "^[vV]?[0-9]+$"},
+					"description": "Schema version of the body; default the newest."},
+				"RequestID":     obj{"name": "X-Request-Id", "in": "header", "schema": obj{"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}},
+				"CorrelationID": obj{"name": "X-Correlation-Id", "in": "header", "schema": obj{"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}, "description": "Becomes the CloudEvent's correlationid (default: the request id)."},
+				"Traceparent":   obj{"name": "traceparent", "in": "header", "schema": obj{"type": "string"}, "description": "W3C trace context, carried into the CloudEvent."},
+			},
+			"responses": obj{
+				"Unauthorized":    problemResp("No, invalid, expired or revoked credentials (WWW-Authenticate: Bearer)."),
+				"TooManyRequests": obj{"description": "Over the caller's shared limit; Retry-After and RateLimit-* say when to retry.", "headers": rlHeaders, "content": obj{"application/problem+json": obj{"schema": ref("schemas", "Problem")}}},
+				"Unavailable":     problemResp("NATS (or a credential or idempotency store) cannot take the command now; nothing was accepted. Retry-After; retry with the same Idempotency-Key."),
+			},
+		},
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+func typesOf(c *commandRoute) []string {
+	var out []string
+	for _, v := range c.versions() {
+		out = append(out, c.types[v])
+	}
+	return out
+}
+
+// operationID is the newest type's context and name, camel-cased.
+func operationID(ceType string) string {
+	s := events.MustLookup(ceType)
+	parts := strings.FieldsFunc(s.Context+"_"+s.Name, func(r rune) bool { return r == '_' || r == '.' })
+	for i := range parts {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.ToLower(parts[0][:1]) + strings.Join(parts, "")[1:]
+}

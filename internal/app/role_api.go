@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tradewind/tradewind/internal/api"
+	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/idempotency"
+	"github.com/tradewind/tradewind/internal/ratelimit"
+)
+
+func init() {
+	Register(Role{
+		Name:  "api",
+		Help:  "the command gateway: POST /v1 commands, /openapi.json, /docs",
+		Build: buildAPI,
+	})
+}
+
+// devKeyFile keeps the development API key (plaintext, owner-only) so that
+// `make run` prints the same key across restarts.
+const devKeyFile = "dev-api-key"
+
+func buildAPI(d *Deps) ([]Service, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := d.Cfg
+	keys, err := auth.NewKeys(d.Pool)
+	if err != nil {
+		return nil, err
+	}
+	signing, development, err := auth.SigningKey(cfg.JWTSecret, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	revocations, err := auth.NewRevocations(ctx, d.JS, cfg.Replicas, cfg.TokenMaxLifetime)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := auth.NewVerifier(signing, cfg.TokenMaxLifetime, revocations)
+	if err != nil {
+		return nil, err
+	}
+	var store ratelimit.Store
+	var sweep func(context.Context) (int64, error)
+	switch cfg.RateLimitStore {
+	case "postgres":
+		pg, err := ratelimit.NewPostgres(d.Pool)
+		if err != nil {
+			return nil, err
+		}
+		store, sweep = pg, pg.Sweep
+	default:
+		if store, err = ratelimit.NewKV(ctx, d.JS, "", cfg.Replicas); err != nil {
+			return nil, err
+		}
+	}
+	limiter, err := ratelimit.New(store, ratelimit.WithLogger(d.Log))
+	if err != nil {
+		return nil, err
+	}
+	// The idempotency store is a response cache, not what prevents double
+	// effects (command ids are deterministic), so its writes skip the
+	// synchronous WAL flush: a crash can forget a key, never double a command.
+	pcfg := d.Pool.Config()
+	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "tradewind-api-idempotency"
+	pcfg.MaxConns = 32 // two short statements per command; the default (4 on 2 cores) queues them
+	idemPool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("idempotency pool: %w", err)
+	}
+	idem, err := idempotency.New(idemPool, cfg.IdempotencyTTL, time.Minute)
+	if err != nil {
+		idemPool.Close()
+		return nil, err
+	}
+	srv, err := api.New(api.Config{
+		BodyLimit: int64(cfg.APIBodyLimit),
+		Limit:     ratelimit.Limit{Rate: float64(cfg.RateLimit), Burst: cfg.RateBurst},
+	}, api.Deps{
+		Publisher: api.JetStreamPublisher{JS: d.JS}, Keys: keys, Tokens: verifier, Sessions: revocations,
+		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool}, Log: d.Log,
+	})
+	if err != nil {
+		idemPool.Close()
+		return nil, err
+	}
+	srv.Register(d.Mux)
+
+	services := []Service{ServiceFunc("api-maintenance", func(ctx context.Context) error {
+		defer idemPool.Close()
+		if sweep != nil {
+			go func() {
+				t := time.NewTicker(time.Minute)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-t.C:
+						_, _ = sweep(ctx)
+					}
+				}
+			}()
+		}
+		return idem.RunCleanup(ctx, time.Minute, d.Log)
+	})}
+	if development {
+		services = append(services, ServiceFunc("api-dev-credentials", func(ctx context.Context) error {
+			return printDevCredentials(ctx, cfg.DataDir, d.Cfg.HTTPAddr, keys, signing)
+		}))
+	}
+	return services, nil
+}
+
+// printDevCredentials prints (to stderr, not the log, which redacts
+// secrets) a development API key with every scope and a demo user token,
+// so the README tour can use curl at once. Only without
+// TRADEWIND_JWT_SECRET, i.e. in development.
+func printDevCredentials(ctx context.Context, dataDir, httpAddr string, keys *auth.Keys, signing []byte) error {
+	path := filepath.Join(dataDir, devKeyFile)
+	key := ""
+	if b, err := os.ReadFile(path); err == nil {
+		key = strings.TrimSpace(string(b))
+		if _, err := keys.Authenticate(ctx, key); err != nil {
+			key = "" // another database, or revoked: make a new one
+		}
+	}
+	if key == "" {
+		k, _, err := keys.Create(ctx, auth.NewKeyInput{Name: "development", Scopes: []string{auth.ScopeAll}})
+		if err != nil {
+			return fmt.Errorf("development API key: %w", err)
+		}
+		if err := os.WriteFile(path, []byte(k+"\n"), 0o600); err != nil {
+			return fmt.Errorf("development API key: %w", err)
+		}
+		key = k
+	}
+	tok, _, err := auth.Issue(signing, "c-1", auth.RoleCustomer, 12*time.Hour)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, `
+  Development credentials (TRADEWIND_JWT_SECRET is unset):
+    API key (all scopes):          %s
+    user token (customer c-1, 12h): %s
+  e.g. curl -H "Authorization: Bearer %s" -H "Idempotency-Key: $(uuidgen)" \
+         -H "Content-Type: application/json" http://%s/v1/orders \
+         -d '{"customer_id":"c-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}'
+    docs: http://%s/docs
+
+`, key, tok, key, httpAddr, httpAddr)
+	<-ctx.Done()
+	if err := ctx.Err(); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+package app
+
+func init() {
+	Register(Role{
+		Name: "inventory",
+		Help: "stock per SKU: reserves, commits, releases and returns stock for orders; restocks; the catalog",
+		Build: func(d *Deps) ([]Service, error) {
+			plans, err := inventoryPlan()
+			if err != nil {
+				return nil, err
+			}
+			return d.runners(plans)
+		},
+	})
+}

@@ -1,0 +1,81 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/ws"
+)
+
+func init() {
+	Register(Role{
+		Name: "ws",
+		Help: "WebSocket notifications at GET /v1/ws (and the demo page at /)",
+		Build: func(d *Deps) ([]Service, error) {
+			key := []byte(d.Cfg.JWTSecret)
+			if len(key) == 0 {
+				var err error
+				if key, err = auth.DevSecret(d.Cfg.DataDir); err != nil {
+					return nil, err
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			revocations, err := auth.NewRevocations(ctx, d.JS, d.Cfg.Replicas, d.Cfg.TokenMaxLifetime)
+			if err != nil {
+				return nil, fmt.Errorf("ws: %w", err)
+			}
+			verifier, err := auth.NewVerifier(key, d.Cfg.TokenMaxLifetime, revocations)
+			if err != nil {
+				return nil, fmt.Errorf("ws: %w", err)
+			}
+			inbox, err := ws.NewPGInbox(d.Pool)
+			if err != nil {
+				return nil, err
+			}
+			srv, err := ws.New(ws.Config{}, d.NC, inbox, wsAuthenticator{verifier}, d.Log)
+			if err != nil {
+				return nil, err
+			}
+			d.Mux.Handle("GET "+ws.Path, srv)
+			watch := ServiceFunc("ws-revocations", func(ctx context.Context) error {
+				// Logout anywhere closes this instance's sockets of the
+				// session at once; Server's periodic revalidation covers a
+				// watch that is down.
+				for ctx.Err() == nil {
+					ids, err := revocations.Watch(ctx)
+					if err != nil {
+						d.Log.Warn("cannot watch session revocations; retrying", "err", err)
+					} else {
+						for id := range ids {
+							srv.Revoke(id)
+						}
+					}
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+				}
+				return nil
+			})
+			return []Service{srv, watch}, nil
+		},
+	})
+}
+
+// wsAuthenticator adapts the gateway's token verifier to ws.Authenticator.
+type wsAuthenticator struct{ v *auth.Verifier }
+
+func (a wsAuthenticator) Authenticate(ctx context.Context, token string) (ws.Principal, error) {
+	c, err := a.v.Verify(ctx, token)
+	if errors.Is(err, auth.ErrRevoked) {
+		return ws.Principal{}, fmt.Errorf("%w: %w", ws.ErrRevoked, err)
+	}
+	if err != nil {
+		return ws.Principal{}, err
+	}
+	return ws.Principal{UserID: c.Subject, Roles: []string{c.Role}, SessionID: c.ID, ExpiresAt: c.ExpiresAt}, nil
+}

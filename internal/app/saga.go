@@ -1,0 +1,243 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/provider"
+	"github.com/tradewind/tradewind/internal/runner"
+)
+
+// The saga roles (orders, inventory, payments) are described by plans:
+// each durable consumer with the router of its reactions, plus the
+// deadline sweeper. Build turns a plan into runners; Reactions reads the
+// same plans, so the saga table in sagas/ is checked against exactly what
+// the roles wire.
+
+// consumerPlan is one durable consumer of a saga role.
+type consumerPlan struct {
+	name       string
+	stream     string
+	router     *handlers.Router
+	batchSize  int           // 0: TRADEWIND_BATCH_SIZE
+	maxDeliver int           // 0: TRADEWIND_MAX_DELIVER
+	ackWait    time.Duration // 0: the runner's default
+	workers    int           // runners on the consumer in this process (≥ 1)
+}
+
+// paymentsMaxDeliver lets payments-events ride out a provider outage:
+// while the breaker is open each message is redelivered once per
+// cool-down (TRADEWIND_PAYMENT_BREAKER_COOLDOWN, default 5 s), so 1000
+// deliveries cover more than an hour before anything is dead-lettered.
+const paymentsMaxDeliver = 1000
+
+// paymentsWorkers is how many runners share payments-events in one
+// process: its handlers wait on the provider's HTTP answers, so a few
+// transactions in flight keep throughput up. The payment row lock keeps
+// the reactions to one order serial.
+const paymentsWorkers = 4
+
+// deadlineBatch bounds the orders one sweep cancels.
+const deadlineBatch = 500
+
+func ordersPlan(cfg config.Config) ([]consumerPlan, *handlers.Deadlines, error) {
+	place, err := handlers.NewPlaceOrder(cfg.OrderDeadline)
+	if err != nil {
+		return nil, nil, err
+	}
+	commands, err := handlers.NewRouter(place, handlers.NewCancelOrder(), handlers.UpsertCustomer{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders-commands: %w", err)
+	}
+	evts, err := handlers.NewRouter(handlers.NewConfirmOrder(), handlers.NewCancelOnRejection(), handlers.NewCancelOnDecline())
+	if err != nil {
+		return nil, nil, fmt.Errorf("orders-events: %w", err)
+	}
+	deadlines, err := handlers.NewDeadlines(deadlineBatch)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []consumerPlan{
+		{name: "orders-commands", stream: broker.StreamCommands, router: commands},
+		{name: "orders-events", stream: broker.StreamEvents, router: evts},
+	}, deadlines, nil
+}
+
+func inventoryPlan() ([]consumerPlan, error) {
+	commands, err := handlers.NewRouter(handlers.Restock{}, handlers.UpsertProduct{}, handlers.UpsertCategory{})
+	if err != nil {
+		return nil, fmt.Errorf("inventory-commands: %w", err)
+	}
+	// release_stock before return_stock: release leaves the tombstone a
+	// late orders.placed must find.
+	evts, err := handlers.NewRouter(handlers.ReserveStock{}, handlers.CommitStock{}, handlers.ReleaseStock{}, handlers.ReturnStock{})
+	if err != nil {
+		return nil, fmt.Errorf("inventory-events: %w", err)
+	}
+	return []consumerPlan{
+		{name: "inventory-commands", stream: broker.StreamCommands, router: commands},
+		{name: "inventory-events", stream: broker.StreamEvents, router: evts},
+	}, nil
+}
+
+// paymentProvider is the whole provider API the payments role uses.
+type paymentProvider interface {
+	handlers.Authorizer
+	handlers.Capturer
+	handlers.Voider
+	handlers.Refunder
+}
+
+func paymentsPlan(p paymentProvider) ([]consumerPlan, error) {
+	authorize, err := handlers.NewAuthorizePayment(p)
+	if err != nil {
+		return nil, err
+	}
+	capture, err := handlers.NewCapturePayment(p)
+	if err != nil {
+		return nil, err
+	}
+	void, err := handlers.NewVoidPayment(p)
+	if err != nil {
+		return nil, err
+	}
+	refund, err := handlers.NewRefundPayment(p)
+	if err != nil {
+		return nil, err
+	}
+	// void before refund: void records that the order is cancelled.
+	evts, err := handlers.NewRouter(authorize, capture, void, refund)
+	if err != nil {
+		return nil, fmt.Errorf("payments-events: %w", err)
+	}
+	return []consumerPlan{{
+		name: "payments-events", stream: broker.StreamEvents, router: evts,
+		batchSize: 20, maxDeliver: paymentsMaxDeliver, ackWait: time.Minute, workers: paymentsWorkers,
+	}}, nil
+}
+
+// paymentClient builds the provider client from the configuration.
+func paymentClient(cfg config.Config, d *Deps) (*provider.Client, error) {
+	if cfg.PaymentURL == "" {
+		return nil, errors.New("payments: TRADEWIND_PAYMENT_URL is empty and no in-process payment provider runs")
+	}
+	ccfg := provider.ClientConfig{BaseURL: cfg.PaymentURL, Timeout: cfg.PaymentTimeout, Cooldown: cfg.PaymentBreakerCooldown}
+	if d != nil && d.Log != nil {
+		log := d.Log.With("component", "payment-client")
+		ccfg.OnStateChange = func(from, to string) { log.Warn("payment provider circuit breaker changed", "from", from, "to", to) }
+	}
+	return provider.NewClient(ccfg)
+}
+
+// runners turns plans into runners (workers of one consumer share its name).
+func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
+	var out []Service
+	for _, p := range plans {
+		for range max(p.workers, 1) {
+			r, err := d.NewRunner(runner.Config{
+				Name: p.name, Stream: p.stream, FilterSubjects: p.router.FilterSubjects(),
+				BatchSize: p.batchSize, MaxDeliver: p.maxDeliver, AckWait: p.ackWait,
+				Upcast: events.Upcast, // old versions reach the handlers as the newest
+			}, p.router)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// deadlineSweeper runs the order deadline sweeper every period: each sweep
+// is one transaction that cancels overdue orders and writes their
+// orders.cancelled events to the outbox.
+func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Service {
+	log := d.Log.With("component", "deadlines")
+	sweep := func(ctx context.Context) (int, error) {
+		tx, err := d.Pool.Begin(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer func() { _ = tx.Rollback(context.Background()) }()
+		evs, err := h.CancelOverdue(ctx, tx)
+		if err != nil {
+			return 0, err
+		}
+		if err := outbox.Add(ctx, tx, evs...); err != nil {
+			return 0, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return 0, err
+		}
+		if len(evs) > 0 && d.Relay != nil {
+			d.Relay.Wake()
+		}
+		return len(evs), nil
+	}
+	return ServiceFunc("order-deadlines", func(ctx context.Context) error {
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			n, err := sweep(ctx)
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case err != nil:
+				log.Warn("deadline sweep failed; retrying", "err", err)
+			case n > 0:
+				log.Info("overdue orders cancelled", "orders", n)
+			}
+			if n < h.Batch {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+		}
+	})
+}
+
+// Reactions returns, per saga role, the reactions its consumers and its
+// timer wire, in wiring order: what the saga table in sagas/ is checked
+// against. It builds the plans without starting anything.
+func Reactions(cfg config.Config) (map[string][]handlers.Reaction, error) {
+	out := map[string][]handlers.Reaction{}
+	orders, deadlines, err := ordersPlan(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range orders {
+		out["orders"] = append(out["orders"], p.router.Reactions()...)
+	}
+	out["orders"] = append(out["orders"], deadlines.Reaction())
+	inventory, err := inventoryPlan()
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range inventory {
+		out["inventory"] = append(out["inventory"], p.router.Reactions()...)
+	}
+	if cfg.PaymentURL == "" {
+		cfg.PaymentURL = "http://127.0.0.1:1" // never called: the plan is only read
+	}
+	client, err := paymentClient(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	payments, err := paymentsPlan(client)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range payments {
+		out["payments"] = append(out["payments"], p.router.Reactions()...)
+	}
+	return out, nil
+}

@@ -1,0 +1,188 @@
+// Package readapi serves the read models over HTTP: GET routes under /v1,
+// JSON bodies, RFC 9457 problem+json errors.
+//
+// Every response carries Tradewind-Position: the EVENTS stream position
+// the answer reflects (the checkpoint of the projection read, taken in the
+// same snapshot as the data). A request carrying a position token
+// (?after=SEQ or the Tradewind-After header) waits, at most WaitTimeout,
+// until that projection has applied it, else answers 503 with
+// Retry-After: read-your-writes across the command/query split.
+package readapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tradewind/tradewind/internal/projector"
+)
+
+// Caller is who is asking, as the gateway's authentication established.
+type Caller interface {
+	// CustomerID is the customer the caller acts for ("" for staff).
+	CustomerID() string
+	// IsOps reports staff access: every customer's data and analytics.
+	IsOps() bool
+}
+
+// Config wires the API.
+type Config struct {
+	Pool *pgxpool.Pool
+	// CallerFrom returns the request's authenticated caller. Nil means no
+	// authentication is installed: every request may read everything (the
+	// development default until the gateway adds internal/auth). When set,
+	// a request without a caller is answered 401.
+	CallerFrom func(*http.Request) (Caller, bool)
+	// WaitTimeout bounds a read-your-writes wait (default 2 s, max 10 s).
+	WaitTimeout time.Duration
+	Log         *slog.Logger
+}
+
+// API is the read side's HTTP handlers.
+type API struct {
+	cfg Config
+}
+
+// Headers of the read-your-writes protocol.
+const (
+	HeaderPosition = "Tradewind-Position"
+	HeaderAfter    = "Tradewind-After"
+)
+
+// New validates the configuration.
+func New(cfg Config) (*API, error) {
+	if cfg.Pool == nil {
+		return nil, errors.New("readapi: a pool is required")
+	}
+	if cfg.WaitTimeout <= 0 {
+		cfg.WaitTimeout = 2 * time.Second
+	}
+	cfg.WaitTimeout = min(cfg.WaitTimeout, 10*time.Second)
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &API{cfg: cfg}, nil
+}
+
+// Register adds the routes to mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.Handle("GET /v1/orders/{id}", a.read("orders", a.getOrder))
+	mux.Handle("GET /v1/orders", a.read("orders", a.listOrders))
+	mux.Handle("GET /v1/orders/{id}/timeline", a.read("order_timeline", a.orderTimeline))
+	mux.Handle("GET /v1/inventory/{sku}", a.read("inventory", a.getInventory))
+	mux.Handle("GET /v1/products/search", a.read("product_search", a.searchProducts))
+	mux.Handle("GET /v1/products/autocomplete", a.read("product_search", a.autocomplete))
+	mux.Handle("GET /v1/customers/{id}/history", a.read("customers_history", a.customerHistory))
+	mux.Handle("GET /v1/analytics/sales", a.read("sales", a.sales))
+}
+
+// request is what a route handler gets: the snapshot's transaction, the
+// caller (nil without authentication) and the request.
+type request struct {
+	*http.Request
+	tx     pgx.Tx
+	caller Caller
+}
+
+// mayRead reports whether the caller may see customer id's data.
+func (r *request) mayRead(customerID string) bool {
+	return r.caller == nil || r.caller.IsOps() || r.caller.CustomerID() == customerID
+}
+
+type handlerFunc func(r *request) (any, error)
+
+// read wraps a route: authentication, the read-your-writes wait, one
+// read-only REPEATABLE READ transaction holding the projection's position
+// and the data, the JSON answer or the problem.
+func (a *API) read(projection string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
+		req := &request{Request: hr}
+		if a.cfg.CallerFrom != nil {
+			c, ok := a.cfg.CallerFrom(hr)
+			if !ok || c == nil {
+				writeProblem(w, hr, problem{Status: http.StatusUnauthorized, Title: "authentication required"})
+				return
+			}
+			req.caller = c
+		}
+		after, err := afterToken(hr)
+		if err != nil {
+			writeProblem(w, hr, badRequest("after", err.Error()))
+			return
+		}
+		ctx := hr.Context()
+		if after > 0 {
+			pos, err := projector.WaitFor(ctx, a.cfg.Pool, projection, after, a.cfg.WaitTimeout)
+			if errors.Is(err, projector.ErrBehind) {
+				w.Header().Set("Retry-After", "1")
+				w.Header().Set(HeaderPosition, strconv.FormatUint(pos, 10))
+				writeProblem(w, hr, problem{Status: http.StatusServiceUnavailable, Title: "read model not caught up",
+					Detail: fmt.Sprintf("%s is at position %d, the request asks for %d; retry shortly", projection, pos, after)})
+				return
+			}
+			if err != nil {
+				a.fail(w, hr, err)
+				return
+			}
+		}
+		var body any
+		var pos uint64
+		err = pgx.BeginTxFunc(ctx, a.cfg.Pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			cp, err := projector.LiveCheckpoint(ctx, tx, projection)
+			if err != nil {
+				return err
+			}
+			pos = cp.LastSeq
+			req.tx = tx
+			body, err = h(req)
+			return err
+		})
+		if err != nil {
+			a.fail(w, hr, err)
+			return
+		}
+		w.Header().Set(HeaderPosition, strconv.FormatUint(pos, 10))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := json.NewEncoder(w).Encode(body); err != nil {
+			a.cfg.Log.Debug("write response", "err", err)
+		}
+	})
+}
+
+// afterToken reads the position token: ?after= or the Tradewind-After header.
+func afterToken(r *http.Request) (uint64, error) {
+	s := r.URL.Query().Get("after")
+	if s == "" {
+		s = r.Header.Get(HeaderAfter)
+	}
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, errors.New("must be a stream position (a non-negative integer)")
+	}
+	return n, nil
+}
+
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var p *problem
+	if errors.As(err, &p) {
+		writeProblem(w, r, *p)
+		return
+	}
+	if errors.Is(err, context.Canceled) {
+		return // the client left
+	}
+	a.cfg.Log.Error("read API", "path", r.URL.Path, "err", err)
+	writeProblem(w, r, problem{Status: http.StatusInternalServerError, Title: "internal error"})
+}

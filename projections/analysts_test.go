@@ -1,0 +1,94 @@
+package projections_test
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// analystExamples extracts the SQL examples of docs/analysts.md: every
+// ```sql block, named by its first line "-- example: NAME".
+func analystExamples(t *testing.T) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/analysts.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllStringSubmatch(string(doc), -1) {
+		first, _, _ := strings.Cut(m[1], "\n")
+		name, ok := strings.CutPrefix(first, "-- example: ")
+		if !ok {
+			t.Errorf("a SQL block of docs/analysts.md does not start with -- example: NAME:\n%s", m[1])
+			continue
+		}
+		out[name] = strings.TrimSuffix(strings.TrimSpace(m[1]), ";")
+	}
+	return out
+}
+
+// TestAnalystExamplesReturnTheDocumentedRows runs every example of
+// docs/analysts.md on the seeded dataset.
+func TestAnalystExamplesReturnTheDocumentedRows(t *testing.T) {
+	want := map[string][]string{
+		"running totals": {`{"day": "2026-03-01", "avg_7d": 5714.29, "revenue": 40000, "running_total": 40000}`},
+		"pivot": {
+			`{"units": 2, "category": "Books", "revenue_from_2_march": null, "revenue_before_2_march": 8000}`,
+			`{"units": 2, "category": "Electronics", "revenue_from_2_march": null, "revenue_before_2_march": 2000}`,
+			`{"units": 1, "category": "Smartphones", "revenue_from_2_march": null, "revenue_before_2_march": 30000}`,
+		},
+		"customer as of": {`{"country": "GB", "version": 1, "customer_id": "c-1"}`},
+		"country at order time": {
+			`{"country": "FR", "order_id": "00000000-0000-7000-8000-000000000001", "customer_id": "c-1"}`,
+			`{"country": "", "order_id": "00000000-0000-7000-8000-000000000002", "customer_id": "c-2"}`,
+			`{"country": "", "order_id": "00000000-0000-7000-8000-000000000003", "customer_id": "c-2"}`,
+			`{"country": "FR", "order_id": "00000000-0000-7000-8000-000000000004", "customer_id": "c-1"}`,
+			`{"country": "", "order_id": "00000000-0000-7000-8000-000000000005", "customer_id": "c-3"}`,
+		},
+		"order as of": {
+			`{"at": "2026-03-01T09:32:00+00:00", "step": "inventory.reserved", "context": "inventory"}`,
+			`{"at": "2026-03-01T09:31:00+00:00", "step": "orders.placed", "context": "orders"}`,
+			`{"at": "2026-03-01T09:33:00+00:00", "step": "payments.authorized", "context": "payments"}`,
+		},
+		"category roll-up": {
+			`{"name": "Books", "depth": 0, "revenue_with_descendants": 8000}`,
+			`{"name": "Electronics", "depth": 0, "revenue_with_descendants": 32000}`,
+			`{"name": "Phones", "depth": 1, "revenue_with_descendants": 30000}`,
+			`{"name": "Smartphones", "depth": 2, "revenue_with_descendants": 30000}`,
+		},
+		"duplicates": {`{"keep_id": "c-1", "customer_id": "c-3"}`},
+		"ranked search": {
+			`{"sku": "PH-1", "name": "Aurora phone 12", "rank": 0.6383}`,
+			`{"sku": "CB-1", "name": "USB cable", "rank": 0.1216}`,
+		},
+		"autocomplete":   {`{"sku": "CB-1", "name": "USB cable"}`},
+		"keyset page":    {`{"order_id": "00000000-0000-7000-8000-000000000001", "placed_at": "2026-03-01T09:16:00+00:00"}`},
+		"overdue orders": {`{"status": "pending", "order_id": "00000000-0000-7000-8000-000000000005"}`},
+		"low stock":      {`{"sku": "BK-1", "on_hand": 1, "reserved": 0, "available": 1}`},
+		"checkpoints": {
+			`{"live": true, "name": "orders", "version": 1}`,
+			`{"live": true, "name": "sales", "version": 1}`,
+		},
+	}
+	e := newEnv(t)
+	e.seeded()
+	examples := analystExamples(t)
+	for name := range want {
+		if _, ok := examples[name]; !ok {
+			t.Errorf("docs/analysts.md has no example %q", name)
+		}
+	}
+	for name, sql := range examples {
+		t.Run(name, func(t *testing.T) {
+			w, ok := want[name]
+			if !ok {
+				t.Fatalf("example %q has no expected rows in this test", name)
+			}
+			if got := e.rows(sql); !slices.Equal(got, w) {
+				t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(w, "\n"))
+			}
+		})
+	}
+}

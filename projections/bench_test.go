@@ -1,0 +1,178 @@
+package projections_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/projector"
+	"github.com/tradewind/tradewind/internal/readapi"
+	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/projections"
+)
+
+// benchSize reads an event/row count from the environment (default def),
+// so `make test` stays fast and a full run is one variable away:
+//
+//	TRADEWIND_BENCH_EVENTS=1000000 go test -run '^$' -bench RebuildOrders ./projections/
+func benchSize(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// BenchmarkRebuildOrders replays N orders.placed events from JetStream
+// into a new version of the orders projection and, in the same run,
+// COPYs the same N rows (prepared in memory) into a table of the same
+// shape: events/s next to the raw COPY rows/s, and their ratio.
+func BenchmarkRebuildOrders(b *testing.B) {
+	n := benchSize("TRADEWIND_BENCH_EVENTS", 20000)
+	_, _, js := testenv.JetStream(b)
+	pool := testenv.Pool(b)
+	ctx := context.Background()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([][]any, 0, n)
+	var pending []jetstream.PubAckFuture
+	for i := range n {
+		id := uuid.Must(uuid.NewV7())
+		at := start.Add(time.Duration(i) * time.Second)
+		lines := []events.OrderLine{{SKU: "SKU-" + strconv.Itoa(i%500), Quantity: 2, UnitPrice: 1250}}
+		ev, err := events.New(events.OrderPlacedV1, id.String(), events.OrderPlaced{OrderID: id.String(), CustomerID: "c-" + strconv.Itoa(i%10000),
+			Lines: lines, Currency: "EUR", Total: 2500, PlacedAt: at.Format(time.RFC3339), Deadline: at.Add(15 * time.Minute).Format(time.RFC3339)},
+			events.WithTime(at))
+		if err != nil {
+			b.Fatal(err)
+		}
+		msg, err := cenats.NewMsg("evt.orders.placed."+id.String(), ev)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := js.PublishMsgAsync(msg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pending = append(pending, f)
+		if len(pending) == 4000 {
+			<-js.PublishAsyncComplete()
+			pending = pending[:0]
+		}
+		lj, _ := json.Marshal(lines)
+		rows = append(rows, []any{[16]byte(id), "c-" + strconv.Itoa(i%10000), "pending", "EUR", int64(2500), int64(2), lj,
+			nil, nil, nil, nil, at, at.Add(15 * time.Minute), nil, nil, at, int64(i + 1)})
+	}
+	<-js.PublishAsyncComplete()
+	cols := []string{"order_id", "customer_id", "status", "currency", "total", "item_count", "lines",
+		"stock_status", "payment_status", "authorization_id", "cancel_reason",
+		"placed_at", "deadline", "confirmed_at", "cancelled_at", "updated_at", "last_seq"}
+	b.ResetTimer()
+	var rebuildRate, copyRate float64
+	for range b.N {
+		res, err := projector.Rebuild(ctx, pool, js, projections.Orders{}, projector.RebuildOptions{BatchSize: 5000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rebuildRate = float64(res.Events) / res.Took.Seconds()
+
+		if _, err := pool.Exec(ctx, `DROP TABLE IF EXISTS proj.bench_copy; CREATE TABLE proj.bench_copy (LIKE proj.orders_tmpl INCLUDING ALL)`); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := pool.CopyFrom(ctx, pgx.Identifier{"proj", "bench_copy"}, cols, pgx.CopyFromRows(rows)); err != nil {
+			b.Fatal(err)
+		}
+		copyRate = float64(n) / time.Since(t0).Seconds()
+	}
+	b.StopTimer()
+	b.ReportMetric(rebuildRate, "events/s")
+	b.ReportMetric(copyRate, "copy-rows/s")
+	b.ReportMetric(rebuildRate/copyRate, "ratio")
+	b.Logf("%d events: rebuild %.0f events/s, raw COPY %.0f rows/s, ratio %.2f", n, rebuildRate, copyRate, rebuildRate/copyRate)
+	_, _ = pool.Exec(ctx, `DROP TABLE IF EXISTS proj.bench_copy`)
+}
+
+// BenchmarkReadLatency fills the live orders table with 10k and then N
+// (default 100k; TRADEWIND_BENCH_ORDERS=1000000 for the full figure)
+// orders and prints p50/p99 of GET /v1/orders/{id} and of a keyset page
+// far down one customer's orders, through the HTTP handler.
+func BenchmarkReadLatency(b *testing.B) {
+	pool := testenv.Pool(b)
+	ctx := context.Background()
+	cp, err := projector.LiveCheckpoint(ctx, pool, "orders")
+	if err != nil {
+		b.Fatal(err)
+	}
+	table := projector.PhysicalTable("orders", cp.Version)
+	api, err := readapi.New(readapi.Config{Pool: pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux)
+	for _, size := range []int{10000, benchSize("TRADEWIND_BENCH_ORDERS", 100000)} {
+		if _, err := pool.Exec(ctx, `TRUNCATE `+table); err != nil {
+			b.Fatal(err)
+		}
+		// 100 customers; ids are deterministic so the benchmark can pick some.
+		if _, err := pool.Exec(ctx, `INSERT INTO `+table+` (order_id, customer_id, status, currency, total, item_count, lines, placed_at, deadline, updated_at, last_seq)
+			SELECT ('00000000-0000-7000-8000-' || lpad(g::text, 12, '0'))::uuid, 'c-' || (g % 100), 'pending', 'EUR', 100, 1, '[]',
+			       '2026-01-01'::timestamptz + g * interval '1 second', '2026-01-02', now(), g
+			FROM generate_series(1, $1) g`, size); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, `ANALYZE `+table); err != nil {
+			b.Fatal(err)
+		}
+		// A cursor deep down customer c-7's orders: 90% of the way.
+		deep := fmt.Sprintf("00000000-0000-7000-8000-%012d", size/10/100*100+7)
+		var cur string
+		{
+			var placed time.Time
+			if err := pool.QueryRow(ctx, `SELECT placed_at FROM `+table+` WHERE order_id = $1`, deep).Scan(&placed); err != nil {
+				b.Fatal(err)
+			}
+			c, _ := json.Marshal(map[string]any{"t": placed, "id": deep})
+			cur = base64URL(c)
+		}
+		measure := func(path func(i int) string) (p50, p99 time.Duration) {
+			const reqs = 2000
+			d := make([]time.Duration, reqs)
+			for i := range reqs {
+				req := httptest.NewRequest("GET", path(i), nil)
+				w := httptest.NewRecorder()
+				t0 := time.Now()
+				mux.ServeHTTP(w, req)
+				d[i] = time.Since(t0)
+				if w.Code != 200 {
+					b.Fatalf("GET %s: %d %s", req.URL, w.Code, w.Body)
+				}
+			}
+			slices.Sort(d)
+			return d[reqs/2], d[reqs*99/100]
+		}
+		g50, g99 := measure(func(i int) string {
+			return fmt.Sprintf("/v1/orders/00000000-0000-7000-8000-%012d", 1+(i*7919)%size)
+		})
+		k50, k99 := measure(func(int) string { return "/v1/orders?customer_id=c-7&limit=20&cursor=" + cur })
+		b.Logf("%8d orders: GET /v1/orders/{id} p50 %v p99 %v; deep keyset page p50 %v p99 %v", size, g50, g99, k50, k99)
+		b.ReportMetric(float64(g99.Microseconds()), fmt.Sprintf("get-p99-us@%d", size))
+		b.ReportMetric(float64(k99.Microseconds()), fmt.Sprintf("page-p99-us@%d", size))
+	}
+	_, _ = pool.Exec(ctx, `TRUNCATE `+table)
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
