@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -66,7 +67,7 @@ func TestHandlerSpanIsTheChildOfTheMessageAndTheParentOfItsEvents(t *testing.T) 
 		{"traced message without one starts a trace", "", true},
 		{"tracing off passes the traceparent through", incoming, false},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSystem(t)
 			spans := tracetest.NewSpanRecorder()
@@ -76,7 +77,7 @@ func TestHandlerSpanIsTheChildOfTheMessageAndTheParentOfItsEvents(t *testing.T) 
 			if tt.traced {
 				opts = append(opts, runner.WithTracer(tracing.NewProvider(tp, nil).Tracer()))
 			}
-			cmd := placeOrder(t, "trace-"+t.Name(), 1)
+			cmd := placeOrder(t, fmt.Sprintf("trace-%d", i), 1)
 			events.WithTraceparent(tt.traceparent)(cmd)
 			publishRaw(t, s.js, cmd, cmd.ID())
 			r, _ := s.start(ordersConsumer("trace-orders"), mustPlaceOrder(t), opts...)
