@@ -69,7 +69,20 @@ func (r *orderRow) values() []any {
 // the batch touches (one indexed query), folds every event into the rows in
 // memory, then writes new orders with COPY and changed ones with one
 // upsert.
-func (Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
+//
+// Fast path: an order whose first event in the batch is its placement is
+// presumed new and not looked up; should it exist after all (a placement
+// repeated), the COPY's unique violation sends the batch down the careful
+// path, which looks up every order.
+func (o Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
+	err := b.Try(ctx, tx, func() error { return o.apply(ctx, tx, b, true) })
+	if projector.IsUniqueViolation(err) {
+		return o.apply(ctx, tx, b, false)
+	}
+	return err
+}
+
+func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeNew bool) error {
 	ids := make([][16]byte, len(b.Events))
 	seenID := map[[16]byte]bool{}
 	var load [][16]byte
@@ -83,7 +96,9 @@ func (Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 		ids[i] = id
 		if !seenID[id] {
 			seenID[id] = true
-			load = append(load, id)
+			if !presumeNew || ev.Type != events.OrderPlacedV1 {
+				load = append(load, id)
+			}
 		}
 	}
 	rows := map[[16]byte]*orderRow{}
@@ -102,8 +117,7 @@ func (Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 			if r != nil {
 				continue // placed twice (a producer retried with a new event id): the first wins
 			}
-			var p events.OrderPlaced
-			nr, err := placedRow(ev, &p, ids[i])
+			nr, err := placedRow(ev, ids[i])
 			if err != nil {
 				b.Reject(ev, err)
 				continue
@@ -139,7 +153,39 @@ func (Orders) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 	return upsertOrders(ctx, tx, b, upd)
 }
 
-func placedRow(ev *projector.Event, p *events.OrderPlaced, id [16]byte) (*orderRow, error) {
+// Prepare implements projector.Preparer: a placement's row is built
+// (JSON decoded) outside the transaction.
+func (Orders) Prepare(ev *projector.Event) {
+	if ev.Type != events.OrderPlacedV1 {
+		return
+	}
+	id, err := orderID(ev.Subject)
+	if err != nil {
+		return // Apply rejects it
+	}
+	r, err := newPlacedRow(ev, id)
+	if err != nil {
+		ev.Prepared = err
+		return
+	}
+	ev.Prepared = r
+}
+
+// placedRow returns a fresh row for a placement (the prepared one, when
+// Prepare ran).
+func placedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
+	switch p := ev.Prepared.(type) {
+	case *orderRow:
+		c := *p // the batch may be applied twice (the careful path)
+		return &c, nil
+	case error:
+		return nil, p
+	}
+	return newPlacedRow(ev, id)
+}
+
+func newPlacedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
+	p := &events.OrderPlaced{}
 	if err := decode(ev, p); err != nil {
 		return nil, err
 	}

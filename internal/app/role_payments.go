@@ -1,5 +1,7 @@
 package app
 
+import "errors"
+
 func init() {
 	Register(Role{
 		Name: "payments",
@@ -9,7 +11,10 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			plans, err := paymentsPlan(client)
+			if d.Flags == nil {
+				return nil, errors.New("payments: feature flags are required (Deps.Flags)")
+			}
+			plans, err := paymentsPlan(client, d.Flags)
 			if err != nil {
 				return nil, err
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/runner"
+	"github.com/tradewind/tradewind/internal/tracing"
 )
 
 // Deps are what a role is built from. They are created once per process by
@@ -29,6 +30,8 @@ type Deps struct {
 	Mux   *http.ServeMux // routes of the HTTP server (api, ws roles)
 	Relay *outbox.Relay  // nil unless this process runs the relay role
 	Flags *flags.Store   // feature flags, watched live (never nil under Serve)
+	// Tracing is the tracer provider; nil or disabled: runners trace nothing.
+	Tracing *tracing.Provider
 }
 
 // Service is a long-running part of a role.
@@ -77,6 +80,9 @@ func (d *Deps) NewRunner(cfg runner.Config, h runner.Handler) (*runner.Runner, e
 	opts := []runner.Option{runner.WithLogger(d.Log), runner.WithObserver(metrics.ConsumerObserver{})}
 	if d.Relay != nil {
 		opts = append(opts, runner.WithAfterCommit(d.Relay.Wake))
+	}
+	if d.Tracing != nil && d.Tracing.Enabled() {
+		opts = append(opts, runner.WithTracer(d.Tracing.Tracer()))
 	}
 	r, err := runner.New(cfg, d.JS, d.Pool, h, opts...)
 	if err != nil {

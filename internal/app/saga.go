@@ -10,6 +10,7 @@ import (
 	"github.com/tradewind/tradewind/handlers"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/runner"
@@ -95,8 +96,14 @@ type paymentProvider interface {
 	handlers.Refunder
 }
 
-func paymentsPlan(p paymentProvider) ([]consumerPlan, error) {
-	authorize, err := handlers.NewAuthorizePayment(p)
+// paymentsPlan wires the payments participant. Authorizations pass the
+// fraud check first for the customers the fraud-check flag is on for.
+func paymentsPlan(p paymentProvider, fl handlers.FlagReader) ([]consumerPlan, error) {
+	fraud, err := handlers.NewFraudCheck(p, fl, handlers.DefaultFraudRule)
+	if err != nil {
+		return nil, err
+	}
+	authorize, err := handlers.NewAuthorizePayment(fraud)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +239,7 @@ func Reactions(cfg config.Config) (map[string][]handlers.Reaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	payments, err := paymentsPlan(client)
+	payments, err := paymentsPlan(client, flags.Off{}) // read, never run
 	if err != nil {
 		return nil, err
 	}

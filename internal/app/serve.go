@@ -24,6 +24,7 @@ import (
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/pgboot"
 	"github.com/tradewind/tradewind/internal/store"
+	"github.com/tradewind/tradewind/internal/tracing"
 )
 
 // Hooks let tests and embedders observe a starting system.
@@ -43,6 +44,14 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	defer cancel()
 	log = slog.New(logx.Redact(log.Handler())) // secrets never reach the log
 	metrics.SetVersion(Version)
+	tracer, err := tracing.Setup(ctx, tracing.Config{Endpoint: cfg.OTLPEndpoint, ServiceName: cfg.OTELServiceName, Version: Version})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tracer.Shutdown(context.Background()) }() // flushes spans
+	if tracer.Enabled() {
+		log.Info("tracing on", "otlp_endpoint", cfg.OTLPEndpoint, "service", cfg.OTELServiceName)
+	}
 
 	ready := &readiness{}
 	mux := http.NewServeMux()
@@ -56,7 +65,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	if err != nil {
 		return fmt.Errorf("listen on TRADEWIND_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	httpSrv := &http.Server{Handler: metrics.HTTP(mux), ReadHeaderTimeout: 10 * time.Second}
+	httpSrv := &http.Server{Handler: tracer.Middleware(metrics.HTTP(mux)), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = httpSrv.Serve(ln) }()
 	defer func() {
 		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
@@ -149,7 +158,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		return err
 	}
 
-	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux, Flags: flagStore}
+	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux, Flags: flagStore, Tracing: tracer}
 	if cfg.HasRole("relay") {
 		if deps.Relay, err = outbox.NewRelay(outbox.RelayConfig{Observe: metrics.ObserveOutboxPublish}, pool, js, log); err != nil {
 			return err

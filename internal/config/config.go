@@ -53,6 +53,10 @@ type Config struct {
 	ProviderListen         string        // TRADEWIND_PROVIDER_LISTEN: in-process simulator's address
 	DeadlineSweep          time.Duration // TRADEWIND_DEADLINE_SWEEP: period of the order deadline sweeper
 
+	// Tracing (internal/tracing).
+	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT: OTLP/HTTP collector; empty: tracing off
+	OTELServiceName string // OTEL_SERVICE_NAME: service.name of the spans
+
 	envErrs []error
 }
 
@@ -92,6 +96,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.dur(&c.PaymentBreakerCooldown, "TRADEWIND_PAYMENT_BREAKER_COOLDOWN", "payment-breaker-cooldown", 5*time.Second, "how long the payment circuit breaker stays open before a trial request (messages wait this long)")
 	b.str(&c.ProviderListen, "TRADEWIND_PROVIDER_LISTEN", "provider-listen", "127.0.0.1:8090", "in-process payment provider simulator address (port taken: a free port is used)")
 	b.dur(&c.DeadlineSweep, "TRADEWIND_DEADLINE_SWEEP", "deadline-sweep", time.Second, "how often overdue pending orders are cancelled (reason timeout)")
+	b.str(&c.OTLPEndpoint, "OTEL_EXPORTER_OTLP_ENDPOINT", "otel-endpoint", "", "OpenTelemetry collector base URL (OTLP/HTTP, spans go to <url>/v1/traces); empty: tracing off, at no cost")
+	b.str(&c.OTELServiceName, "OTEL_SERVICE_NAME", "otel-service-name", "tradewind", "service.name of the exported spans")
 }
 
 // Settings lists every setting Bind registers.
@@ -201,6 +207,14 @@ func (c *Config) Validate() error {
 	}
 	if c.DeadlineSweep < 10*time.Millisecond || c.DeadlineSweep > time.Minute {
 		add("TRADEWIND_DEADLINE_SWEEP: want 10ms..1m, got %s", c.DeadlineSweep)
+	}
+	if c.OTLPEndpoint != "" {
+		if u, err := url.Parse(c.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("OTEL_EXPORTER_OTLP_ENDPOINT %q: want http(s)://host:port of an OTLP/HTTP collector", c.OTLPEndpoint)
+		}
+	}
+	if strings.TrimSpace(c.OTELServiceName) == "" {
+		add("OTEL_SERVICE_NAME: must not be empty")
 	}
 	if len(errs) == 0 {
 		return nil

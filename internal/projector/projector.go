@@ -61,6 +61,26 @@ type Event struct {
 	Subject string    // ce-subject (aggregate id)
 	Time    time.Time // ce-time
 	Data    []byte
+	// Prepared is what the projection's Prepare made of the event, if it
+	// implements Preparer (nil otherwise).
+	Prepared any
+}
+
+// Preparer is implemented by projections that can do part of their work
+// per event outside the transaction (typically decoding the JSON data):
+// a rebuild calls Prepare for the next batch while the previous one is
+// being written, so decoding overlaps with PostgreSQL's work. Prepare must
+// not touch the database and must leave its result in ev.Prepared.
+type Preparer interface {
+	Prepare(ev *Event)
+}
+
+func prepare(p Projection, evs []Event) {
+	if pr, ok := p.(Preparer); ok {
+		for i := range evs {
+			pr.Prepare(&evs[i])
+		}
+	}
 }
 
 // Batch is what Apply receives.

@@ -108,9 +108,43 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 	}
 	defer src.close()
 
+	// Replay: a goroutine fetches the next batch from JetStream while this
+	// one writes the previous to PostgreSQL. It stops at the first batch
+	// that reaches the head (pending 0); the switch then reads the source
+	// itself.
+	type fetched struct {
+		evs     []Event
+		pending uint64
+		err     error
+	}
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	batches := make(chan fetched, 2)
+	go func() {
+		defer close(batches)
+		for {
+			evs, pending, err := src.next(fetchCtx, opts.BatchSize, time.Second, 0)
+			prepare(p, evs)
+			select {
+			case batches <- fetched{evs, pending, err}:
+			case <-fetchCtx.Done():
+				return
+			}
+			if err != nil || pending == 0 {
+				return
+			}
+		}
+	}()
 	var last uint64
 	for {
-		evs, pending, err := src.next(ctx, opts.BatchSize, time.Second, 0)
+		// A closed channel (the fetcher stopped at the head) reads as an
+		// empty batch with nothing pending: go (back) to the switch, whose
+		// catch-up reads the source itself.
+		f := <-batches
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		evs, pending, err := f.evs, f.pending, f.err
 		if err != nil {
 			return res, err
 		}
@@ -232,6 +266,7 @@ func switchTo(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, s
 			if err != nil {
 				return err
 			}
+			prepare(p, evs)
 			if len(evs) == 0 {
 				head, ok, err := caughtUpTo(ctx, js, src)
 				if err != nil {

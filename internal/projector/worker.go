@@ -124,6 +124,7 @@ func (w *Worker) runOnce(ctx context.Context) error {
 			last = head
 			continue
 		}
+		prepare(w.p, evs)
 		upTo := evs[len(evs)-1].Seq
 		if err := w.apply(ctx, cp.Version, evs, upTo, pending); err != nil {
 			if errors.Is(err, errSwitched) {
@@ -142,6 +143,11 @@ func (w *Worker) runOnce(ctx context.Context) error {
 func (w *Worker) apply(ctx context.Context, version int, evs []Event, upTo, pending uint64) error {
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		cp, err := lockLive(ctx, tx, w.p.Name())
+		if errors.Is(err, ErrNotLive) {
+			// We waited on the old live row while a rebuild switched: the
+			// row we locked is no longer live. Follow the new version.
+			return errSwitched
+		}
 		if err != nil {
 			return err
 		}
@@ -158,6 +164,9 @@ func (w *Worker) apply(ctx context.Context, version int, evs []Event, upTo, pend
 func (w *Worker) advance(ctx context.Context, version int, head uint64) error {
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		cp, err := lockLive(ctx, tx, w.p.Name())
+		if errors.Is(err, ErrNotLive) {
+			return errSwitched
+		}
 		if err != nil {
 			return err
 		}

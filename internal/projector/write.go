@@ -2,10 +2,12 @@ package projector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Helpers for set-based writes: a batch's rows go to PostgreSQL in one
@@ -81,4 +83,30 @@ func (b *Batch) Upsert(ctx context.Context, tx pgx.Tx, table string, cols []stri
 		return fmt.Errorf("upsert into %s: %w", table, err)
 	}
 	return nil
+}
+
+// Try runs fn under a savepoint: when fn fails, its writes and the
+// rejects it recorded are undone and its error returned, and the batch's
+// transaction stays usable. Projections use it for optimistic fast paths
+// (COPY rows presumed new; on a unique violation, take the careful path).
+func (b *Batch) Try(ctx context.Context, tx pgx.Tx, fn func() error) error {
+	if _, err := tx.Exec(ctx, "SAVEPOINT projector_try"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	n := len(b.rejects)
+	if err := fn(); err != nil {
+		if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT projector_try"); rerr != nil {
+			return fmt.Errorf("%w (and rollback to savepoint: %w)", err, rerr)
+		}
+		b.rejects = b.rejects[:n]
+		return err
+	}
+	_, err := tx.Exec(ctx, "RELEASE SAVEPOINT projector_try")
+	return err
+}
+
+// IsUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func IsUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }

@@ -78,6 +78,12 @@ func NewKV(ctx context.Context, js jetstream.JetStream, bucket string, replicas 
 
 // Take implements Store.
 func (s *KV) Take(ctx context.Context, bucket string, now time.Time, l Limit) (Decision, error) {
+	_, d, err := s.TakeN(ctx, bucket, now, l, 1)
+	return d, err
+}
+
+// TakeN implements Leaser: one compare-and-set takes up to n tokens.
+func (s *KV) TakeN(ctx context.Context, bucket string, now time.Time, l Limit, n int) (int, Decision, error) {
 	key := base64.RawURLEncoding.EncodeToString([]byte(bucket)) // KV keys allow [-_=.a-zA-Z0-9]
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(key))
@@ -92,7 +98,7 @@ func (s *KV) Take(ctx context.Context, bucket string, now time.Time, l Limit) (D
 			case errors.Is(err, jetstream.ErrKeyNotFound):
 				cur = kvState{}
 			case err != nil:
-				return Decision{}, fmt.Errorf("rate limit %s: read: %w", bucket, err)
+				return 0, Decision{}, fmt.Errorf("rate limit %s: read: %w", bucket, err)
 			default:
 				cur.rev = e.Revision()
 				if cur.tat, err = strconv.ParseInt(string(e.Value()), 10, 64); err != nil {
@@ -101,9 +107,9 @@ func (s *KV) Take(ctx context.Context, bucket string, now time.Time, l Limit) (D
 			}
 			known = true
 		}
-		next, d := gcra(now.UnixNano(), cur.tat, l)
-		if !d.Allowed {
-			return d, nil
+		next, granted, d := gcraN(now.UnixNano(), cur.tat, l, n)
+		if granted == 0 {
+			return 0, d, nil
 		}
 		val := []byte(strconv.FormatInt(next, 10))
 		var rev uint64
@@ -118,11 +124,11 @@ func (s *KV) Take(ctx context.Context, bucket string, now time.Time, l Limit) (D
 				clear(st.state)
 			}
 			st.state[key] = kvState{rev: rev, tat: next}
-			return d, nil
+			return granted, d, nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			delete(st.state, key)
-			return Decision{}, fmt.Errorf("rate limit %s: write: %w", bucket, err)
+			return 0, Decision{}, fmt.Errorf("rate limit %s: write: %w", bucket, err)
 		}
 		// Another instance wrote (or the entry expired): decide again on
 		// fresh state, backing off a little once conflicts repeat.
@@ -133,5 +139,5 @@ func (s *KV) Take(ctx context.Context, bucket string, now time.Time, l Limit) (D
 		now = time.Now()
 	}
 	delete(st.state, key)
-	return Decision{}, fmt.Errorf("rate limit %s: %d compare-and-set conflicts in a row", bucket, s.retries)
+	return 0, Decision{}, fmt.Errorf("rate limit %s: %d compare-and-set conflicts in a row", bucket, s.retries)
 }

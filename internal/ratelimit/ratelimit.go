@@ -74,25 +74,53 @@ type Decision struct {
 // arrival time is tat (0 for a new bucket). It returns the new tat (only
 // meaningful when allowed) and the decision.
 func gcra(now, tat int64, l Limit) (int64, Decision) {
+	next, _, d := gcraN(now, tat, l, 1)
+	return next, d
+}
+
+// gcraN takes up to n tokens at once: as many as the bucket holds, at
+// most n. It returns the new tat, how many were granted (0: denied) and
+// the decision for the first of them; Remaining is what the bucket still
+// holds after the grant. Taking k tokens moves tat exactly as k single
+// requests would, so the bound b + r·d holds for tokens granted.
+func gcraN(now, tat int64, l Limit, n int) (int64, int, Decision) {
 	t, tau := l.interval(), l.tolerance()
 	base := max(tat, now)
-	next := base + t
 	d := Decision{Limit: l}
-	if next-now > tau {
+	avail := (tau - (base - now)) / t // tokens the bucket holds at now
+	if avail < 1 {
+		next := base + t
 		d.RetryAfter = time.Duration(next - now - tau)
 		d.Reset = time.Duration(base - now)
-		return tat, d
+		return tat, 0, d
 	}
+	k := int(min(avail, int64(max(n, 1))))
+	next := base + int64(k)*t
 	d.Allowed = true
-	d.Remaining = int((tau - (next - now)) / t)
+	d.Remaining = int(avail) - k
 	d.Reset = time.Duration(next - now)
-	return next, d
+	return next, k, d
 }
 
 // Store holds buckets shared by instances. Take applies GCRA atomically.
 type Store interface {
 	Take(ctx context.Context, bucket string, now time.Time, l Limit) (Decision, error)
 }
+
+// Leaser is a Store that can grant several tokens in one decision, so
+// that an instance can lease a slice of a shared bucket and admit the
+// next requests without a round trip (see Limiter).
+type Leaser interface {
+	Store
+	// TakeN takes up to n (>= 1) tokens atomically and reports how many
+	// it granted (0: denied, with the decision saying for how long).
+	TakeN(ctx context.Context, bucket string, now time.Time, l Limit, n int) (int, Decision, error)
+}
+
+var (
+	_ Leaser = (*KV)(nil)
+	_ Leaser = (*Local)(nil)
+)
 
 // Local is an in-process Store (the fallback, and a baseline).
 type Local struct {
@@ -108,7 +136,13 @@ const maxLocalBuckets = 100_000
 func NewLocal() *Local { return &Local{tat: map[string]int64{}} }
 
 // Take implements Store.
-func (s *Local) Take(_ context.Context, bucket string, now time.Time, l Limit) (Decision, error) {
+func (s *Local) Take(ctx context.Context, bucket string, now time.Time, l Limit) (Decision, error) {
+	_, d, err := s.TakeN(ctx, bucket, now, l, 1)
+	return d, err
+}
+
+// TakeN implements Leaser.
+func (s *Local) TakeN(_ context.Context, bucket string, now time.Time, l Limit, k int) (int, Decision, error) {
 	n := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,23 +153,39 @@ func (s *Local) Take(_ context.Context, bucket string, now time.Time, l Limit) (
 			}
 		}
 	}
-	next, d := gcra(n, s.tat[bucket], l)
-	if d.Allowed {
+	next, granted, d := gcraN(n, s.tat[bucket], l, k)
+	if granted > 0 {
 		s.tat[bucket] = next
 	}
-	return d, nil
+	return granted, d, nil
 }
 
 // Limiter decides with a shared Store and falls back to a Local one.
+//
+// Leases: when the store is a Leaser, the limiter takes tokens from the
+// shared bucket in slices and spends them locally, so most requests make
+// no network call. A slice is at most MaxLease(limit) tokens (a quarter
+// of the burst, a lease TTL's worth of rate, 256), grows while demand
+// drains it quickly and shrinks when tokens go unused; unspent tokens are
+// dropped after the lease TTL (default 250ms). Every admitted request
+// spends a token the shared bucket granted, so from an idle bucket all
+// instances together still admit at most b + r·d; over an arbitrary
+// window the excess is the tokens leased before it and not yet spent, at
+// most instances × MaxLease. A limit whose MaxLease is 1 (burst < 8, or
+// rate < 8/s) is decided per request, exactly as without leases.
 type Limiter struct {
 	store    Store
+	leaser   Leaser // store, when it can lease; nil otherwise
 	local    *Local
 	log      *slog.Logger
 	timeout  time.Duration
 	cooldown time.Duration
+	leaseTTL time.Duration
 
 	downUntil atomic.Int64 // unix ns: skip the store until then
 	fallbacks atomic.Int64
+	trips     atomic.Int64
+	leases    [64]leaseStripe
 }
 
 // Option configures a Limiter.
@@ -150,14 +200,25 @@ func WithTimeout(d time.Duration) Option { return func(x *Limiter) { x.timeout =
 // WithCooldown is how long the store is skipped after it failed (default 2s).
 func WithCooldown(d time.Duration) Option { return func(x *Limiter) { x.cooldown = d } }
 
+// WithLeaseTTL sets how long leased tokens may be spent (default 250ms);
+// 0 disables leases: every request asks the store.
+func WithLeaseTTL(d time.Duration) Option { return func(x *Limiter) { x.leaseTTL = d } }
+
 // New builds a limiter on a shared store.
 func New(store Store, opts ...Option) (*Limiter, error) {
 	if store == nil {
 		return nil, errors.New("ratelimit: a store is required")
 	}
-	l := &Limiter{store: store, local: NewLocal(), log: slog.Default(), timeout: 250 * time.Millisecond, cooldown: 2 * time.Second}
+	l := &Limiter{store: store, local: NewLocal(), log: slog.Default(), timeout: 250 * time.Millisecond,
+		cooldown: 2 * time.Second, leaseTTL: 250 * time.Millisecond}
 	for _, o := range opts {
 		o(l)
+	}
+	if ls, ok := store.(Leaser); ok && l.leaseTTL > 0 {
+		l.leaser = ls
+	}
+	for i := range l.leases {
+		l.leases[i].m = map[string]*lease{}
 	}
 	return l, nil
 }
@@ -165,24 +226,137 @@ func New(store Store, opts ...Option) (*Limiter, error) {
 // Fallbacks counts decisions made locally because the store failed.
 func (l *Limiter) Fallbacks() int64 { return l.fallbacks.Load() }
 
+// StoreCalls counts decisions that asked the shared store (the rest were
+// served from leases, or by the fallback).
+func (l *Limiter) StoreCalls() int64 { return l.trips.Load() }
+
+// MaxLease is the largest slice of a bucket one instance leases for lim
+// under a lease TTL: min(burst/4, rate × ttl, 256), at least 1.
+func MaxLease(lim Limit, ttl time.Duration) int {
+	c := min(lim.Burst/4, int(lim.Rate*ttl.Seconds()), 256)
+	return max(c, 1)
+}
+
 // Allow decides one request for bucket. It never fails: see the package
 // comment for what happens when the shared store is unavailable.
 func (l *Limiter) Allow(ctx context.Context, bucket string, lim Limit) Decision {
+	if l.leaser == nil {
+		return l.decide(ctx, bucket, lim)
+	}
+	ls := l.lease(bucket)
+	ls.mu.Lock() // requests for this bucket wait for one refill, then share it
+	defer ls.mu.Unlock()
+	now := time.Now()
+	n := now.UnixNano()
+	if ls.lim != lim { // new, or the limit changed: start afresh
+		ls.lim, ls.tokens, ls.at, ls.chunk = lim, 0, 0, 1
+	}
+	if ls.tokens > 0 && n < ls.expires {
+		ls.tokens--
+		d := ls.shared
+		d.Remaining += ls.tokens
+		d.Reset = max(0, d.Reset-time.Duration(n-ls.at))
+		return d
+	}
+	switch {
+	case ls.tokens > 0: // expired unspent: ask for less next time
+		ls.chunk = max(1, ls.chunk/2)
+	case ls.at != 0 && n-ls.at < int64(l.leaseTTL)/2: // drained fast: ask for more
+		ls.chunk = min(ls.chunk*2, MaxLease(lim, l.leaseTTL))
+	}
+	ls.tokens = 0
+	if n < l.downUntil.Load() {
+		return l.fallback(ctx, bucket, now, lim)
+	}
+	l.trips.Add(1)
+	sctx, cancel := context.WithTimeout(ctx, l.timeout)
+	granted, d, err := l.leaser.TakeN(sctx, bucket, now, lim, ls.chunk)
+	cancel()
+	if err != nil {
+		l.failed(ctx, err)
+		return l.fallback(ctx, bucket, now, lim)
+	}
+	if granted == 0 {
+		return d
+	}
+	ls.tokens, ls.expires, ls.at, ls.shared = granted-1, n+int64(l.leaseTTL), n, d
+	d.Remaining += ls.tokens
+	return d
+}
+
+// decide asks the store for one request.
+func (l *Limiter) decide(ctx context.Context, bucket string, lim Limit) Decision {
 	now := time.Now()
 	if now.UnixNano() >= l.downUntil.Load() {
+		l.trips.Add(1)
 		sctx, cancel := context.WithTimeout(ctx, l.timeout)
 		d, err := l.store.Take(sctx, bucket, now, lim)
 		cancel()
 		if err == nil {
 			return d
 		}
-		if ctx.Err() == nil { // the caller did not give up: the store failed
-			l.downUntil.Store(time.Now().Add(l.cooldown).UnixNano())
-			l.log.Warn("rate limit store failed; using local limits", "cooldown", l.cooldown, "err", err)
-		}
+		l.failed(ctx, err)
 	}
+	return l.fallback(ctx, bucket, now, lim)
+}
+
+func (l *Limiter) failed(ctx context.Context, err error) {
+	if ctx.Err() == nil { // the caller did not give up: the store failed
+		l.downUntil.Store(time.Now().Add(l.cooldown).UnixNano())
+		l.log.Warn("rate limit store failed; using local limits", "cooldown", l.cooldown, "err", err)
+	}
+}
+
+func (l *Limiter) fallback(ctx context.Context, bucket string, now time.Time, lim Limit) Decision {
 	l.fallbacks.Add(1)
 	d, _ := l.local.Take(ctx, bucket, now, lim)
 	d.Fallback = true
 	return d
+}
+
+// lease is this instance's slice of one shared bucket.
+type lease struct {
+	mu      sync.Mutex
+	lim     Limit    // the limit the tokens were taken under
+	tokens  int      // unspent tokens
+	expires int64    // unix ns: unspent tokens are dropped then
+	at      int64    // unix ns of the last refill (0: none yet)
+	chunk   int      // tokens the next refill asks for
+	shared  Decision // the store's answer at the last refill
+}
+
+type leaseStripe struct {
+	mu sync.Mutex
+	m  map[string]*lease
+}
+
+// maxLeasesPerStripe bounds memory; past it, leases not refilled for a
+// second are forgotten (losing at most their unspent tokens).
+const maxLeasesPerStripe = 4096
+
+func (l *Limiter) lease(bucket string) *lease {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(bucket); i++ {
+		h = (h ^ uint32(bucket[i])) * 16777619
+	}
+	st := &l.leases[h%uint32(len(l.leases))]
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	ls, ok := st.m[bucket]
+	if !ok {
+		if len(st.m) >= maxLeasesPerStripe {
+			old := time.Now().Add(-time.Second).UnixNano()
+			for k, v := range st.m {
+				if v.mu.TryLock() {
+					if v.at < old {
+						delete(st.m, k)
+					}
+					v.mu.Unlock()
+				}
+			}
+		}
+		ls = &lease{chunk: 1}
+		st.m[bucket] = ls
+	}
+	return ls
 }

@@ -210,3 +210,88 @@ func BenchmarkStores(b *testing.B) {
 		})
 	}
 }
+
+// TestLeasingInstancesTogetherAdmitAtMostLimitPlusBurst runs two Limiters
+// (two instances, own NATS connections) that lease slices of one shared
+// KV bucket: from an idle bucket they still admit at most burst + rate·t,
+// while most decisions make no round trip.
+func TestLeasingInstancesTogetherAdmitAtMostLimitPlusBurst(t *testing.T) {
+	pair := stores(t)["nats-kv"]
+	lim := ratelimit.Limit{Rate: 400, Burst: 80} // leases of up to 20 tokens
+	if c := ratelimit.MaxLease(lim, 250*time.Millisecond); c != 20 {
+		t.Fatalf("MaxLease = %d, want 20", c)
+	}
+	var limiters [2]*ratelimit.Limiter
+	for i, s := range pair {
+		l, err := ratelimit.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		limiters[i] = l
+	}
+	var admitted, denied atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		l := limiters[w%2]
+		wg.Go(func() {
+			for time.Since(start) < 500*time.Millisecond {
+				d := l.Allow(context.Background(), "leased", lim)
+				if d.Fallback {
+					t.Error("decided by the fallback: the store failed")
+					return
+				}
+				if d.Allowed {
+					admitted.Add(1)
+				} else {
+					denied.Add(1)
+					if d.RetryAfter <= 0 {
+						t.Error("denied without a Retry-After")
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	bound := int64(lim.Rate*elapsed.Seconds()) + int64(lim.Burst) + 1
+	calls := limiters[0].StoreCalls() + limiters[1].StoreCalls()
+	t.Logf("admitted %d, denied %d in %s (bound %d), %d store calls", admitted.Load(), denied.Load(), elapsed, bound, calls)
+	if admitted.Load() > bound {
+		t.Errorf("admitted %d in %s, more than burst + rate·t = %d", admitted.Load(), elapsed, bound)
+	}
+	if admitted.Load() < int64(lim.Burst) || denied.Load() == 0 {
+		t.Errorf("admitted %d, denied %d: the test did not reach the limit", admitted.Load(), denied.Load())
+	}
+	if calls*2 > admitted.Load() {
+		t.Errorf("%d store calls for %d admitted requests: leases are not used", calls, admitted.Load())
+	}
+}
+
+func TestTakeNGrantsWhatTheBucketHolds(t *testing.T) {
+	lim := ratelimit.Limit{Rate: 10, Burst: 5}
+	t0 := time.Unix(1_000_000, 0)
+	steps := []struct {
+		at        time.Duration
+		ask       int
+		granted   int
+		remaining int
+	}{
+		{0, 3, 3, 2},
+		{0, 3, 2, 0}, // only two left: a partial grant
+		{0, 1, 0, 0},
+		{250 * time.Millisecond, 5, 2, 0}, // refilled two
+		{10 * time.Second, 9, 5, 0},       // full again, never beyond the burst
+	}
+	s := ratelimit.NewLocal()
+	for i, st := range steps {
+		got, d, err := s.TakeN(context.Background(), "b", t0.Add(st.at), lim, st.ask)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != st.granted || d.Allowed != (st.granted > 0) || d.Remaining != st.remaining {
+			t.Errorf("step %d: granted %d (allowed %v, remaining %d), want %d (remaining %d)", i, got, d.Allowed, d.Remaining, st.granted, st.remaining)
+		}
+	}
+}

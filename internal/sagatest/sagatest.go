@@ -33,6 +33,7 @@ import (
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -66,6 +67,7 @@ type env struct {
 	Pool     *pgxpool.Pool
 	Provider *provider.Server
 	Cfg      config.Config
+	Flags    *flags.Store // the system's feature flags (set them with Flags.Admin())
 
 	deps   *app.Deps
 	ctx    context.Context
@@ -125,6 +127,10 @@ func Start(t testing.TB, opts Options) *System {
 		srv.Close()
 		_ = sim.Close()
 	})
+	if s.Flags, err = flags.Open(ctx, js, flags.Options{Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	s.deps.Flags = s.Flags
 	s.run(app.ServiceFunc("outbox-relay", relay.Run))
 	for _, r := range opts.Roles {
 		s.StartRole(r)

@@ -1,0 +1,294 @@
+// Package cluster_test runs the order saga on a 3-node NATS JetStream
+// cluster with R3 streams, stops a node under load, keeps going, brings
+// it back, and proves every order's outcome and every invariant.
+//
+// The default run places 300 orders and stops one node (the leader of
+// the EVENTS stream). TRADEWIND_CLUSTER_LONG=1 places 1000 orders per
+// phase and stops each of the three nodes in turn.
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/pflag"
+
+	"github.com/tradewind/tradewind/internal/acceptance"
+	"github.com/tradewind/tradewind/internal/app"
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/provider"
+	"github.com/tradewind/tradewind/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// streams are Tradewind's streams, all of which must be R3.
+var streams = []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ}
+
+// TestSagaSurvivesLosingANodeOfTheCluster: orders placed before, during
+// and after one node's outage all reach the outcome of their path, the
+// stopped node rejoins and catches up, and the invariant checker finds
+// nothing.
+func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a 3-node cluster under load")
+	}
+	perPhase, rounds := 100, 1
+	if os.Getenv("TRADEWIND_CLUSTER_LONG") != "" {
+		perPhase, rounds = 1000, 3
+	}
+	started := time.Now()
+	c, err := broker.StartCluster(broker.ClusterConfig{Dir: t.TempDir(), Nodes: 3}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Shutdown)
+	_, js := testenv.Connect(t, c.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	topo := broker.DefaultTopology()
+	topo.Replicas = 3
+	if err := broker.EnsureStreams(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	waitReplicasCurrent(t, ctx, js, 3)
+	t.Logf("cluster of 3 with R3 streams ready after %s", time.Since(started).Round(time.Millisecond))
+
+	payURL := startProvider(t)
+	serveInProcess(t, c.URL(), payURL)
+	pool := testenv.Pool(t)
+	w, err := acceptance.NewWorkload("cluster", js, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Before: the cluster is whole.
+	phase(t, ctx, w, "before any outage", perPhase, nil)
+	for round := range rounds {
+		victim := streamLeader(t, ctx, js, broker.StreamEvents)
+		name := fmt.Sprintf("node %d (%s)", victim+1, c.URLs()[victim])
+		// During: the node stops while orders are being placed, and more
+		// are placed and completed while it is down.
+		phase(t, ctx, w, fmt.Sprintf("round %d: %s stopped under load", round+1, name), perPhase, func() {
+			c.Stop(victim)
+			t.Logf("stopped %s, the leader of %s", name, broker.StreamEvents)
+		})
+		if got := streamLeader(t, ctx, js, broker.StreamEvents); got == victim {
+			t.Fatalf("%s still leads %s while stopped", name, broker.StreamEvents)
+		}
+		// After: it comes back on its store, catches up, and takes part.
+		if err := c.Restart(victim); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitReady(time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		waitReplicasCurrent(t, ctx, js, 3)
+		t.Logf("%s restarted and every stream replica is current", name)
+		phase(t, ctx, w, fmt.Sprintf("round %d: after %s rejoined", round+1, name), perPhase, nil)
+	}
+
+	mis, err := w.Mismatches(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mis {
+		t.Error("wrong outcome:", m)
+	}
+	if err := acceptance.WaitQuiescent(ctx, js, pool); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := acceptance.Check(ctx, pool, js, payURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := perPhase * (1 + 2*rounds)
+	if !rep.OK() || rep.Orders < total || rep.StreamEvents == 0 || rep.LedgerEntries == 0 {
+		var b strings.Builder
+		rep.Print(&b)
+		t.Errorf("invariant check:\n%s", b.String())
+	}
+	t.Logf("%d orders %v; checked %d stream events, %d ledger entries: %d violations; whole test %s",
+		rep.Orders, w.Placed(), rep.StreamEvents, rep.LedgerEntries, len(rep.Violations), time.Since(started).Round(time.Millisecond))
+}
+
+// phase places n orders (8 publishes in flight), calling disrupt once a
+// third of them are placed, and waits until every order placed so far is
+// terminal.
+func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name string, n int, disrupt func()) {
+	t.Helper()
+	start := time.Now()
+	before := len(w.IDs())
+	placed := make(chan error, 1)
+	go func() { placed <- w.PlaceMix(ctx, n, 8) }()
+	if disrupt != nil {
+		testenv.Eventually(t, time.Minute, "a third of the phase placed", func() bool { return len(w.IDs()) >= before+n/3 })
+		disrupt()
+	}
+	if err := <-placed; err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if err := w.WaitTerminal(ctx); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Logf("%s: %d orders placed and terminal in %s", name, n, time.Since(start).Round(time.Millisecond))
+}
+
+// streamLeader returns the index of the node leading stream (names are
+// tradewind-1 … tradewind-3).
+func streamLeader(t *testing.T, ctx context.Context, js jetstream.JetStream, stream string) int {
+	t.Helper()
+	leader := -1
+	testenv.Eventually(t, time.Minute, stream+" has a leader", func() bool {
+		info, err := streamInfo(ctx, js, stream)
+		if err != nil || info.Cluster == nil {
+			return false
+		}
+		for i := range 3 {
+			if info.Cluster.Leader == fmt.Sprintf("tradewind-%d", i+1) {
+				leader = i
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+// waitReplicasCurrent waits until every stream is R<replicas> with a
+// leader and every other replica online and current.
+func waitReplicasCurrent(t *testing.T, ctx context.Context, js jetstream.JetStream, replicas int) {
+	t.Helper()
+	var why string
+	current := func() bool {
+		for _, name := range streams {
+			info, err := streamInfo(ctx, js, name)
+			switch {
+			case err != nil:
+				why = name + ": " + err.Error()
+				return false
+			case info.Config.Replicas != replicas:
+				t.Fatalf("stream %s has %d replicas, want %d", name, info.Config.Replicas, replicas)
+			case info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != replicas-1:
+				why = name + ": no leader or missing peers"
+				return false
+			}
+			for _, p := range info.Cluster.Replicas {
+				if !p.Current || p.Offline {
+					why = fmt.Sprintf("%s: replica %s current=%v offline=%v", name, p.Name, p.Current, p.Offline)
+					return false
+				}
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(time.Minute)
+	for !current() {
+		if time.Now().After(deadline) {
+			t.Fatalf("stream replicas not current after 1m: %s", why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jetstream.StreamInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return st.Info(ctx)
+}
+
+// serveInProcess runs app.Serve — the wiring of `tradewind serve` — with
+// the saga roles and the relay, connected to every node (NATS_URL as a
+// comma-separated list, as docker-compose.yml gives it) and R3 streams.
+func serveInProcess(t *testing.T, natsURL, payURL string) {
+	t.Helper()
+	var cfg config.Config
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	cfg.Bind(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg.NATSURL = natsURL
+	cfg.DatabaseURL = testenv.DatabaseURL(t)
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.Roles = []string{"orders", "inventory", "payments", "relay"}
+	cfg.Replicas = 3
+	cfg.PaymentURL = payURL
+	cfg.OrderDeadline = 2 * time.Minute // an outage must not turn into timeouts
+	cfg.DeadlineSweep = 200 * time.Millisecond
+
+	lw := &logWriter{t: t}
+	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- app.Serve(ctx, cfg, log, app.Hooks{Started: func(app.State) { close(ready) }})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		lw.stop()
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err
+		t.Fatalf("serve stopped at start: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("serve not started after 1m")
+	}
+}
+
+// startProvider runs the payment provider simulator on a loopback port.
+func startProvider(t *testing.T) string {
+	t.Helper()
+	sim, err := provider.NewServer(provider.Options{DataDir: t.TempDir(), Seed: 1, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim.Handler())
+	t.Cleanup(func() { srv.Close(); _ = sim.Close() })
+	return srv.URL
+}
+
+// logWriter copies serve's warnings into the test log until stop.
+type logWriter struct {
+	t       *testing.T
+	mu      sync.Mutex
+	stopped bool
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log("serve: " + strings.TrimRight(string(b), "\n"))
+	}
+	return len(b), nil
+}
+
+func (w *logWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+}

@@ -1,0 +1,98 @@
+package acceptance
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/checker"
+)
+
+// quietRounds is how many consecutive observations must find the system
+// at rest: one round could fall between a relay's publish and the
+// stream's delivery bookkeeping.
+const quietRounds = 3
+
+// WaitQuiescent waits until the system is at rest: the outbox is empty
+// and every durable consumer on COMMANDS and EVENTS has neither pending
+// nor unacknowledged messages, in quietRounds consecutive observations.
+//
+// Why that is "at rest": the outbox is read first. A message published
+// after that read comes from an outbox row committed after it, by a
+// consumer that acknowledges only after committing — so at the consumer
+// read that consumer is still ack-pending, or its row has been relayed
+// and the new message is pending somewhere. (Ordered consumers, which
+// projections use, are not durable and are not waited for.)
+func WaitQuiescent(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool) error {
+	quiet := 0
+	var why string
+	for {
+		why = busy(ctx, js, pool)
+		if why == "" {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if quiet == quietRounds {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the system to be at rest: %w (%s)", ctx.Err(), why)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// busy says what is still moving ("" when nothing is).
+func busy(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool) string {
+	var outbox int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.outbox`).Scan(&outbox); err != nil {
+		return "outbox: " + err.Error()
+	}
+	if outbox > 0 {
+		return fmt.Sprintf("%d outbox rows", outbox)
+	}
+	var moving []string
+	for _, name := range []string{broker.StreamCommands, broker.StreamEvents} {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			return name + ": " + err.Error()
+		}
+		list := st.ListConsumers(ctx)
+		for ci := range list.Info() {
+			if ci.Config.Durable == "" {
+				continue
+			}
+			if ci.NumPending > 0 || ci.NumAckPending > 0 {
+				moving = append(moving, fmt.Sprintf("%s (pending %d, ack pending %d)", ci.Name, ci.NumPending, ci.NumAckPending))
+			}
+		}
+		if err := list.Err(); err != nil {
+			return name + " consumers: " + err.Error()
+		}
+	}
+	return strings.Join(moving, ", ")
+}
+
+// Check runs every invariant check once, on a system at rest (call
+// WaitQuiescent first): no settle window, so an order still moving would
+// be reported, not skipped. ledgerURL is the payment provider's base URL.
+func Check(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, ledgerURL string) (*checker.Report, error) {
+	c, err := checker.New(checker.Options{
+		Pool:   pool,
+		JS:     js,
+		Ledger: checker.HTTPLedger{URL: ledgerURL},
+		Slack:  checker.DefaultSlack,
+		Settle: 0,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Run(ctx)
+}
