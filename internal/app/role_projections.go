@@ -17,10 +17,13 @@ func init() {
 		Help: "read models in PostgreSQL",
 		Build: func(d *Deps) ([]Service, error) {
 			// The read API (GET /v1/...) is served where the read models are
-			// maintained. CallerFrom stays nil until the gateway's
-			// authentication middleware puts a caller in the request
-			// context: until then every read is allowed.
-			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log})
+			// maintained, behind the same credentials as the gateway: a
+			// user reads their own orders, API keys and operators read all.
+			creds, err := d.Credentials()
+			if err != nil {
+				return nil, err
+			}
+			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log, CallerFrom: creds.ReadCaller})
 			if err != nil {
 				return nil, err
 			}

@@ -29,6 +29,8 @@ type Deps struct {
 	Pool  *pgxpool.Pool
 	Mux   *http.ServeMux // routes of the HTTP server (api, ws roles)
 	Relay *outbox.Relay  // nil unless this process runs the relay role
+
+	creds credentialsOnce
 	Flags *flags.Store   // feature flags, watched live (never nil under Serve)
 	// Tracing is the tracer provider; nil or disabled: runners trace nothing.
 	Tracing *tracing.Provider

@@ -249,7 +249,13 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, lim Limit) Decision 
 	now := time.Now()
 	n := now.UnixNano()
 	if ls.lim != lim { // new, or the limit changed: start afresh
-		ls.lim, ls.tokens, ls.at, ls.chunk = lim, 0, 0, 1
+		ls.lim, ls.tokens, ls.at, ls.chunk, ls.deniedUntil = lim, 0, 0, 1, 0
+	}
+	if n < ls.deniedUntil { // a bucket's state only grows: still denied
+		d := ls.denied
+		d.RetryAfter = time.Duration(ls.deniedUntil - n)
+		d.Reset = max(0, d.Reset-time.Duration(n-ls.deniedAt))
+		return d
 	}
 	if ls.tokens > 0 && n < ls.expires {
 		ls.tokens--
@@ -277,6 +283,7 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, lim Limit) Decision 
 		return l.fallback(ctx, bucket, now, lim)
 	}
 	if granted == 0 {
+		ls.denied, ls.deniedAt, ls.deniedUntil = d, n, n+int64(d.RetryAfter)
 		return d
 	}
 	ls.tokens, ls.expires, ls.at, ls.shared = granted-1, n+int64(l.leaseTTL), n, d
@@ -323,6 +330,11 @@ type lease struct {
 	at      int64    // unix ns of the last refill (0: none yet)
 	chunk   int      // tokens the next refill asks for
 	shared  Decision // the store's answer at the last refill
+	// A denial holds until its Retry-After: other instances can only
+	// take more, so asking again sooner cannot admit.
+	denied      Decision
+	deniedAt    int64
+	deniedUntil int64
 }
 
 type leaseStripe struct {

@@ -213,59 +213,76 @@ func BenchmarkStores(b *testing.B) {
 
 // TestLeasingInstancesTogetherAdmitAtMostLimitPlusBurst runs two Limiters
 // (two instances, own NATS connections) that lease slices of one shared
-// KV bucket: from an idle bucket they still admit at most burst + rate·t,
-// while most decisions make no round trip.
+// KV bucket: from an idle bucket they admit at most burst + rate·t when
+// saturated, and under the limit most decisions make no round trip.
 func TestLeasingInstancesTogetherAdmitAtMostLimitPlusBurst(t *testing.T) {
 	pair := stores(t)["nats-kv"]
-	lim := ratelimit.Limit{Rate: 400, Burst: 80} // leases of up to 20 tokens
-	if c := ratelimit.MaxLease(lim, 250*time.Millisecond); c != 20 {
-		t.Fatalf("MaxLease = %d, want 20", c)
+	cases := []struct {
+		name      string
+		lim       ratelimit.Limit
+		maxLease  int
+		pace      time.Duration // pause between a worker's requests
+		saturated bool          // the load exceeds the limit
+	}{
+		{"saturated", ratelimit.Limit{Rate: 400, Burst: 80}, 20, 0, true},
+		{"under the limit", ratelimit.Limit{Rate: 20000, Burst: 4000}, 256, time.Millisecond, false},
 	}
-	var limiters [2]*ratelimit.Limiter
-	for i, s := range pair {
-		l, err := ratelimit.New(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		limiters[i] = l
-	}
-	var admitted, denied atomic.Int64
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := range 8 {
-		l := limiters[w%2]
-		wg.Go(func() {
-			for time.Since(start) < 500*time.Millisecond {
-				d := l.Allow(context.Background(), "leased", lim)
-				if d.Fallback {
-					t.Error("decided by the fallback: the store failed")
-					return
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if c := ratelimit.MaxLease(tc.lim, 250*time.Millisecond); c != tc.maxLease {
+				t.Fatalf("MaxLease = %d, want %d", c, tc.maxLease)
+			}
+			var limiters [2]*ratelimit.Limiter
+			for i, s := range pair {
+				l, err := ratelimit.New(s)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if d.Allowed {
-					admitted.Add(1)
-				} else {
-					denied.Add(1)
-					if d.RetryAfter <= 0 {
-						t.Error("denied without a Retry-After")
-						return
+				limiters[i] = l
+			}
+			bucket := "leased-" + tc.name
+			var admitted, denied atomic.Int64
+			start := time.Now()
+			var wg sync.WaitGroup
+			for w := range 8 {
+				l := limiters[w%2]
+				wg.Go(func() {
+					for time.Since(start) < 500*time.Millisecond {
+						d := l.Allow(context.Background(), bucket, tc.lim)
+						switch {
+						case d.Fallback:
+							t.Error("decided by the fallback: the store failed")
+							return
+						case d.Allowed:
+							admitted.Add(1)
+						case d.RetryAfter <= 0:
+							t.Error("denied without a Retry-After")
+							return
+						default:
+							denied.Add(1)
+						}
+						time.Sleep(tc.pace)
 					}
-				}
+				})
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			bound := int64(tc.lim.Rate*elapsed.Seconds()) + int64(tc.lim.Burst) + 1
+			calls := limiters[0].StoreCalls() + limiters[1].StoreCalls()
+			t.Logf("admitted %d, denied %d in %s (bound %d), %d store calls", admitted.Load(), denied.Load(), elapsed, bound, calls)
+			if admitted.Load() > bound {
+				t.Errorf("admitted %d in %s, more than burst + rate·t = %d", admitted.Load(), elapsed, bound)
+			}
+			if tc.saturated && (admitted.Load() < int64(tc.lim.Burst) || denied.Load() == 0) {
+				t.Errorf("admitted %d, denied %d: the test did not reach the limit", admitted.Load(), denied.Load())
+			}
+			if !tc.saturated && denied.Load() > 0 {
+				t.Errorf("denied %d requests under the limit", denied.Load())
+			}
+			if total := admitted.Load() + denied.Load(); calls*4 > total {
+				t.Errorf("%d store calls for %d decisions: leases are not used", calls, total)
 			}
 		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	bound := int64(lim.Rate*elapsed.Seconds()) + int64(lim.Burst) + 1
-	calls := limiters[0].StoreCalls() + limiters[1].StoreCalls()
-	t.Logf("admitted %d, denied %d in %s (bound %d), %d store calls", admitted.Load(), denied.Load(), elapsed, bound, calls)
-	if admitted.Load() > bound {
-		t.Errorf("admitted %d in %s, more than burst + rate·t = %d", admitted.Load(), elapsed, bound)
-	}
-	if admitted.Load() < int64(lim.Burst) || denied.Load() == 0 {
-		t.Errorf("admitted %d, denied %d: the test did not reach the limit", admitted.Load(), denied.Load())
-	}
-	if calls*2 > admitted.Load() {
-		t.Errorf("%d store calls for %d admitted requests: leases are not used", calls, admitted.Load())
 	}
 }
 

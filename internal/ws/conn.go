@@ -120,6 +120,14 @@ func (c *conn) readLoop(ctx context.Context) {
 func (c *conn) reply(v any) { c.push(item{kind: itemFrame, frame: mustJSON(v)}) }
 
 func (c *conn) subscribe(ctx context.Context, in inbound) {
+	c.mu.Lock()
+	full := len(c.subs) >= c.s.cfg.MaxSubscriptions
+	c.mu.Unlock()
+	if full { // checked again below; first, before any database work
+		c.reply(errorFrame{Type: "error", Code: "too_many_subscriptions", Channel: truncate(in.Channel, 80),
+			Message: fmt.Sprintf("at most %d subscriptions per connection", c.s.cfg.MaxSubscriptions)})
+		return
+	}
 	ch, err := parseChannel(in.Channel, c.p)
 	if err == nil && ch.kind == kindOrder {
 		err = c.s.authorizeOrder(ctx, ch.orderID, c.p.UserID)

@@ -153,6 +153,18 @@ func (e *env) server(cfg ws.Config, tweak ...func(*httptest.Server)) *server {
 // the relay. It returns the notification's seq.
 func (e *env) notify(userID, orderID string) int64 {
 	e.t.Helper()
+	return e.append(userID, orderID, false)
+}
+
+// notifyLost is notify for a notification whose live message is lost: it
+// reaches the inbox, but its outbox rows are removed before commit.
+func (e *env) notifyLost(userID string) int64 {
+	e.t.Helper()
+	return e.append(userID, "", true)
+}
+
+func (e *env) append(userID, orderID string, lose bool) int64 {
+	e.t.Helper()
 	ctx := context.Background()
 	subject := orderID
 	if subject == "" {
@@ -174,6 +186,11 @@ func (e *env) notify(userID, orderID string) int64 {
 	var seq int64
 	if err := tx.QueryRow(ctx, `SELECT last_seq FROM public.notification_counters WHERE user_id = $1`, userID).Scan(&seq); err != nil {
 		e.t.Fatal(err)
+	}
+	if lose {
+		if _, err := tx.Exec(ctx, `DELETE FROM core.outbox WHERE subject LIKE 'ntf.%'`); err != nil {
+			e.t.Fatal(err)
+		}
 	}
 	if err := tx.Commit(ctx); err != nil {
 		e.t.Fatal(err)

@@ -78,8 +78,8 @@ func (i *PGInbox) OrderOwner(ctx context.Context, orderID string) (string, bool,
 	err := i.pool.QueryRow(ctx, `
 		SELECT customer_id FROM public.orders WHERE order_id = $1::uuid
 		UNION ALL
-		(SELECT user_id FROM public.notifications WHERE order_id = $1 LIMIT 1)
-		LIMIT 1`, orderID).Scan(&owner)
+		(SELECT user_id FROM public.notifications WHERE order_id = $2 LIMIT 1)
+		LIMIT 1`, orderID, orderID).Scan(&owner)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
