@@ -31,7 +31,7 @@ type Deps struct {
 	Relay *outbox.Relay  // nil unless this process runs the relay role
 
 	creds credentialsOnce
-	Flags *flags.Store   // feature flags, watched live (never nil under Serve)
+	Flags *flags.Store // feature flags, watched live (never nil under Serve)
 	// Tracing is the tracer provider; nil or disabled: runners trace nothing.
 	Tracing *tracing.Provider
 }
