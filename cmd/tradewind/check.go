@@ -56,7 +56,7 @@ and --no-ledger skip what cannot be reached.`,
 				}
 				ctx := cmd.Context()
 				st, stErr := app.ReadState(nf.dataDir)
-				if dbURL == "" {
+				if dbURL == "" && stErr == nil {
 					dbURL = st.DatabaseURL
 				}
 				if paymentURL == "" && stErr == nil {

@@ -36,8 +36,9 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
-	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/idempotency"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 )
@@ -50,13 +51,30 @@ type Publisher interface {
 	Connected() bool
 }
 
-// JetStreamPublisher publishes with broker.Publish (schema validation,
-// binary CloudEvent, Nats-Msg-Id = event id).
+// JetStreamPublisher publishes as broker.Publish does (binary CloudEvent,
+// Nats-Msg-Id = event id, waiting for the durable ack) but without
+// validating the data against its schema again: the gateway validates
+// every command exactly once, before it claims the Idempotency-Key
+// (validate in command.go), and builds the event from those bytes.
+// Hazard: anything else publishing through it must validate first, or
+// use broker.Publish.
 type JetStreamPublisher struct{ JS jetstream.JetStream }
 
 // Publish implements Publisher.
 func (p JetStreamPublisher) Publish(ctx context.Context, e *event.Event) (*jetstream.PubAck, error) {
-	return broker.Publish(ctx, p.JS, e)
+	subject, err := events.NATSSubject(e)
+	if err != nil {
+		return nil, err
+	}
+	msg, err := cenats.NewMsg(subject, e)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: %w", e.Type(), err)
+	}
+	ack, err := p.JS.PublishMsg(ctx, msg)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s to %s: %w", e.ID(), subject, err)
+	}
+	return ack, nil
 }
 
 // Connected implements Publisher.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,45 +47,80 @@ func (l *latencies) report(b *testing.B, unit string) {
 	b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "p99-ms")
 }
 
-// BenchmarkAcceptOrders measures POST /v1/orders end to end on loopback:
-// authentication, the shared rate limit (NATS KV), a fresh Idempotency-Key
-// per request (PostgreSQL), schema validation and the durable JetStream
-// ack, with 64 concurrent clients spread over 4 API keys. Client and
-// gateway share the machine's cores.
-func BenchmarkAcceptOrders(b *testing.B) {
+// benchGateway is one gateway with four API keys (limits far above the
+// load) and a client sized for the benchmark's concurrency.
+type benchGateway struct {
+	*gateway
+	keys   []string
+	client *http.Client
+	body   []byte
+}
+
+func newBenchGateway(b *testing.B) *benchGateway {
 	sys := newSystem(b)
 	gw := sys.gateway()
-	var keys []string
+	bg := &benchGateway{gateway: gw, body: []byte(validOrder),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 1024}}}
 	for i := range 4 {
 		k, _, err := sys.keys.Create(context.Background(), auth.NewKeyInput{Name: fmt.Sprint("bench-", i), Scopes: []string{auth.ScopeOrdersWrite}, RatePerSecond: 1e6, Burst: 1e6})
 		if err != nil {
 			b.Fatal(err)
 		}
-		keys = append(keys, k)
+		bg.keys = append(bg.keys, k)
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxConnsPerHost: 512}}
-	body := []byte(validOrder)
+	b.Cleanup(bg.client.CloseIdleConnections)
+	return bg
+}
+
+// place sends one order with a fresh Idempotency-Key and fails the
+// benchmark unless it is accepted.
+func (g *benchGateway) place(b *testing.B, key string) bool {
+	req, _ := http.NewRequest(http.MethodPost, g.http.URL+"/v1/orders", bytes.NewReader(g.body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", uuid.NewString())
+	res, err := g.client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return false
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusAccepted {
+		b.Errorf("status %d", res.StatusCode)
+		return false
+	}
+	return true
+}
+
+// reportTrips reports the shared-store round trips per accepted command:
+// rate-limit store calls (the rest were served from leases) and
+// idempotency flushes (each carries many requests' writes).
+func (g *benchGateway) reportTrips(b *testing.B, calls0, flushes0 int64, n int) {
+	if n == 0 {
+		return
+	}
+	b.ReportMetric(float64(g.lim.StoreCalls()-calls0)/float64(n), "kv-trips/cmd")
+	b.ReportMetric(float64(g.idem.Flushes()-flushes0)/float64(n), "pg-trips/cmd")
+}
+
+// BenchmarkAcceptOrders measures POST /v1/orders end to end on loopback,
+// closed loop: authentication, the shared rate limit (NATS KV), a fresh
+// Idempotency-Key per request (PostgreSQL), schema validation and the
+// durable JetStream ack, with 64 concurrent clients spread over 4 API
+// keys. Client and gateway share the machine's cores.
+func BenchmarkAcceptOrders(b *testing.B) {
+	g := newBenchGateway(b)
 	lat := newLatencies(b.N)
 	var worker atomic.Int64
+	calls0, flushes0 := g.lim.StoreCalls(), g.idem.Flushes()
 	b.SetParallelism(32) // 64 clients on 2 cores
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		key := keys[int(worker.Add(1))%len(keys)]
+		key := g.keys[int(worker.Add(1))%len(g.keys)]
 		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, gw.http.URL+"/v1/orders", bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Idempotency-Key", uuid.NewString())
 			start := time.Now()
-			res, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			_, _ = res.Body.Read(make([]byte, 512))
-			res.Body.Close()
-			if res.StatusCode != http.StatusAccepted {
-				b.Errorf("status %d", res.StatusCode)
+			if !g.place(b, key) {
 				return
 			}
 			lat.add(time.Since(start))
@@ -91,12 +128,52 @@ func BenchmarkAcceptOrders(b *testing.B) {
 	})
 	b.StopTimer()
 	lat.report(b, "cmds")
+	g.reportTrips(b, calls0, flushes0, int(lat.n.Load()))
+}
+
+// BenchmarkAcceptOrdersAt5k is the open-loop, fixed-rate run: commands
+// are sent on a schedule of 5,000 per second whatever the answers'
+// latency (each on its own goroutine), and a command's latency is counted
+// from its scheduled time, so a stalled gateway shows as latency instead
+// of a slower schedule (no coordinated omission). b.N sets the duration
+// (-benchtime=15000x is three seconds).
+func BenchmarkAcceptOrdersAt5k(b *testing.B) {
+	const rate = 5000
+	g := newBenchGateway(b)
+	// Warm the connection pool and the leases so that the schedule does
+	// not start with connection setup.
+	var warm sync.WaitGroup
+	for i := range 64 {
+		warm.Go(func() { g.place(b, g.keys[i%len(g.keys)]) })
+	}
+	warm.Wait()
+	lat := newLatencies(b.N)
+	calls0, flushes0 := g.lim.StoreCalls(), g.idem.Flushes()
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		at := start.Add(time.Duration(i) * time.Second / rate)
+		if d := time.Until(at); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Go(func() {
+			if g.place(b, g.keys[i%len(g.keys)]) {
+				lat.add(time.Since(at))
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	lat.report(b, "cmds")
+	g.reportTrips(b, calls0, flushes0, int(lat.n.Load()))
 }
 
 // BenchmarkRawPublish is the baseline of the same run: the same command
 // published straight to JetStream, waiting for each ack (sync: one
 // publisher, as `nats bench js pub sync`; sync-64: 64 concurrent
-// publishers) or pipelining with async publishes (async).
+// publishers) or pipelining with async publishes (async, at most 1,024
+// unacknowledged).
 func BenchmarkRawPublish(b *testing.B) {
 	sys := newSystem(b)
 	ev, err := events.New(events.PlaceOrderV2, "o-1", []byte(validOrder))
@@ -143,13 +220,23 @@ func BenchmarkRawPublish(b *testing.B) {
 		lat.report(b, "msgs")
 	})
 	b.Run("async", func(b *testing.B) {
+		nc, err := nats.Connect(sys.emb.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1024))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
 		for range b.N {
-			if _, err := sys.js.PublishMsgAsync(msg(), jetstream.WithExpectStream("COMMANDS")); err != nil {
+			if _, err := js.PublishMsgAsync(msg(), jetstream.WithExpectStream("COMMANDS"), jetstream.WithStallWait(10*time.Second)); err != nil {
 				b.Fatal(err)
 			}
 		}
 		select {
-		case <-sys.js.PublishAsyncComplete():
+		case <-js.PublishAsyncComplete():
 		case <-time.After(30 * time.Second):
 			b.Fatal("async acks did not complete")
 		}

@@ -52,6 +52,8 @@ type gateway struct {
 	srv  *api.Server
 	mux  *http.ServeMux
 	http *httptest.Server
+	lim  *ratelimit.Limiter
+	idem *idempotency.Store
 }
 
 type gwOption func(*api.Config)
@@ -79,7 +81,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	// As the api role does: the idempotency store skips synchronous commit.
 	pcfg := pool.Config()
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	pcfg.MaxConns = 32
+	pcfg.MaxConns = 8 // group commit: a few flushes and the rare single reads
 	idemPool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +91,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(idem.Close)
 	cfg := api.Config{Limit: ratelimit.Limit{Rate: 1e5, Burst: 1e5}}
 	for _, o := range opts {
 		o(&cfg)
@@ -105,7 +108,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	srv.Register(mux)
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return &gateway{srv: srv, mux: mux, http: hs}
+	return &gateway{srv: srv, mux: mux, http: hs, lim: lim, idem: idem}
 }
 
 func (s *system) apiKey(scopes ...string) string {

@@ -31,6 +31,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,17 +47,25 @@ var (
 	ErrMismatch = errors.New("the idempotency key was used for a different request")
 )
 
-// Store is the PostgreSQL-backed idempotency store.
+// Store is the PostgreSQL-backed idempotency store. Its writes are group
+// committed (see batch.go); Close stops the flushers.
 type Store struct {
-	pool  *pgxpool.Pool
-	ttl   time.Duration
-	lease time.Duration
+	pool     *pgxpool.Pool
+	ttl      time.Duration
+	lease    time.Duration
+	flushers int
+
+	start     sync.Once
+	queue     chan *op
+	quit      chan struct{}
+	closeOnce sync.Once
+	flushes   atomic.Int64
 }
 
 // New wires a store: ttl is how long keys are remembered, lease how long
 // an in-flight claim blocks the key if its owner never finishes (longer
 // than any request may run).
-func New(pool *pgxpool.Pool, ttl, lease time.Duration) (*Store, error) {
+func New(pool *pgxpool.Pool, ttl, lease time.Duration, opts ...Option) (*Store, error) {
 	var errs []error
 	if pool == nil {
 		errs = append(errs, errors.New("a pool is required"))
@@ -66,11 +76,23 @@ func New(pool *pgxpool.Pool, ttl, lease time.Duration) (*Store, error) {
 	if lease <= 0 || lease >= ttl {
 		errs = append(errs, fmt.Errorf("lease must be positive and shorter than the ttl, got %s", lease))
 	}
+	st := &Store{pool: pool, ttl: ttl, lease: lease, flushers: defaultFlushers, quit: make(chan struct{})}
+	for _, o := range opts {
+		o(st)
+	}
+	if st.flushers < 0 {
+		errs = append(errs, fmt.Errorf("flushers must be 0 (no group commit) or more, got %d", st.flushers))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("idempotency store: %w", err)
 	}
-	return &Store{pool: pool, ttl: ttl, lease: lease}, nil
+	st.queue = make(chan *op, maxBatch*max(1, st.flushers))
+	return st, nil
 }
+
+// Flushes counts group-commit flushes (each one round trip), for
+// measuring how many writes share one.
+func (s *Store) Flushes() int64 { return s.flushes.Load() }
 
 // Request identifies one attempt.
 type Request struct {
@@ -117,23 +139,12 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Response, erro
 		return nil, nil, fmt.Errorf("idempotency: %w", err)
 	}
 	for range 3 {
-		var got uuid.UUID
-		err := s.pool.QueryRow(ctx, `
-			INSERT INTO core.idempotency AS i (caller, idem_key, request_hash, state, owner, lease_until, expires_at)
-			VALUES ($1, $2, $3, 'in_flight', $4, now() + $5::interval, now() + $6::interval)
-			ON CONFLICT (caller, idem_key) DO UPDATE
-			   SET request_hash = excluded.request_hash, state = 'in_flight', owner = excluded.owner,
-			       lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
-			       created_at = now(), expires_at = excluded.expires_at
-			 WHERE i.expires_at < now()
-			    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
-			RETURNING owner`,
-			req.Caller, req.Key, req.Hash[:], owner, s.lease, s.ttl).Scan(&got)
-		if err == nil {
-			return &Claim{req: req, owner: owner}, nil, nil
+		claimed, err := s.claim(ctx, req, owner)
+		if err != nil {
+			return nil, nil, err
 		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return nil, nil, fmt.Errorf("idempotency: claim key: %w", err)
+		if claimed {
+			return &Claim{req: req, owner: owner}, nil, nil
 		}
 		var (
 			hash    []byte
@@ -168,18 +179,64 @@ func (s *Store) Begin(ctx context.Context, req Request) (*Claim, *Response, erro
 	return nil, nil, fmt.Errorf("idempotency: key %q keeps changing under us", req.Key)
 }
 
+// claim takes the key for owner: false when it is held (in flight, done,
+// or claimed by a concurrent request in the same batch).
+func (s *Store) claim(ctx context.Context, req Request, owner uuid.UUID) (bool, error) {
+	if s.flushers == 0 {
+		return s.claimOne(ctx, req, owner)
+	}
+	o := &op{kind: opClaim, req: req, owner: owner}
+	if err := s.submit(ctx, o); err != nil {
+		return false, err
+	}
+	return o.claimed, nil
+}
+
+// claimOne is claim as one statement.
+func (s *Store) claimOne(ctx context.Context, req Request, owner uuid.UUID) (bool, error) {
+	var got uuid.UUID
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO core.idempotency AS i (caller, idem_key, request_hash, state, owner, lease_until, expires_at)
+		VALUES ($1, $2, $3, 'in_flight', $4, now() + $5::interval, now() + $6::interval)
+		ON CONFLICT (caller, idem_key) DO UPDATE
+		   SET request_hash = excluded.request_hash, state = 'in_flight', owner = excluded.owner,
+		       lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
+		       created_at = now(), expires_at = excluded.expires_at
+		 WHERE i.expires_at < now()
+		    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
+		RETURNING owner`,
+		req.Caller, req.Key, req.Hash[:], owner, s.lease, s.ttl).Scan(&got)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return false, nil
+	}
+	return false, fmt.Errorf("idempotency: claim key: %w", err)
+}
+
 // Complete stores the response of a claimed request. If the claim was
 // lost (its lease passed and another attempt took over) nothing is
-// written: the other attempt's response will be the stored one.
+// written: the other attempt's response will be the stored one. It
+// returns once the response is committed.
 func (s *Store) Complete(ctx context.Context, c *Claim, resp Response) error {
 	h, err := json.Marshal(resp.Header)
 	if err != nil {
 		return fmt.Errorf("idempotency: headers: %w", err)
 	}
-	_, err = s.pool.Exec(ctx, `
+	o := &op{kind: opComplete, req: c.req, owner: c.owner, status: resp.Status, headers: h, body: resp.Body}
+	if s.flushers == 0 {
+		return s.completeOne(ctx, o)
+	}
+	return s.submit(ctx, o)
+}
+
+// completeOne is Complete as one statement.
+func (s *Store) completeOne(ctx context.Context, o *op) error {
+	_, err := s.pool.Exec(ctx, `
 		UPDATE core.idempotency SET state = 'done', status = $4, headers = $5, body = $6
 		WHERE caller = $1 AND idem_key = $2 AND owner = $3`,
-		c.req.Caller, c.req.Key, c.owner, resp.Status, h, resp.Body)
+		o.req.Caller, o.req.Key, o.owner, o.status, o.headers, o.body)
 	if err != nil {
 		return fmt.Errorf("idempotency: store response: %w", err)
 	}
@@ -188,8 +245,12 @@ func (s *Store) Complete(ctx context.Context, c *Claim, resp Response) error {
 
 // Release forgets a claim so that a retry executes again.
 func (s *Store) Release(ctx context.Context, c *Claim) error {
+	return s.release(ctx, c.req, c.owner)
+}
+
+func (s *Store) release(ctx context.Context, req Request, owner uuid.UUID) error {
 	_, err := s.pool.Exec(ctx, `DELETE FROM core.idempotency WHERE caller = $1 AND idem_key = $2 AND owner = $3`,
-		c.req.Caller, c.req.Key, c.owner)
+		req.Caller, req.Key, owner)
 	if err != nil {
 		return fmt.Errorf("idempotency: release key: %w", err)
 	}

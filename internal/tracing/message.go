@@ -59,3 +59,18 @@ func Stamp(ctx context.Context, cause *event.Event, out []*event.Event) {
 		}
 	}
 }
+
+// StartBatch starts the span of a step that handles many messages at once
+// (a projection applying a batch in one transaction): a root consumer span
+// named name, linked to the span of each traceparent (empty and malformed
+// ones are skipped), since one span cannot have many parents.
+func StartBatch(ctx context.Context, tracer trace.Tracer, name string, traceparents []string) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, len(traceparents))
+	for _, tp := range traceparents {
+		if sc := trace.SpanContextFromContext(FromTraceparent(context.Background(), tp)); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return tracer.Start(ctx, name, trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(links...), trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(traceparents))))
+}

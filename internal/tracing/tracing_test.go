@@ -222,3 +222,50 @@ func TestHTTPMiddlewareContinuesTheCallersTrace(t *testing.T) {
 		})
 	}
 }
+
+func TestBatchSpanLinksEveryMessage(t *testing.T) {
+	p, rec := recording(t)
+	other := "00-11111111111111111111111111111111-2222222222222222-01"
+	_, span := tracing.StartBatch(context.Background(), p.Tracer(), "project orders", []string{incoming, "", "garbage", other})
+	span.End()
+	ended := rec.Ended()
+	if len(ended) != 1 {
+		t.Fatalf("%d spans, want 1", len(ended))
+	}
+	var linked []string
+	for _, l := range ended[0].Links() {
+		linked = append(linked, l.SpanContext.SpanID().String())
+	}
+	if len(linked) != 2 || linked[0] != spanID || linked[1] != "2222222222222222" {
+		t.Fatalf("links to spans %v, want %s and 2222222222222222", linked, spanID)
+	}
+	if ended[0].Parent().IsValid() {
+		t.Fatal("a batch span has a parent")
+	}
+}
+
+// BenchmarkMessageSpan is the runner's tracing work per message: start
+// the span from the traceparent, end it, stamp one emitted event. (With
+// tracing off the runner does none of it: it has no tracer.)
+func BenchmarkMessageSpan(b *testing.B) {
+	ev, err := events.New(events.OrderPlacedV1, "0190f1d2-0000-7000-8000-000000000001", map[string]any{}, events.WithTraceparent(incoming))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Spans go through the batcher as in production, to an exporter that drops them.
+	sdk := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	defer func() { _ = sdk.Shutdown(context.Background()) }()
+	off, _ := tracing.Setup(context.Background(), tracing.Config{})
+	for name, p := range map[string]*tracing.Provider{"sdk": tracing.NewProvider(sdk, nil), "noop": off} {
+		b.Run(name, func(b *testing.B) {
+			emitted := ev.Clone()
+			out := []*event.Event{&emitted}
+			b.ReportAllocs()
+			for b.Loop() {
+				ctx, span := tracing.StartMessage(context.Background(), p.Tracer(), "c", "s", ev)
+				tracing.Stamp(ctx, ev, out)
+				tracing.End(span, nil)
+			}
+		})
+	}
+}

@@ -1,0 +1,140 @@
+package notifier_test
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/runner"
+	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/notifier"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+func TestOrderEventBecomesOneInboxEntryOnThreeChannels(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := testenv.JetStream(t)
+	pool := testenv.Pool(t)
+	n := notifier.New()
+	r, err := runner.New(runner.Config{Name: "notifier-test", Stream: broker.StreamEvents, FilterSubjects: n.Subjects()}, js, pool, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond}, pool, js, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = r.Run(rctx) }()
+	go func() { defer wg.Done(); _ = relay.Run(rctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	customer, order := "c-"+uuid.NewString()[:8], uuid.NewString()
+	ev, err := events.New(events.OrderPlacedV1, order, events.OrderPlaced{
+		OrderID: order, CustomerID: customer, Currency: "EUR", Total: 2500,
+		Lines:    []events.OrderLine{{SKU: "SKU-1", Quantity: 2, UnitPrice: 1250}},
+		PlacedAt: time.Now().UTC().Format(time.RFC3339Nano), Deadline: time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // a redelivered event makes no second notification
+		if _, err := broker.Publish(ctx, js, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 10*time.Second, "notification in the inbox", func() bool {
+		var k int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM public.notifications WHERE user_id = $1`, customer).Scan(&k)
+		return k == 1
+	})
+	var seq int64
+	var kind, title, body, orderID string
+	err = pool.QueryRow(ctx, `SELECT seq, kind, title, body, order_id FROM public.notifications WHERE user_id = $1`, customer).
+		Scan(&seq, &kind, &title, &body, &orderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq != 1 || kind != "order.placed" || orderID != order || title == "" || body == "" {
+		t.Fatalf("entry: seq %d kind %q order %q title %q body %q", seq, kind, orderID, title, body)
+	}
+	st, err := js.Stream(ctx, broker.StreamNotifications)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ntf.ops.orders", "ntf.order." + order, "ntf.user." + customer}
+	testenv.Eventually(t, 10*time.Second, "three notification messages", func() bool {
+		info, err := st.Info(ctx, jetstream.WithSubjectFilter("ntf.>"))
+		if err != nil {
+			return false
+		}
+		var got []string
+		for s, c := range info.State.Subjects {
+			if c != 1 {
+				return false
+			}
+			got = append(got, s)
+		}
+		sort.Strings(got)
+		return len(got) == 3 && got[0] == want[0] && got[1] == want[1] && got[2] == want[2]
+	})
+}
+
+func TestSeqIsGapFreePerUserUnderConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	users := []string{"u-" + uuid.NewString()[:8], "u-" + uuid.NewString()[:8]}
+	const writers, each = 6, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				u := users[(w+i)%len(users)]
+				cause, _ := events.New(events.OrderPlacedV1, uuid.NewString(), map[string]any{})
+				tx, err := pool.Begin(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				err = notifier.Append(ctx, tx, cause, notifier.Message{UserID: u, Kind: "order.placed", Title: "t"})
+				if err == nil && i%5 == 0 {
+					err = tx.Rollback(ctx) // an aborted handler leaves no hole
+				} else if err == nil {
+					err = tx.Commit(ctx)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for _, u := range users {
+		var n, maxSeq int64
+		if err := pool.QueryRow(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM public.notifications WHERE user_id = $1`, u).Scan(&n, &maxSeq); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 || n != maxSeq {
+			t.Fatalf("user %s: %d entries, max seq %d: a gap or a repeat", u, n, maxSeq)
+		}
+	}
+}
