@@ -81,6 +81,9 @@ type OrderConfirmed struct {
 	Total           int64  `json:"total"`
 	AuthorizationID string `json:"authorization_id"`
 	ConfirmedAt     string `json:"confirmed_at"`
+	// PlacedAt is when the order was placed (optional: absent in events
+	// emitted before it existed), so a consumer can time the saga.
+	PlacedAt string `json:"placed_at,omitempty"`
 }
 
 // OrderCancelled is the data of OrderCancelledV1. PreviousStatus is
@@ -94,4 +97,6 @@ type OrderCancelled struct {
 	Reason         string `json:"reason"`
 	PreviousStatus string `json:"previous_status"`
 	CancelledAt    string `json:"cancelled_at"`
+	// PlacedAt is when the order was placed (optional, see OrderConfirmed).
+	PlacedAt string `json:"placed_at,omitempty"`
 }

@@ -57,6 +57,7 @@ func (h *ConfirmOrder) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) (
 		events.OrderConfirmedV1, o.id, events.OrderConfirmed{
 			OrderID: o.id, CustomerID: o.customerID, Currency: o.currency, Total: o.total,
 			AuthorizationID: in.AuthorizationID, ConfirmedAt: now.Format(time.RFC3339Nano),
+			PlacedAt: o.placedAt.UTC().Format(time.RFC3339Nano),
 		})
 	if err != nil {
 		return nil, err

@@ -44,7 +44,7 @@ func (h *Deadlines) Reaction() Reaction {
 func (h *Deadlines) CancelOverdue(ctx context.Context, tx pgx.Tx) ([]*event.Event, error) {
 	now := h.now()
 	rows, err := tx.Query(ctx, `
-		SELECT order_id::text, customer_id, status, currency, total, deadline, coalesce(correlation_id, '')
+		SELECT order_id::text, customer_id, status, currency, total, deadline, created_at, coalesce(correlation_id, '')
 		FROM core.orders
 		WHERE status = 'pending' AND deadline < $1
 		ORDER BY deadline
@@ -55,7 +55,7 @@ func (h *Deadlines) CancelOverdue(ctx context.Context, tx pgx.Tx) ([]*event.Even
 	}
 	overdue, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (order, error) {
 		var o order
-		err := r.Scan(&o.id, &o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &o.correlationID)
+		err := r.Scan(&o.id, &o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &o.placedAt, &o.correlationID)
 		return o, err
 	})
 	if err != nil {

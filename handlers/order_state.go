@@ -20,7 +20,7 @@ var errUnknownOrder = errors.New("unknown order")
 type order struct {
 	id, customerID, status, currency, correlationID string
 	total                                           int64
-	deadline                                        time.Time
+	deadline, placedAt                              time.Time
 }
 
 // lockOrder reads an order FOR UPDATE: the orders participant's reactions
@@ -30,9 +30,9 @@ func lockOrder(ctx context.Context, tx pgx.Tx, orderID string) (order, error) {
 	o := order{id: orderID}
 	var corr *string
 	err := tx.QueryRow(ctx, `
-		SELECT customer_id, status, currency, total, deadline, correlation_id
+		SELECT customer_id, status, currency, total, deadline, created_at, correlation_id
 		FROM core.orders WHERE order_id = $1 FOR UPDATE`, orderID).
-		Scan(&o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &corr)
+		Scan(&o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &o.placedAt, &corr)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, fmt.Errorf("order %s: %w", orderID, errUnknownOrder)
 	}
@@ -64,6 +64,7 @@ func cancel(ctx context.Context, tx pgx.Tx, o order, reason, stepName string, ca
 		events.OrderCancelledV1, o.id, events.OrderCancelled{
 			OrderID: o.id, CustomerID: o.customerID, Currency: o.currency, Total: o.total,
 			Reason: reason, PreviousStatus: o.status, CancelledAt: now.Format(time.RFC3339Nano),
+			PlacedAt: o.placedAt.UTC().Format(time.RFC3339Nano),
 		}, opts...)
 }
 

@@ -32,7 +32,7 @@ func WaitQuiescent(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Po
 	quiet := 0
 	var why string
 	for {
-		why = busy(ctx, js, pool)
+		why = Busy(ctx, js, pool)
 		if why == "" {
 			quiet++
 		} else {
@@ -49,8 +49,9 @@ func WaitQuiescent(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Po
 	}
 }
 
-// busy says what is still moving ("" when nothing is).
-func busy(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool) string {
+// Busy says what is still moving: outbox rows, or durable consumers with
+// pending or unacknowledged messages ("" when nothing is).
+func Busy(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool) string {
 	var outbox int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.outbox`).Scan(&outbox); err != nil {
 		return "outbox: " + err.Error()

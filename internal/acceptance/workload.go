@@ -280,6 +280,9 @@ func (w *Workload) Mismatches(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+func (w *Workload) JS() jetstream.JetStream { return w.js }
+func (w *Workload) Pool() *pgxpool.Pool     { return w.pool }
+
 // IDs are the ids of the orders placed so far.
 func (w *Workload) IDs() []string {
 	w.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/api"
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/cenats"
 )
@@ -129,6 +130,9 @@ func BenchmarkAcceptOrders(b *testing.B) {
 	b.StopTimer()
 	lat.report(b, "cmds")
 	g.reportTrips(b, calls0, flushes0, int(lat.n.Load()))
+	if n := float64(api.DbgN.Load()); n > 0 {
+		fmt.Printf("DBG begin %.2fms pub %.2fms complete %.2fms\n", float64(api.DbgBegin.Load())/n/1e6, float64(api.DbgPub.Load())/n/1e6, float64(api.DbgComplete.Load())/n/1e6)
+	}
 }
 
 // BenchmarkAcceptOrdersAt5k is the open-loop, fixed-rate run: commands

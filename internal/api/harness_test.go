@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,7 +89,11 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(idemPool.Close)
-	idem, err := idempotency.New(idemPool, time.Hour, time.Minute)
+	fl, _ := strconv.Atoi(os.Getenv("DBG_FLUSHERS"))
+	if os.Getenv("DBG_FLUSHERS") == "" {
+		fl = 4
+	}
+	idem, err := idempotency.New(idemPool, time.Hour, time.Minute, idempotency.WithFlushers(fl))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/ws"
+	"github.com/tradewind/tradewind/web"
 )
 
 func init() {
@@ -36,11 +37,17 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			srv, err := ws.New(ws.Config{}, d.NC, inbox, wsAuthenticator{verifier}, d.Log)
+			authn := wsAuthenticator{verifier}
+			srv, err := ws.New(ws.Config{}, d.NC, inbox, authn, d.Log)
 			if err != nil {
 				return nil, err
 			}
 			d.Mux.Handle("GET "+ws.Path, srv)
+			demo, err := web.NewDemoOrders(authn, d.JS)
+			if err != nil {
+				return nil, err
+			}
+			web.Register(d.Mux, demo) // the demo page at / and POST /demo/orders
 			watch := ServiceFunc("ws-revocations", func(ctx context.Context) error {
 				// Logout anywhere closes this instance's sockets of the
 				// session at once; Server's periodic revalidation covers a

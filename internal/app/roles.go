@@ -79,7 +79,8 @@ func (d *Deps) NewRunner(cfg runner.Config, h runner.Handler) (*runner.Runner, e
 	if cfg.MaxDeliver == 0 {
 		cfg.MaxDeliver = d.Cfg.MaxDeliver
 	}
-	opts := []runner.Option{runner.WithLogger(d.Log), runner.WithObserver(metrics.ConsumerObserver{})}
+	opts := []runner.Option{runner.WithLogger(d.Log), runner.WithObserver(metrics.ConsumerObserver{}),
+		runner.WithCommitted(observeSagaOutcomes)}
 	if d.Relay != nil {
 		opts = append(opts, runner.WithAfterCommit(d.Relay.Wake))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
 	"github.com/tradewind/tradewind/internal/flags"
+	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/runner"
@@ -138,7 +139,10 @@ func paymentClient(cfg config.Config, d *Deps) (*provider.Client, error) {
 	ccfg := provider.ClientConfig{BaseURL: cfg.PaymentURL, Timeout: cfg.PaymentTimeout, Cooldown: cfg.PaymentBreakerCooldown}
 	if d != nil && d.Log != nil {
 		log := d.Log.With("component", "payment-client")
-		ccfg.OnStateChange = func(from, to string) { log.Warn("payment provider circuit breaker changed", "from", from, "to", to) }
+		ccfg.OnStateChange = func(from, to string) {
+			metrics.SetBreakerState("payment-provider", to)
+			log.Warn("payment provider circuit breaker changed", "from", from, "to", to)
+		}
 	}
 	return provider.NewClient(ccfg)
 }
@@ -183,6 +187,7 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 		if err := tx.Commit(ctx); err != nil {
 			return 0, err
 		}
+		observeSagaOutcomes(evs)
 		if len(evs) > 0 && d.Relay != nil {
 			d.Relay.Wake()
 		}

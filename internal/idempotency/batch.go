@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -104,8 +105,13 @@ func (s *Store) submit(ctx context.Context, o *op) error {
 	}
 }
 
+var dbgDur, dbgOps atomic.Int64
+
 // Close stops the flushers; writes after Close fail.
 func (s *Store) Close() {
+	if n := s.flushes.Load(); n > 0 {
+		fmt.Fprintf(os.Stderr, "DBG flushes %d, ops/flush %.1f, ms/flush %.2f\n", n, float64(dbgOps.Load())/float64(n), float64(dbgDur.Load())/float64(n)/1e6)
+	}
 	s.closeOnce.Do(func() { close(s.quit) })
 }
 
@@ -137,7 +143,10 @@ func (s *Store) flush(batch []*op) {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	s.flushes.Add(1)
+	t0 := time.Now()
 	err := s.writeBatch(ctx, batch)
+	dbgDur.Add(int64(time.Since(t0)))
+	dbgOps.Add(int64(len(batch)))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// PostgreSQL refused the batch as a whole: write one by one.

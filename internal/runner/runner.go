@@ -125,6 +125,12 @@ func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
 // in-process relay wake-up).
 func WithAfterCommit(f func()) Option { return func(r *Runner) { r.afterCommit = f } }
 
+// WithCommitted runs f after every commit with the events the batch
+// emitted (they are in the outbox, durably). It must be cheap: it runs on
+// the runner's goroutine. Metrics that must not count rolled-back work
+// (saga outcomes) hang here.
+func WithCommitted(f func(emitted []*event.Event)) Option { return func(r *Runner) { r.committed = f } }
+
 // WithObserver reports measurements (batch sizes, processing times,
 // results, redeliveries) to o; internal/metrics.ConsumerObserver is the
 // Prometheus implementation.
@@ -164,6 +170,7 @@ type Runner struct {
 	h           Handler
 	log         *slog.Logger
 	afterCommit func()
+	committed   func([]*event.Event)
 	beforeAck   func() error
 	obs         Observer
 	tracer      trace.Tracer // nil: no spans (see WithTracer)
@@ -310,9 +317,10 @@ type item struct {
 	outcome outcome
 	delay   time.Duration
 	reason  error
-	dup     bool          // acked because the inbox had it
-	handled time.Duration // time in applyOne
-	log     *slog.Logger  // built on first use by logFor
+	dup     bool           // acked because the inbox had it
+	emitted []*event.Event // what the handler emitted (committed with the batch)
+	handled time.Duration  // time in applyOne
+	log     *slog.Logger   // built on first use by logFor
 }
 
 // logFor returns the message's logger: every line carries the event id,
@@ -423,6 +431,17 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	if wrote && r.afterCommit != nil {
 		r.afterCommit()
+	}
+	if r.committed != nil {
+		var emitted []*event.Event
+		for i := range items {
+			if it := &items[i]; it.outcome == ack && !it.dup {
+				emitted = append(emitted, it.emitted...)
+			}
+		}
+		if len(emitted) > 0 {
+			r.committed(emitted)
+		}
 	}
 	if r.beforeAck != nil {
 		if err := r.beforeAck(); err != nil {

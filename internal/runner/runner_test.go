@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -323,5 +324,33 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
 	}
 	if got := p.Headers().Get(runner.HdrDLQConsumer); got != "poison-orders" {
 		t.Errorf("consumer header = %q", got)
+	}
+}
+
+func TestCommittedSeesOnlyTheEventsOfCommittedMessages(t *testing.T) {
+	s := newSystem(t)
+	prefix := "committed-" + t.Name()
+	good := placeOrder(t, prefix+"-good", 1)
+	bad := placeOrder(t, prefix+"-bad", 1)
+	for _, e := range []*event.Event{good, bad} {
+		publishRaw(t, s.js, e, e.ID())
+	}
+	var mu sync.Mutex
+	var seen []*event.Event
+	cfg := ordersConsumer("committed-orders")
+	cfg.MaxDeliver = 1
+	r, _ := s.start(cfg, failing{next: mustPlaceOrder(t), customer: prefix + "-bad"},
+		runner.WithCommitted(func(evs []*event.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, evs...)
+		}))
+	testenv.Eventually(t, 10*time.Second, "both settled", func() bool {
+		return r.Stats().Applied.Load() == 1 && r.Stats().DeadLettered.Load() == 1
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != 1 || seen[0].Type() != events.OrderPlacedV1 || events.StringExt(seen[0], events.ExtCausationID) != good.ID() {
+		t.Fatalf("committed events = %v, want the good order's orders.placed only", seen)
 	}
 }

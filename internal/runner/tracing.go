@@ -27,7 +27,8 @@ func (r *Runner) handle(ctx context.Context, tx pgx.Tx, it *item) ([]*event.Even
 		if err != nil {
 			return nil, err
 		}
-		return r.caused(ctx, it, out), nil
+		it.emitted = r.caused(ctx, it, out)
+		return it.emitted, nil
 	}
 	ctx, span := tracing.StartMessage(ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
 	out, err := r.h.Handle(ctx, tx, it.ev)
@@ -35,5 +36,6 @@ func (r *Runner) handle(ctx context.Context, tx pgx.Tx, it *item) ([]*event.Even
 	if err != nil {
 		return nil, err
 	}
-	return r.caused(ctx, it, out), nil
+	it.emitted = r.caused(ctx, it, out)
+	return it.emitted, nil
 }

@@ -147,7 +147,20 @@ func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name strin
 	if err := <-placed; err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	if err := w.WaitTerminal(ctx); err != nil {
+	stopReport := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopReport:
+				return
+			case <-time.After(5 * time.Second):
+				t.Logf("DEBUG %s: %s", name, acceptance.Busy(ctx, w.JS(), w.Pool()))
+			}
+		}
+	}()
+	err := w.WaitTerminal(ctx)
+	close(stopReport)
+	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	t.Logf("%s: %d orders placed and terminal in %s", name, n, time.Since(start).Round(time.Millisecond))

@@ -1,0 +1,152 @@
+// Tradewind notifications client: connect, authenticate, subscribe with
+// the last seq seen (kept in localStorage), reconnect with exponential
+// backoff and jitter, resume without loss or duplicates. No framework.
+//
+// The protocol is documented in docs/websocket.md.
+/** Close codes the server uses (docs/websocket.md). */
+export const CloseCode = {
+    AuthFailed: 4001,
+    Revoked: 4003,
+    SlowConsumer: 4008,
+    TooManyConnections: 4029,
+    Restart: 1012,
+    Policy: 1008,
+    TooBig: 1009,
+    TryAgain: 1013,
+};
+/** Brands a string as an OrderId (after checking it looks like a UUID). */
+export function orderId(s) {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(s)) {
+        throw new Error(`not an order id: ${s}`);
+    }
+    return s;
+}
+/** Brands a string as a CustomerId. */
+export function customerId(s) {
+    if (s.length < 1 || s.length > 64)
+        throw new Error(`not a customer id: ${s}`);
+    return s;
+}
+/** Full jitter backoff: a random delay in [0, min(max, base * 2^attempt)). */
+export function backoff(attempt, baseMs, maxMs) {
+    const ceiling = Math.min(maxMs, baseMs * 2 ** Math.min(attempt, 16));
+    return Math.floor(Math.random() * ceiling);
+}
+/**
+ * A self-healing connection. Every notification is delivered to
+ * onNotification once and in seq order per channel: after a drop the
+ * client resumes each channel from the last seq it delivered, and the
+ * server backfills what was missed.
+ */
+export class NotificationClient {
+    opts;
+    ws = null;
+    attempt = 0;
+    timer = null;
+    stopped = false;
+    channels;
+    storage;
+    key;
+    constructor(opts) {
+        this.opts = opts;
+        this.channels = opts.channels ?? ["user"];
+        this.storage = opts.storage ?? (typeof localStorage === "undefined" ? null : localStorage);
+        this.key = opts.storageKey ?? "tradewind.seq";
+    }
+    /** The last seq delivered on a channel (0: none yet). */
+    lastSeq(channel) {
+        const v = this.storage?.getItem(`${this.key}.${channel}`);
+        const n = v ? Number(v) : 0;
+        return Number.isSafeInteger(n) && n > 0 ? n : 0;
+    }
+    remember(channel, seq) {
+        this.storage?.setItem(`${this.key}.${channel}`, String(seq));
+    }
+    start() {
+        this.stopped = false;
+        void this.connect();
+    }
+    stop() {
+        this.stopped = true;
+        if (this.timer)
+            clearTimeout(this.timer);
+        this.ws?.close(1000, "bye");
+        this.ws = null;
+        this.opts.onState?.("stopped");
+    }
+    url() {
+        if (this.opts.url)
+            return this.opts.url;
+        const proto = location.protocol === "https:" ? "wss:" : "ws:";
+        return `${proto}//${location.host}/v1/ws`;
+    }
+    async connect() {
+        if (this.stopped)
+            return;
+        this.opts.onState?.(this.attempt === 0 ? "connecting" : "reconnecting");
+        let token;
+        try {
+            token = await this.opts.token();
+        }
+        catch (e) {
+            this.retry(`token: ${String(e)}`);
+            return;
+        }
+        const ws = new WebSocket(this.url());
+        this.ws = ws;
+        ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token }));
+        ws.onmessage = (m) => this.onFrame(ws, m.data);
+        ws.onclose = (ev) => {
+            if (this.ws !== ws)
+                return;
+            this.ws = null;
+            if (ev.code === CloseCode.AuthFailed || ev.code === CloseCode.Revoked) {
+                // A new token is needed: token() is asked again before reconnecting.
+                this.opts.onError?.("auth", `closed ${ev.code}: ${ev.reason}`);
+            }
+            this.retry(`closed ${ev.code} ${ev.reason}`);
+        };
+    }
+    retry(detail) {
+        if (this.stopped)
+            return;
+        const delay = backoff(this.attempt++, this.opts.backoffBaseMs ?? 250, this.opts.backoffMaxMs ?? 15000);
+        this.opts.onState?.("reconnecting", `${detail}; retry in ${delay} ms`);
+        this.timer = setTimeout(() => void this.connect(), delay);
+    }
+    onFrame(ws, data) {
+        if (typeof data !== "string")
+            return;
+        let f;
+        try {
+            f = JSON.parse(data);
+        }
+        catch {
+            return;
+        }
+        switch (f.type) {
+            case "authenticated":
+                this.attempt = 0;
+                this.opts.onState?.("open", f.user_id);
+                for (const ch of this.channels) {
+                    ws.send(JSON.stringify({ type: "subscribe", channel: ch, since: this.lastSeq(ch) }));
+                }
+                break;
+            case "notification": {
+                const ch = f.channel;
+                const seq = f.seq ?? 0;
+                const ordered = ch !== "ops.orders";
+                if (ordered && seq <= this.lastSeq(ch))
+                    return; // already delivered
+                if (ordered)
+                    this.remember(ch, seq);
+                if (f.event)
+                    this.opts.onNotification?.({ channel: ch, seq, event: f.event });
+                break;
+            }
+            case "error":
+                this.opts.onError?.(f.code ?? "error", f.message ?? "", f.channel);
+                break;
+        }
+    }
+}
