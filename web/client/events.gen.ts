@@ -241,6 +241,8 @@ export interface OrdersCancelledV1 {
   customer_id: CustomerId;
   /** The order id. */
   order_id: OrderId;
+  /** When the order was placed (RFC 3339); absent in events emitted by older releases. */
+  placed_at?: string;
   /** The status before cancellation: pending (compensated by void and release) or confirmed (by refund and return). */
   previous_status: "pending" | "confirmed";
   /** Why: inventory's rejection reason, a declined payment, the customer, or the deadline passing. */
@@ -262,6 +264,8 @@ export interface OrdersConfirmedV1 {
   customer_id: CustomerId;
   /** The order id. */
   order_id: OrderId;
+  /** When the order was placed (RFC 3339); absent in events emitted by older releases. */
+  placed_at?: string;
   /** Order total. In minor units. */
   total: number;
 }
