@@ -280,8 +280,11 @@ func (w *Workload) Mismatches(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// JS is the JetStream context the workload publishes through.
 func (w *Workload) JS() jetstream.JetStream { return w.js }
-func (w *Workload) Pool() *pgxpool.Pool     { return w.pool }
+
+// Pool is the database the workload reads outcomes from.
+func (w *Workload) Pool() *pgxpool.Pool { return w.pool }
 
 // IDs are the ids of the orders placed so far.
 func (w *Workload) IDs() []string {

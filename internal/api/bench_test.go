@@ -13,13 +13,14 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/internal/api"
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/idempotency"
 )
 
 // latencies collects per-request durations and reports throughput, p50
@@ -52,15 +53,17 @@ func (l *latencies) report(b *testing.B, unit string) {
 // load) and a client sized for the benchmark's concurrency.
 type benchGateway struct {
 	*gateway
+	pool   *pgxpool.Pool
 	keys   []string
 	client *http.Client
 	body   []byte
 }
 
-func newBenchGateway(b *testing.B) *benchGateway {
+func newBenchGateway(b *testing.B, idemOpts ...idempotency.Option) *benchGateway {
 	sys := newSystem(b)
+	sys.idemOpts = idemOpts
 	gw := sys.gateway()
-	bg := &benchGateway{gateway: gw, body: []byte(validOrder),
+	bg := &benchGateway{gateway: gw, pool: sys.pool, body: []byte(validOrder),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 1024}}}
 	for i := range 4 {
 		k, _, err := sys.keys.Create(context.Background(), auth.NewKeyInput{Name: fmt.Sprint("bench-", i), Scopes: []string{auth.ScopeOrdersWrite}, RatePerSecond: 1e6, Burst: 1e6})
@@ -109,12 +112,20 @@ func (g *benchGateway) reportTrips(b *testing.B, calls0, flushes0 int64, n int) 
 // closed loop: authentication, the shared rate limit (NATS KV), a fresh
 // Idempotency-Key per request (PostgreSQL), schema validation and the
 // durable JetStream ack, with 64 concurrent clients spread over 4 API
-// keys. Client and gateway share the machine's cores.
+// keys. Client and gateway share the machine's cores. The sub-benchmark
+// one-statement-per-write turns the idempotency store's group commit off,
+// for comparison.
 func BenchmarkAcceptOrders(b *testing.B) {
-	g := newBenchGateway(b)
+	b.Run("group-commit", func(b *testing.B) { benchAcceptOrders(b) })
+	b.Run("one-statement-per-write", func(b *testing.B) { benchAcceptOrders(b, idempotency.WithFlushers(0)) })
+}
+
+func benchAcceptOrders(b *testing.B, idemOpts ...idempotency.Option) {
+	g := newBenchGateway(b, idemOpts...)
 	lat := newLatencies(b.N)
 	var worker atomic.Int64
 	calls0, flushes0 := g.lim.StoreCalls(), g.idem.Flushes()
+	cpu := startCPU(g.pool)
 	b.SetParallelism(32) // 64 clients on 2 cores
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -128,11 +139,9 @@ func BenchmarkAcceptOrders(b *testing.B) {
 		}
 	})
 	b.StopTimer()
+	cpu.report(b, int(lat.n.Load()))
 	lat.report(b, "cmds")
 	g.reportTrips(b, calls0, flushes0, int(lat.n.Load()))
-	if n := float64(api.DbgN.Load()); n > 0 {
-		fmt.Printf("DBG begin %.2fms pub %.2fms complete %.2fms\n", float64(api.DbgBegin.Load())/n/1e6, float64(api.DbgPub.Load())/n/1e6, float64(api.DbgComplete.Load())/n/1e6)
-	}
 }
 
 // BenchmarkAcceptOrdersAt5k is the open-loop, fixed-rate run: commands
@@ -153,6 +162,7 @@ func BenchmarkAcceptOrdersAt5k(b *testing.B) {
 	warm.Wait()
 	lat := newLatencies(b.N)
 	calls0, flushes0 := g.lim.StoreCalls(), g.idem.Flushes()
+	cpu := startCPU(g.pool)
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
@@ -169,6 +179,7 @@ func BenchmarkAcceptOrdersAt5k(b *testing.B) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	cpu.report(b, int(lat.n.Load()))
 	lat.report(b, "cmds")
 	g.reportTrips(b, calls0, flushes0, int(lat.n.Load()))
 }
@@ -210,6 +221,7 @@ func BenchmarkRawPublish(b *testing.B) {
 	})
 	b.Run("sync-64", func(b *testing.B) {
 		lat := newLatencies(b.N)
+		cpu := startCPU(sys.pool)
 		b.SetParallelism(32)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
@@ -221,6 +233,7 @@ func BenchmarkRawPublish(b *testing.B) {
 				lat.add(time.Since(start))
 			}
 		})
+		cpu.report(b, b.N)
 		lat.report(b, "msgs")
 	})
 	b.Run("async", func(b *testing.B) {

@@ -12,8 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -157,9 +155,7 @@ func (s *Server) command(c *commandRoute) http.Handler {
 			writeProblem(w, r, unavailable("the message broker is unreachable; the command was not accepted"))
 			return
 		}
-		dbgT0 := time.Now()
 		claim, replay, err := s.d.Idempotency.Begin(ctx, idempotency.Request{Caller: p.Caller, Key: key, Hash: hash})
-		DbgBegin.Add(int64(time.Since(dbgT0)))
 		switch {
 		case errors.Is(err, idempotency.ErrInFlight):
 			writeProblem(w, r, problem(http.StatusConflict, "idempotency-in-flight", "Request in progress",
@@ -191,9 +187,7 @@ func (s *Server) command(c *commandRoute) http.Handler {
 			panic(fmt.Sprintf("build command %s: %v", ceType, err)) // a catalogue bug: 500
 		}
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
-		dbgT1 := time.Now()
 		ack, err := s.d.Publisher.Publish(pctx, ev)
-		DbgPub.Add(int64(time.Since(dbgT1)))
 		cancel()
 		if err != nil {
 			// Not acknowledged: maybe stored, maybe not. Forget the claim so
@@ -206,11 +200,7 @@ func (s *Server) command(c *commandRoute) http.Handler {
 			return
 		}
 		resp := accepted(c, version, ceType, cmdID, tgt, ack.Stream, ack.Sequence)
-		dbgT2 := time.Now()
-		err = s.d.Idempotency.Complete(ctx, claim, resp)
-		DbgComplete.Add(int64(time.Since(dbgT2)))
-		DbgN.Add(1)
-		if err != nil {
+		if err := s.d.Idempotency.Complete(ctx, claim, resp); err != nil {
 			// The command is durable: answer 202 anyway. A retry finds the
 			// claim in flight (409) until its lease ends, then republishes
 			// the same id, which the broker and inboxes drop.
@@ -219,8 +209,6 @@ func (s *Server) command(c *commandRoute) http.Handler {
 		writeResponse(w, resp)
 	})
 }
-
-var DbgBegin, DbgPub, DbgComplete, DbgN, DbgAll atomic.Int64
 
 func unavailable(detail string) *Problem {
 	return problem(http.StatusServiceUnavailable, "unavailable", "Service unavailable", detail).retry(1)

@@ -8,8 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -36,16 +34,20 @@ type system struct {
 	emb  *broker.Embedded
 	js   jetstream.JetStream
 	keys *auth.Keys
+	pool *pgxpool.Pool
+	// idemOpts configure the idempotency store of gateways made next.
+	idemOpts []idempotency.Option
 }
 
 func newSystem(t testing.TB) *system {
 	t.Helper()
 	emb, _, js := testenv.JetStream(t)
-	keys, err := auth.NewKeys(testenv.Pool(t))
+	pool := testenv.Pool(t)
+	keys, err := auth.NewKeys(pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &system{t: t, emb: emb, js: js, keys: keys}
+	return &system{t: t, emb: emb, js: js, keys: keys, pool: pool}
 }
 
 // gateway is one gateway instance: its own NATS connection, limiter,
@@ -89,11 +91,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(idemPool.Close)
-	fl, _ := strconv.Atoi(os.Getenv("DBG_FLUSHERS"))
-	if os.Getenv("DBG_FLUSHERS") == "" {
-		fl = 4
-	}
-	idem, err := idempotency.New(idemPool, time.Hour, time.Minute, idempotency.WithFlushers(fl))
+	idem, err := idempotency.New(idemPool, time.Hour, time.Minute, s.idemOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}

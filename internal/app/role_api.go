@@ -73,7 +73,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 	pcfg := d.Pool.Config()
 	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	pcfg.ConnConfig.RuntimeParams["application_name"] = "tradewind-api-idempotency"
-	pcfg.MaxConns = 32 // two short statements per command; the default (4 on 2 cores) queues them
+	pcfg.MaxConns = 8 // group commit: 2 flushers batch the writes; the rest for replays and releases
 	idemPool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return nil, fmt.Errorf("idempotency pool: %w", err)
@@ -98,6 +98,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 
 	services := []Service{ServiceFunc("api-maintenance", func(ctx context.Context) error {
 		defer idemPool.Close()
+		defer idem.Close()
 		if sweep != nil {
 			go func() {
 				t := time.NewTicker(time.Minute)

@@ -236,9 +236,11 @@ func TestChaosLosesNoOrderAndBreaksNoInvariant(t *testing.T) {
 	}
 	if !rep.OK() {
 		t.Errorf("check found %d violations", len(rep.Violations))
+		explainOrders(t, pool, rep)
 	}
 	if dead != 0 {
 		t.Errorf("%d messages were dead-lettered", dead)
+		explainDeadLetters(t, js)
 	}
 	for _, pr := range []*proc{serve, natsd, pay} {
 		for _, problem := range pr.problems() {
@@ -339,4 +341,65 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 		t.Fatal(err)
 	}
 	return info.State.Msgs
+}
+
+// explainOrders logs the saga log and payment operations of the first
+// orders a violation names, so a failure can be diagnosed after the test
+// database is gone.
+func explainOrders(t *testing.T, pool *pgxpool.Pool, rep *checker.Report) {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, v := range rep.Violations {
+		id, ok := strings.CutPrefix(v.Subject, "order ")
+		if !ok || seen[id] || len(seen) == 5 {
+			continue
+		}
+		seen[id] = true
+		var b strings.Builder
+		rows, err := pool.Query(context.Background(), `
+			SELECT 'order', concat_ws(' ', status, cancel_reason, previous_status, 'deadline', deadline::text), updated_at FROM core.orders WHERE order_id = $1
+			UNION ALL SELECT 'payment', concat_ws(' ', status, authorization_id, 'confirmed=' || order_confirmed, 'cancelled=' || order_cancelled), updated_at FROM core.payments WHERE order_id = $1
+			UNION ALL SELECT 'op', concat_ws(' ', op, provider_id, amount, 'event', event_id), at FROM core.payment_ops WHERE order_id = $1
+			UNION ALL SELECT 'saga', concat_ws(' ', participant, step, outcome, detail, event_type, emitted_type), at FROM core.saga_log WHERE order_id = $1
+			ORDER BY 3`, id)
+		if err != nil {
+			t.Logf("explain order %s: %v", id, err)
+			continue
+		}
+		for rows.Next() {
+			var kind, what string
+			var at time.Time
+			if err := rows.Scan(&kind, &what, &at); err == nil {
+				fmt.Fprintf(&b, "\n  %s %-7s %s", at.Format("15:04:05.000"), kind, what)
+			}
+		}
+		rows.Close()
+		t.Logf("order %s:%s", id, b.String())
+	}
+}
+
+// explainDeadLetters logs each dead letter's subject and reason headers.
+func explainDeadLetters(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cons, err := js.OrderedConsumer(ctx, broker.StreamDLQ, jetstream.OrderedConsumerConfig{HeadersOnly: true})
+	if err != nil {
+		t.Logf("read DLQ: %v", err)
+		return
+	}
+	batch, err := cons.Fetch(20, jetstream.FetchMaxWait(2*time.Second))
+	if err != nil {
+		t.Logf("read DLQ: %v", err)
+		return
+	}
+	for m := range batch.Messages() {
+		var hs []string
+		for k, v := range m.Headers() {
+			if strings.HasPrefix(k, "Tradewind-Dlq") {
+				hs = append(hs, k+"="+strings.Join(v, ","))
+			}
+		}
+		t.Logf("dead letter %s: %s", m.Subject(), strings.Join(hs, " "))
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Group commit. Every command writes twice to the store (the claim, then
@@ -37,7 +37,7 @@ import (
 // so the key is not blocked for a lease.
 
 const (
-	defaultFlushers = 4
+	defaultFlushers = 2
 	maxBatch        = 256
 	flushTimeout    = 10 * time.Second
 )
@@ -75,7 +75,7 @@ const (
 type Option func(*Store)
 
 // WithFlushers sets how many group-commit flushes may run at once
-// (default 4); 0 disables group commit: one statement per write.
+// (default 2); 0 disables group commit: one statement per write.
 func WithFlushers(n int) Option { return func(s *Store) { s.flushers = n } }
 
 // submit queues a write and waits for its flush.
@@ -93,25 +93,24 @@ func (s *Store) submit(ctx context.Context, o *op) error {
 	case <-s.quit:
 		return errors.New("idempotency: store closed")
 	}
+	var gone error
 	select {
 	case <-o.done:
 		return o.err
 	case <-ctx.Done():
-		if o.state.CompareAndSwap(opWaiting, opAbandoned) {
-			return fmt.Errorf("idempotency: %w", ctx.Err())
-		}
-		<-o.done // finished just now
-		return o.err
+		gone = fmt.Errorf("idempotency: %w", ctx.Err())
+	case <-s.quit: // a queued write may never be flushed now
+		gone = errors.New("idempotency: store closed")
 	}
+	if o.state.CompareAndSwap(opWaiting, opAbandoned) {
+		return gone // a flush that still takes it releases the claim
+	}
+	<-o.done // finished just now
+	return o.err
 }
-
-var dbgDur, dbgOps atomic.Int64
 
 // Close stops the flushers; writes after Close fail.
 func (s *Store) Close() {
-	if n := s.flushes.Load(); n > 0 {
-		fmt.Fprintf(os.Stderr, "DBG flushes %d, ops/flush %.1f, ms/flush %.2f\n", n, float64(dbgOps.Load())/float64(n), float64(dbgDur.Load())/float64(n)/1e6)
-	}
 	s.closeOnce.Do(func() { close(s.quit) })
 }
 
@@ -143,10 +142,7 @@ func (s *Store) flush(batch []*op) {
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
 	s.flushes.Add(1)
-	t0 := time.Now()
 	err := s.writeBatch(ctx, batch)
-	dbgDur.Add(int64(time.Since(t0)))
-	dbgOps.Add(int64(len(batch)))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		// PostgreSQL refused the batch as a whole: write one by one.
@@ -198,7 +194,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
 	})
 	var b pgx.Batch
 	if len(claims) > 0 {
-		callers, keys, hashes, owners := make([]string, len(claims)), make([]string, len(claims)), make([][]byte, len(claims)), make([]uuid.UUID, len(claims))
+		// Types pgx encodes without reflection.
+		callers, keys, hashes, owners := make([]string, len(claims)), make([]string, len(claims)), make(pgtype.FlatArray[[]byte], len(claims)), make([][16]byte, len(claims))
 		for i, o := range claims {
 			callers[i], keys[i], hashes[i], owners[i] = o.req.Caller, o.req.Key, o.req.Hash[:], o.owner
 		}
@@ -215,8 +212,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
 			    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
 			RETURNING owner`,
 			callers, keys, hashes, owners, s.lease, s.ttl).Query(func(rows pgx.Rows) error {
-			won := make(map[uuid.UUID]bool, len(claims))
-			var owner uuid.UUID
+			won := make(map[[16]byte]bool, len(claims))
+			var owner [16]byte
 			if _, err := pgx.ForEachRow(rows, []any{&owner}, func() error { won[owner] = true; return nil }); err != nil {
 				return err
 			}
@@ -227,8 +224,8 @@ func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
 		})
 	}
 	if len(completes) > 0 {
-		callers, keys, owners := make([]string, len(completes)), make([]string, len(completes)), make([]uuid.UUID, len(completes))
-		statuses, headers, bodies := make([]int32, len(completes)), make([]string, len(completes)), make([][]byte, len(completes))
+		callers, keys, owners := make([]string, len(completes)), make([]string, len(completes)), make([][16]byte, len(completes))
+		statuses, headers, bodies := make([]int32, len(completes)), make([]string, len(completes)), make(pgtype.FlatArray[[]byte], len(completes))
 		for i, o := range completes {
 			callers[i], keys[i], owners[i] = o.req.Caller, o.req.Key, o.owner
 			statuses[i], headers[i], bodies[i] = int32(o.status), string(o.headers), o.body

@@ -21,6 +21,9 @@
 // republishes the same id, which JetStream drops (Nats-Msg-Id, inside the
 // duplicate window) and the consumers' inboxes ignore (forever). That is
 // why the store may run with synchronous_commit off.
+//
+// Writes of concurrent requests are group committed: see batch.go for the
+// protocol, and WithFlushers to turn it off.
 package idempotency
 
 import (

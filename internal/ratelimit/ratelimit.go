@@ -167,12 +167,15 @@ func (s *Local) TakeN(_ context.Context, bucket string, now time.Time, l Limit, 
 // no network call. A slice is at most MaxLease(limit) tokens (a quarter
 // of the burst, a lease TTL's worth of rate, 256), grows while demand
 // drains it quickly and shrinks when tokens go unused; unspent tokens are
-// dropped after the lease TTL (default 250ms). Every admitted request
-// spends a token the shared bucket granted, so from an idle bucket all
-// instances together still admit at most b + r·d; over an arbitrary
-// window the excess is the tokens leased before it and not yet spent, at
-// most instances × MaxLease. A limit whose MaxLease is 1 (burst < 8, or
-// rate < 8/s) is decided per request, exactly as without leases.
+// dropped after the lease TTL (default 250ms). When a lease of 8 or more
+// runs down to a quarter, the next one is taken in the background, so
+// that requests wait for the store only when a lease is empty. Every
+// admitted request spends a token the shared bucket granted, so from an
+// idle bucket all instances together still admit at most b + r·d; over
+// an arbitrary window the excess is the tokens leased before it and not
+// yet spent, at most instances × 1.25 × MaxLease. A limit whose MaxLease
+// is 1 (burst < 8, or rate < 8/s at the default TTL) is decided per
+// request, exactly as without leases.
 type Limiter struct {
 	store    Store
 	leaser   Leaser // store, when it can lease; nil otherwise
@@ -262,13 +265,19 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, lim Limit) Decision 
 		d := ls.shared
 		d.Remaining += ls.tokens
 		d.Reset = max(0, d.Reset-time.Duration(n-ls.at))
+		if ls.chunk >= 8 && ls.tokens <= ls.chunk/4 && !ls.refilling && n >= l.downUntil.Load() {
+			// Running low under steady demand: refill in the background
+			// so that the next requests do not wait for the round trip.
+			ls.refilling = true
+			l.grow(ls, n)
+			go l.prefetch(bucket, ls, lim, ls.chunk)
+		}
 		return d
 	}
-	switch {
-	case ls.tokens > 0: // expired unspent: ask for less next time
+	if ls.tokens > 0 { // expired unspent: ask for less next time
 		ls.chunk = max(1, ls.chunk/2)
-	case ls.at != 0 && n-ls.at < int64(l.leaseTTL)/2: // drained fast: ask for more
-		ls.chunk = min(ls.chunk*2, MaxLease(lim, l.leaseTTL))
+	} else {
+		l.grow(ls, n)
 	}
 	ls.tokens = 0
 	if n < l.downUntil.Load() {
@@ -289,6 +298,36 @@ func (l *Limiter) Allow(ctx context.Context, bucket string, lim Limit) Decision 
 	ls.tokens, ls.expires, ls.at, ls.shared = granted-1, n+int64(l.leaseTTL), n, d
 	d.Remaining += ls.tokens
 	return d
+}
+
+// grow doubles the next lease when the last one drained in under half
+// its TTL.
+func (l *Limiter) grow(ls *lease, n int64) {
+	if ls.at != 0 && n-ls.at < int64(l.leaseTTL)/2 {
+		ls.chunk = min(ls.chunk*2, MaxLease(ls.lim, l.leaseTTL))
+	}
+}
+
+// prefetch takes the next lease while the current one is still being
+// spent. A failure only marks the store down; a denial is left for the
+// synchronous path to find once the local tokens are gone.
+func (l *Limiter) prefetch(bucket string, ls *lease, lim Limit, chunk int) {
+	now := time.Now()
+	l.trips.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+	granted, d, err := l.leaser.TakeN(ctx, bucket, now, lim, chunk)
+	cancel()
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.refilling = false
+	switch {
+	case err != nil:
+		l.failed(context.Background(), err)
+	case granted > 0 && ls.lim == lim:
+		n := now.UnixNano()
+		ls.tokens += granted
+		ls.expires, ls.at, ls.shared = n+int64(l.leaseTTL), n, d
+	}
 }
 
 // decide asks the store for one request.
@@ -330,6 +369,8 @@ type lease struct {
 	at      int64    // unix ns of the last refill (0: none yet)
 	chunk   int      // tokens the next refill asks for
 	shared  Decision // the store's answer at the last refill
+	// refilling: a background refill is under way (see prefetch).
+	refilling bool
 	// A denial holds until its Retry-After: other instances can only
 	// take more, so asking again sooner cannot admit.
 	denied      Decision

@@ -50,10 +50,10 @@ type conn struct {
 	ws    *websocket.Conn
 	p     Principal
 	token string
-	log   *slog.Logger
 
-	q    chan item // bounded: overflow closes the connection (slow consumer)
-	done chan struct{}
+	q      queue // bounded: overflow closes the connection (slow consumer)
+	dead   atomic.Bool
+	expiry *time.Timer // closes the connection when the token expires
 
 	mu   sync.Mutex // guards subs (the reader changes it; the hub reads it on removal)
 	subs map[string]*subscription
@@ -66,30 +66,99 @@ type conn struct {
 // the client reads slower than notifications arrive: the connection is
 // closed with CloseSlowConsumer, and the client resumes with since.
 func (c *conn) push(it item) {
-	select {
-	case c.q <- it:
-	default:
+	if c.dead.Load() {
+		return
+	}
+	ok, start := c.q.push(it)
+	if !ok {
 		metrics.WSOverflows.Inc()
 		c.closeWith(CloseSlowConsumer, "slow consumer: resume with since")
+		return
 	}
+	if start {
+		go c.drain()
+	}
+}
+
+// queue is a bounded FIFO drained by a writer goroutine that exists only
+// while there is something to write: an idle connection holds no buffer
+// and no writer goroutine (a buffered channel and a permanent writer would
+// cost every idle connection QueueSize slots and a stack).
+type queue struct {
+	mu      sync.Mutex
+	items   []item
+	spare   []item
+	max     int
+	writing bool // a drain goroutine runs (or the connection is dead)
+}
+
+// push appends it; ok=false means the queue is full. start=true means the
+// caller must start the drain goroutine.
+func (q *queue) push(it item) (ok, start bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) >= q.max {
+		return false, false
+	}
+	q.items = append(q.items, it)
+	if !q.writing {
+		q.writing = true
+		return true, true
+	}
+	return true, false
+}
+
+// take returns everything queued (valid until the next take); when the
+// queue is empty it returns nil and the drain goroutine must exit.
+func (q *queue) take() []item {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		q.writing = false
+		if cap(q.spare) > 64 { // do not keep a burst's memory while idle
+			q.spare = nil
+		}
+		if cap(q.items) > 64 {
+			q.items = nil
+		}
+		return nil
+	}
+	out := q.items
+	q.items, q.spare = q.spare[:0], out
+	return out
+}
+
+// kill makes every later push a no-op that starts nothing.
+func (q *queue) kill() {
+	q.mu.Lock()
+	q.writing, q.items, q.spare, q.max = true, nil, nil, 1<<30
+	q.mu.Unlock()
 }
 
 // closeWith starts the close handshake once; the reader then ends the
 // connection. It never blocks.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
-		c.log.Debug("closing WebSocket", "code", int(code), "reason", reason)
+		c.logger().Debug("closing WebSocket", "code", int(code), "reason", reason)
 		go func() { _ = c.ws.Close(code, reason) }()
 	})
 }
 
-// end releases the connection: out of the hub, writer stopped.
+// end releases the connection: out of the hub, nothing more written.
 func (c *conn) end() {
 	c.endOnce.Do(func() {
+		c.dead.Store(true)
 		c.s.hub.removeConn(c)
-		close(c.done)
+		c.q.kill()
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
 	})
 }
+
+// logger is built on use: most connections never log, and a logger with
+// attributes costs memory per connection.
+func (c *conn) logger() *slog.Logger { return c.s.log.With("user_id", c.p.UserID) }
 
 // readLoop handles client frames until the connection ends.
 func (c *conn) readLoop(ctx context.Context) {
@@ -139,7 +208,7 @@ func (c *conn) subscribe(ctx context.Context, in inbound) {
 			code = "forbidden"
 		case !errors.Is(err, errUnknownChannel):
 			code = "unavailable"
-			c.log.Warn("subscribe failed", "channel", truncate(in.Channel, 80), "err", err)
+			c.logger().Warn("subscribe failed", "channel", truncate(in.Channel, 80), "err", err)
 			err = errors.New("cannot check the channel now; try again")
 		}
 		c.reply(errorFrame{Type: "error", Code: code, Channel: truncate(in.Channel, 80), Message: err.Error()})
@@ -185,36 +254,28 @@ func (c *conn) unsubscribe(name string) {
 	c.reply(unsubscribedFrame{Type: "unsubscribed", Channel: name})
 }
 
-// writeLoop writes queued items, sends pings, and closes the connection
-// when the token expires.
-func (c *conn) writeLoop() {
-	ping := time.NewTicker(c.s.cfg.PingInterval)
-	defer ping.Stop()
-	var expired <-chan time.Time
-	if !c.p.ExpiresAt.IsZero() {
-		t := time.NewTimer(time.Until(c.p.ExpiresAt))
-		defer t.Stop()
-		expired = t.C
-	}
+// drain writes queued items until the queue is empty. One drain runs at
+// a time (queue.writing), so frames are written in queue order.
+func (c *conn) drain() {
 	for {
-		select {
-		case <-c.done:
+		items := c.q.take()
+		if items == nil {
 			return
-		case it := <-c.q:
-			if err := c.write(it); err != nil {
+		}
+		for i, it := range items {
+			err := c.write(it)
+			items[i] = item{} // release the frame
+			if err != nil {
+				c.dead.Store(true)
+				c.q.kill()
 				if errors.Is(err, errInbox) {
-					c.log.Warn("backfill failed; client asked to retry", "err", err)
+					c.logger().Warn("backfill failed; client asked to retry", "err", err)
 					c.closeWith(CloseTryAgain, "inbox unavailable: reconnect later with since")
 				} else {
 					c.closeWith(websocket.StatusInternalError, "write failed")
 				}
 				return
 			}
-		case <-ping.C:
-			go c.ping()
-		case <-expired:
-			c.closeWith(CloseAuthFailed, "token expired")
-			return
 		}
 	}
 }

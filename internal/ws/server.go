@@ -168,6 +168,8 @@ func (s *Server) Run(ctx context.Context) error {
 		defer t.Stop()
 		revalidate = t.C
 	}
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
 	reconnects := s.nc.Stats().Reconnects
 	dropped, _ := sub.Dropped()
 	for {
@@ -186,8 +188,28 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		case <-revalidate:
 			s.revalidate(ctx)
+		case <-ping.C:
+			go s.heartbeat()
 		}
 	}
+}
+
+// heartbeat pings every connection, at most 256 at a time; one that does
+// not answer within PongTimeout is dropped. Pings are driven from here, not
+// from a goroutine per connection, so an idle connection costs no
+// goroutine but its reader.
+func (s *Server) heartbeat() {
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	for _, c := range s.hub.connections() {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c.ping()
+		}()
+	}
+	wg.Wait()
 }
 
 // Resync makes every connection re-read its subscriptions from the inbox
@@ -256,9 +278,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "too many WebSocket connections on this instance", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.open.Add(-1)
 	s.wg.Add(1)
-	defer s.wg.Done()
+	handedOff := false
+	var closed func()
+	defer func() {
+		if !handedOff {
+			if closed != nil {
+				closed()
+			}
+			s.open.Add(-1)
+			s.wg.Done()
+		}
+	}()
 
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.OriginPatterns,
@@ -268,10 +299,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered (403 for a foreign origin, 426, ...)
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	closed := metrics.WSConnected()
-	defer closed()
+	closed = metrics.WSConnected()
 
-	ctx := context.WithoutCancel(r.Context())
+	// Reads use a context without Done: a deadline would drop the TCP
+	// connection without a close frame; timers close with a code instead.
+	ctx := context.Background()
 	token, p, err := s.authenticate(ctx, ws, r)
 	if err != nil {
 		code := CloseAuthFailed
@@ -283,26 +315,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &conn{
 		s: s, ws: ws, p: p, token: token,
-		log:  s.log.With("user_id", p.UserID),
-		q:    make(chan item, s.cfg.QueueSize),
-		done: make(chan struct{}),
+		q:    queue{max: s.cfg.QueueSize},
 		subs: map[string]*subscription{},
 	}
 	if !s.hub.addConn(c, s.cfg.MaxConnectionsPerUser) {
 		_ = ws.Close(CloseTooManyConnections, "too many connections for this user: "+strconv.Itoa(s.cfg.MaxConnectionsPerUser))
 		return
 	}
-	defer c.end()
 	if s.closing.Load() { // shutdown began while this one authenticated
+		c.end()
 		_ = ws.Close(CloseRestart, "server restart: reconnect with since")
 		return
 	}
 	if err := c.send(mustJSON(authenticatedFrame{Type: "authenticated", UserID: p.UserID})); err != nil {
+		c.end()
 		_ = ws.CloseNow()
 		return
 	}
-	go c.writeLoop()
-	c.readLoop(ctx)
+	if !p.ExpiresAt.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() { c.closeWith(CloseAuthFailed, "token expired") })
+	}
+	// The connection is hijacked: the HTTP handler returns, releasing its
+	// deep stack and the request, and a fresh goroutine reads. An idle
+	// connection costs this one goroutine, its buffers and its state.
+	handedOff = true
+	go func() {
+		defer s.wg.Done()
+		defer s.open.Add(-1)
+		defer closed()
+		defer c.end()
+		c.readLoop(ctx)
+	}()
 }
 
 // authenticate takes the token from the access_token query parameter or

@@ -54,7 +54,8 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	}
 	t.Cleanup(c.Shutdown)
 	_, js := testenv.Connect(t, c.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// Generous: each outage may cost a consumer's AckWait (up to 1m).
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+2*time.Minute*time.Duration(rounds))
 	defer cancel()
 	topo := broker.DefaultTopology()
 	topo.Replicas = 3
@@ -89,6 +90,7 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 		// During: the node stops while orders are being placed, and more
 		// are placed and completed while it is down.
 		phase(t, ctx, w, fmt.Sprintf("round %d: %s stopped under load", round+1, name), perPhase, func() {
+			t.Logf("consumer leaders before the stop: %v", consumerLeaders(ctx, js))
 			c.Stop(victim)
 			t.Logf("stopped %s (leader of %s: %v)", name, broker.StreamEvents, leads)
 		})
@@ -114,9 +116,11 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	for _, m := range mis {
 		t.Error("wrong outcome:", m)
 	}
+	quiet := time.Now()
 	if err := acceptance.WaitQuiescent(ctx, js, pool); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("at rest %s after the last order was terminal", time.Since(quiet).Round(time.Millisecond))
 	rep, err := acceptance.Check(ctx, pool, js, payURL)
 	if err != nil {
 		t.Fatal(err)
@@ -147,14 +151,16 @@ func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name strin
 	if err := <-placed; err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	// A delivery lost with the stopped node waits for its consumer's
+	// AckWait (up to a minute): say what is pending while waiting.
 	stopReport := make(chan struct{})
 	go func() {
 		for {
 			select {
 			case <-stopReport:
 				return
-			case <-time.After(5 * time.Second):
-				t.Logf("DEBUG %s: %s", name, acceptance.Busy(ctx, w.JS(), w.Pool()))
+			case <-time.After(10 * time.Second):
+				t.Logf("%s: still moving: %s", name, acceptance.Busy(ctx, w.JS(), w.Pool()))
 			}
 		}
 	}()
@@ -311,4 +317,23 @@ func (w *logWriter) stop() {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
+}
+
+// consumerLeaders maps each durable consumer of COMMANDS and EVENTS to
+// the node leading it: a stopped node's consumers fail over, and
+// deliveries in flight from it are redelivered only after AckWait.
+func consumerLeaders(ctx context.Context, js jetstream.JetStream) map[string]string {
+	out := map[string]string{}
+	for _, name := range streams[:2] {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			continue
+		}
+		for ci := range st.ListConsumers(ctx).Info() {
+			if ci.Cluster != nil {
+				out[ci.Name] = ci.Cluster.Leader
+			}
+		}
+	}
+	return out
 }

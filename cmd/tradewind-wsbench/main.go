@@ -1,0 +1,713 @@
+// Command tradewind-wsbench measures WebSocket fan-out: Tradewind's ws
+// server and Centrifugo v6 side by side in one run, on loopback, with the
+// same clients and publish schedule (`make bench-ws`).
+//
+// For each system and each client count it connects N clients, each
+// subscribed to its personal channel and to one shared channel, measures
+// the server's memory per idle connection (RSS after GC, minus the RSS
+// before the clients, divided by N), then publishes at a fixed rate to the
+// personal channels (round robin) and to the shared channel, and reports
+// delivered messages/s and publish-to-receive latency p50/p99.
+//
+// Centrifugo is installed for the run only (`go install
+// github.com/centrifugal/centrifugo/v6@v6.9.1` into a temporary GOBIN);
+// nothing of it is kept. Tradewind's server runs as a child process of
+// this binary (mode "tw-server") so its memory is measured alone; its
+// PostgreSQL inbox is a fresh database on TEST_DATABASE_URL, and its NATS
+// an embedded server without streams (Centrifugo runs its in-memory
+// engine, so neither side persists during the run).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/store"
+	"github.com/tradewind/tradewind/internal/ws"
+)
+
+const (
+	benchKey         = "wsbench-key-0123456789abcdef0123456"
+	centrifugoModule = "github.com/centrifugal/centrifugo/v6@v6.9.1"
+	sharedChannel    = "shared"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "tw-server" {
+		if err := twServer(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "tw-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "wsbench:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	clients      []int
+	personalRate int
+	sharedRate   int
+	duration     time.Duration
+	centrifugo   string
+	only         string
+}
+
+func run() error {
+	var o options
+	var clients string
+	flag.StringVar(&clients, "clients", "1000,10000", "client counts")
+	flag.IntVar(&o.personalRate, "personal-rate", 2000, "messages/s to personal channels (round robin)")
+	flag.IntVar(&o.sharedRate, "shared-rate", 10, "messages/s to the shared channel (each reaches every client)")
+	flag.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time per measurement")
+	flag.StringVar(&o.centrifugo, "centrifugo", "", "a centrifugo binary (default: go install "+centrifugoModule+" into a temporary GOBIN)")
+	flag.StringVar(&o.only, "only", "", `run one system only: "tradewind" or "centrifugo" (no side-by-side ratio)`)
+	flag.Parse()
+	for _, s := range strings.Split(clients, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-clients: bad count %q", s)
+		}
+		o.clients = append(o.clients, n)
+	}
+	tmp, err := os.MkdirTemp("", "tradewind-wsbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if o.centrifugo == "" && o.only != "tradewind" {
+		gobin := filepath.Join(tmp, "bin")
+		fmt.Println("installing", centrifugoModule, "into a temporary GOBIN (once per run; takes a while) ...")
+		cmd := exec.Command("go", "install", centrifugoModule)
+		cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("install centrifugo: %w", err)
+		}
+		o.centrifugo = filepath.Join(gobin, "centrifugo")
+	}
+
+	var results []result
+	for _, n := range o.clients {
+		if o.only != "centrifugo" {
+			tw, err := benchTradewind(tmp, o, n)
+			if err != nil {
+				return fmt.Errorf("tradewind, %d clients: %w", n, err)
+			}
+			results = append(results, tw)
+		}
+		if o.only != "tradewind" {
+			cf, err := benchCentrifugo(tmp, o, n)
+			if err != nil {
+				return fmt.Errorf("centrifugo, %d clients: %w", n, err)
+			}
+			results = append(results, cf)
+		}
+	}
+	printTable(o, results)
+	return nil
+}
+
+type result struct {
+	system      string
+	clients     int
+	bytesPerIdl float64
+	delivered   int64
+	expected    int64
+	rate        float64
+	p50, p99    time.Duration
+}
+
+func printTable(o options, rs []result) {
+	fmt.Printf("\nWebSocket fan-out, %s per run, personal %d msg/s round robin + shared %d msg/s to every client, GOMAXPROCS=%d\n\n",
+		o.duration, o.personalRate, o.sharedRate, runtime.GOMAXPROCS(0))
+	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | p50 | p99 | memory per idle conn |\n")
+	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|\n")
+	for _, r := range rs {
+		fmt.Printf("| %d | %s | %.0f | %d/%d | %s | %s | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
+			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.bytesPerIdl/1024)
+	}
+	for i := 0; i+1 < len(rs) && rs[i].system != rs[i+1].system; i += 2 {
+		tw, cf := rs[i], rs[i+1]
+		fmt.Printf("\n%d clients: Tradewind/Centrifugo msgs/s = %.2fx, p99 %s vs %s, memory/conn %.2fx\n",
+			tw.clients, tw.rate/max(cf.rate, 1), tw.p99.Round(10*time.Microsecond), cf.p99.Round(10*time.Microsecond), tw.bytesPerIdl/max(cf.bytesPerIdl, 1))
+	}
+}
+
+// ---- the measurement, common to both systems ----
+
+// system is what differs between Tradewind and Centrifugo.
+type system interface {
+	name() string
+	dial(ctx context.Context, i int) (*websocket.Conn, error)
+	// handshake authenticates and subscribes client i to its personal
+	// channel and the shared one, reading until both are confirmed.
+	handshake(ctx context.Context, c *websocket.Conn, i int) error
+	// stamp extracts the publish time (unix ns) from a delivered frame;
+	// ok=false for frames that are not publications.
+	stamp(frame []byte) (int64, bool)
+	// reply answers a frame that needs an answer (Centrifugo's pings).
+	reply(c *websocket.Conn, frame []byte)
+	publishPersonal(i int, now int64) error
+	publishShared(now int64) error
+	rss() (int64, error)
+}
+
+func measure(s system, o options, n int) (result, error) {
+	r := result{system: s.name(), clients: n}
+	time.Sleep(time.Second)
+	base, err := s.rss()
+	if err != nil {
+		return r, err
+	}
+	conns := make([]*websocket.Conn, n)
+	sem := make(chan struct{}, 64)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c, err := s.dial(ctx, i)
+			if err == nil {
+				c.SetReadLimit(1 << 20)
+				err = s.handshake(ctx, c, i)
+			}
+			if err != nil {
+				firstErr.CompareAndSwap(nil, fmt.Errorf("client %d: %w", i, err))
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.CloseNow()
+			}
+		}
+	}()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return r, err
+	}
+	time.Sleep(2 * time.Second)
+	idle, err := s.rss()
+	if err != nil {
+		return r, err
+	}
+	r.bytesPerIdl = float64(idle-base) / float64(n)
+
+	// Readers: every delivered publication is counted and its latency kept.
+	var delivered, lastAt atomic.Int64
+	lat := make([][]int64, n)
+	var rg sync.WaitGroup
+	for i, c := range conns {
+		rg.Add(1)
+		go func() {
+			defer rg.Done()
+			for {
+				_, b, err := c.Read(context.Background())
+				if err != nil {
+					return
+				}
+				t, ok := s.stamp(b)
+				if !ok {
+					s.reply(c, b)
+					continue
+				}
+				delivered.Add(1)
+				now := time.Now().UnixNano()
+				lastAt.Store(now)
+				lat[i] = append(lat[i], now-t)
+			}
+		}()
+	}
+	// Publisher: fixed rate, 1 ms ticks, both schedules.
+	start := time.Now()
+	var sentP, sentS int64
+	tick := time.NewTicker(time.Millisecond)
+	for now := range tick.C {
+		el := now.Sub(start)
+		if el > o.duration {
+			break
+		}
+		wantP := int64(el.Seconds() * float64(o.personalRate))
+		for ; sentP < wantP; sentP++ {
+			if err := s.publishPersonal(int(sentP%int64(n)), time.Now().UnixNano()); err != nil {
+				return r, err
+			}
+		}
+		wantS := int64(el.Seconds() * float64(o.sharedRate))
+		for ; sentS < wantS; sentS++ {
+			if err := s.publishShared(time.Now().UnixNano()); err != nil {
+				return r, err
+			}
+		}
+	}
+	tick.Stop()
+	r.expected = sentP + sentS*int64(n)
+	deadline := time.Now().Add(10 * time.Second)
+	for delivered.Load() < r.expected && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.delivered = delivered.Load()
+	elapsed := time.Duration(lastAt.Load() - start.UnixNano())
+	for _, c := range conns {
+		_ = c.CloseNow()
+	}
+	rg.Wait()
+	// Delivered per second from the first publish to the last delivery.
+	r.rate = float64(r.delivered) / max(elapsed.Seconds(), 1e-3)
+	var all []int64
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		r.p50 = time.Duration(all[len(all)/2])
+		r.p99 = time.Duration(all[len(all)*99/100])
+	}
+	return r, nil
+}
+
+// ---- Tradewind ----
+
+type tradewind struct {
+	url, rssURL string
+	nc          *nats.Conn
+	seq         []int64
+}
+
+func benchTradewind(tmp string, o options, n int) (result, error) {
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: filepath.Join(tmp, "nats"), Port: -1})
+	if err != nil {
+		return result{}, err
+	}
+	defer emb.Shutdown()
+	dbURL, drop, err := freshDatabase()
+	if err != nil {
+		return result{}, err
+	}
+	defer drop()
+	addr, err := freePort()
+	if err != nil {
+		return result{}, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(self, "tw-server", "-nats", emb.URL, "-db", dbURL, "-addr", addr)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	if err := waitHTTP("http://" + addr + "/rss"); err != nil {
+		return result{}, err
+	}
+	nc, err := broker.Connect(emb.URL, "wsbench-publisher")
+	if err != nil {
+		return result{}, err
+	}
+	defer nc.Close()
+	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", nc: nc, seq: make([]int64, n)}
+	fmt.Printf("tradewind: %d clients ...\n", n)
+	return measure(tw, o, n)
+}
+
+func (t *tradewind) name() string { return "Tradewind" }
+
+func (t *tradewind) dial(ctx context.Context, i int) (*websocket.Conn, error) {
+	tok, _, err := auth.Issue([]byte(benchKey), "u"+strconv.Itoa(i), auth.RoleOps, time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	c, _, err := websocket.Dial(ctx, t.url+"?access_token="+tok, nil)
+	return c, err
+}
+
+func (t *tradewind) handshake(ctx context.Context, c *websocket.Conn, _ int) error {
+	for _, ch := range []string{"user", events.ChannelOpsOrders} {
+		if err := c.Write(ctx, websocket.MessageText, []byte(`{"type":"subscribe","channel":"`+ch+`","since":0}`)); err != nil {
+			return err
+		}
+	}
+	for subscribed := 0; subscribed < 2; {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(`"type":"subscribed"`)) {
+			subscribed++
+		} else if bytes.Contains(b, []byte(`"type":"error"`)) {
+			return fmt.Errorf("subscribe: %s", b)
+		}
+	}
+	return nil
+}
+
+var timeKey = []byte(`"time":"`)
+
+func (t *tradewind) stamp(b []byte) (int64, bool) {
+	i := bytes.Index(b, timeKey)
+	if i < 0 || !bytes.HasPrefix(b, []byte(`{"type":"notification"`)) {
+		return 0, false
+	}
+	rest := b[i+len(timeKey):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return 0, false
+	}
+	ts, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
+	if err != nil {
+		return 0, false
+	}
+	return ts.UnixNano(), true
+}
+
+func (t *tradewind) reply(*websocket.Conn, []byte) {}
+
+func (t *tradewind) publish(user string, seq int64, channelSubject string, now int64) error {
+	ev, err := events.New(events.NotificationV1, events.UserChannel(user), events.NotificationData{
+		UserID: user, Seq: seq, Kind: "order.confirmed", Title: "Your order is confirmed",
+		Body: "Order 0190f1d2 is confirmed and will be shipped.", Source: events.NotificationCause{ID: "bench", Type: events.OrderPlacedV1},
+	}, events.WithTime(time.Unix(0, now).UTC()))
+	if err != nil {
+		return err
+	}
+	m, err := cenats.NewMsg("ntf."+channelSubject, ev)
+	if err != nil {
+		return err
+	}
+	return t.nc.PublishMsg(m)
+}
+
+func (t *tradewind) publishPersonal(i int, now int64) error {
+	t.seq[i]++
+	u := "u" + strconv.Itoa(i)
+	return t.publish(u, t.seq[i], events.UserChannel(u), now)
+}
+
+func (t *tradewind) publishShared(now int64) error {
+	return t.publish("ops", 1, events.ChannelOpsOrders, now)
+}
+
+func (t *tradewind) rss() (int64, error) {
+	resp, err := http.Get(t.rssURL)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// twServer is the child process: Tradewind's ws server alone, plus /rss.
+func twServer(args []string) error {
+	fs := flag.NewFlagSet("tw-server", flag.ExitOnError)
+	natsURL := fs.String("nats", "", "NATS URL")
+	dbURL := fs.String("db", "", "PostgreSQL URL")
+	addr := fs.String("addr", "", "listen address")
+	_ = fs.Parse(args)
+	ctx, cancel := signalContext()
+	defer cancel()
+	nc, err := broker.Connect(*natsURL, "wsbench-tw")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	pool, err := store.Open(ctx, *dbURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	inbox, err := ws.NewPGInbox(pool)
+	if err != nil {
+		return err
+	}
+	v, err := auth.NewVerifier([]byte(benchKey), 2*time.Hour, nil)
+	if err != nil {
+		return err
+	}
+	authn := ws.AuthenticatorFunc(func(ctx context.Context, token string) (ws.Principal, error) {
+		c, err := v.Verify(ctx, token)
+		if err != nil {
+			return ws.Principal{}, err
+		}
+		return ws.Principal{UserID: c.Subject, Roles: []string{c.Role}, SessionID: c.ID, ExpiresAt: c.ExpiresAt}, nil
+	})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	srv, err := ws.New(ws.Config{MaxConnections: 100000, MaxConnectionsPerUser: 4, RevalidateEvery: -1}, nc, inbox, authn, log)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+ws.Path, srv)
+	mux.HandleFunc("GET /rss", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		debug.FreeOSMemory()
+		rss, _ := procRSS(os.Getpid())
+		fmt.Fprintln(w, rss)
+	})
+	mux.HandleFunc("GET /heap", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		_ = pprof.Lookup("heap").WriteTo(w, 0)
+	})
+	mux.HandleFunc("GET /goroutines", func(w http.ResponseWriter, _ *http.Request) {
+		_ = pprof.Lookup("goroutine").WriteTo(w, 1)
+	})
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	return srv.Run(ctx)
+}
+
+// ---- Centrifugo ----
+
+type centrifugo struct {
+	wsURL, apiURL string
+	pid           int
+	hc            *http.Client
+}
+
+func benchCentrifugo(tmp string, o options, n int) (result, error) {
+	addr, err := freePort()
+	if err != nil {
+		return result{}, err
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	cfg := map[string]any{
+		"http_server": map[string]any{"address": host, "port": port},
+		"client": map[string]any{
+			"token":           map[string]any{"hmac_secret_key": benchKey},
+			"allowed_origins": []string{"*"},
+		},
+		"http_api": map[string]any{"key": "bench-api-key"},
+		"channel": map[string]any{
+			"without_namespace": map[string]any{"allow_subscribe_for_client": true},
+		},
+		"health": map[string]any{"enabled": true},
+		"log":    map[string]any{"level": "error"},
+	}
+	path := filepath.Join(tmp, "centrifugo.json")
+	b, _ := json.Marshal(cfg)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return result{}, err
+	}
+	cmd := exec.Command(o.centrifugo, "--config", path)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return result{}, err
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	cf := &centrifugo{
+		wsURL: "ws://" + addr + "/connection/websocket", apiURL: "http://" + addr + "/api",
+		pid: cmd.Process.Pid, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+	}
+	if err := waitHTTP("http://" + addr + "/health"); err != nil {
+		return result{}, err
+	}
+	fmt.Printf("centrifugo: %d clients ...\n", n)
+	return measure(cf, o, n)
+}
+
+func (c *centrifugo) name() string { return "Centrifugo v6" }
+
+func (c *centrifugo) dial(ctx context.Context, _ int) (*websocket.Conn, error) {
+	conn, _, err := websocket.Dial(ctx, c.wsURL, nil)
+	return conn, err
+}
+
+func (c *centrifugo) handshake(ctx context.Context, conn *websocket.Conn, i int) error {
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u" + strconv.Itoa(i), "exp": time.Now().Add(time.Hour).Unix()}).SignedString([]byte(benchKey))
+	if err != nil {
+		return err
+	}
+	cmds := fmt.Sprintf(`{"id":1,"connect":{"token":%q}}`+"\n"+`{"id":2,"subscribe":{"channel":"u%d"}}`+"\n"+`{"id":3,"subscribe":{"channel":%q}}`, tok, i, sharedChannel)
+	if err := conn.Write(ctx, websocket.MessageText, []byte(cmds)); err != nil {
+		return err
+	}
+	for replies := 0; replies < 3; {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			return err
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			if bytes.Contains(line, []byte(`"error"`)) {
+				return fmt.Errorf("centrifugo: %s", line)
+			}
+			if bytes.Contains(line, []byte(`"id":`)) {
+				replies++
+			}
+		}
+	}
+	return nil
+}
+
+var tKey = []byte(`"t":`)
+
+func (c *centrifugo) stamp(b []byte) (int64, bool) {
+	i := bytes.Index(b, tKey)
+	if i < 0 || !bytes.Contains(b, []byte(`"pub"`)) {
+		return 0, false
+	}
+	rest := b[i+len(tKey):]
+	j := bytes.IndexAny(rest, ",}")
+	if j < 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return v, err == nil
+}
+
+func (c *centrifugo) reply(conn *websocket.Conn, b []byte) {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("{}")) { // server ping: answer pong
+		_ = conn.Write(context.Background(), websocket.MessageText, []byte("{}"))
+	}
+}
+
+// The same payload size as Tradewind's notification data.
+func (c *centrifugo) publish(channel string, now int64) error {
+	body := fmt.Sprintf(`{"channel":%q,"data":{"t":%d,"kind":"order.confirmed","title":"Your order is confirmed","body":"Order 0190f1d2 is confirmed and will be shipped.","links":{},"source":{"id":"bench","type":"com.tradewind.orders.placed.v1"}}}`, channel, now)
+	req, _ := http.NewRequest(http.MethodPost, c.apiURL+"/publish", strings.NewReader(body))
+	req.Header.Set("X-API-Key", "bench-api-key")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("centrifugo publish: %s", resp.Status)
+	}
+	return nil
+}
+
+func (c *centrifugo) publishPersonal(i int, now int64) error {
+	return c.publish("u"+strconv.Itoa(i), now)
+}
+func (c *centrifugo) publishShared(now int64) error { return c.publish(sharedChannel, now) }
+func (c *centrifugo) rss() (int64, error)           { return procRSS(c.pid) }
+
+// ---- helpers ----
+
+func procRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func waitHTTP(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer", url)
+}
+
+// freshDatabase creates and migrates a database on TEST_DATABASE_URL's server.
+func freshDatabase() (string, func(), error) {
+	server := os.Getenv("TEST_DATABASE_URL")
+	if server == "" {
+		server = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	name := fmt.Sprintf("tw_wsbench_%d", time.Now().UnixNano())
+	admin, err := pgx.Connect(ctx, server)
+	if err != nil {
+		return "", nil, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		_ = admin.Close(ctx)
+		return "", nil, err
+	}
+	_ = admin.Close(ctx)
+	u := server
+	if i := strings.LastIndex(u, "/"); i > len("postgres://") {
+		rest := ""
+		if q := strings.Index(u[i:], "?"); q >= 0 {
+			rest = u[i+q:]
+		}
+		u = u[:i] + "/" + name + rest
+	}
+	drop := func() {
+		if c, err := pgx.Connect(ctx, server); err == nil {
+			_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			_ = c.Close(ctx)
+		}
+	}
+	if err := store.Migrate(ctx, u); err != nil {
+		drop()
+		return "", nil, err
+	}
+	return u, drop, nil
+}
