@@ -32,7 +32,11 @@ func init() {
 			}
 			var out []Service
 			for _, p := range projections.All() {
-				w, err := projector.NewWorker(p, d.JS, d.Pool, projector.WorkerConfig{BatchSize: d.Cfg.BatchSize}, d.Log)
+				wcfg := projector.WorkerConfig{BatchSize: d.Cfg.BatchSize}
+				if d.Tracing != nil && d.Tracing.Enabled() {
+					wcfg.Tracer = d.Tracing.Tracer()
+				}
+				w, err := projector.NewWorker(p, d.JS, d.Pool, wcfg, d.Log)
 				if err != nil {
 					return nil, err
 				}

@@ -61,6 +61,8 @@ type Event struct {
 	Subject string    // ce-subject (aggregate id)
 	Time    time.Time // ce-time
 	Data    []byte
+	// Traceparent is the ce-traceparent extension (W3C), "" when absent.
+	Traceparent string
 	// Prepared is what the projection's Prepare made of the event, if it
 	// implements Preparer (nil otherwise).
 	Prepared any
@@ -137,7 +139,8 @@ var (
 // EVENTS were validated against their schema when published.
 func decodeMsg(m jetstream.Msg, seq uint64) Event {
 	h := m.Headers()
-	ev := Event{Seq: seq, ID: h.Get("ce-id"), Type: h.Get("ce-type"), Subject: h.Get("ce-subject"), Data: m.Data()}
+	ev := Event{Seq: seq, ID: h.Get("ce-id"), Type: h.Get("ce-type"), Subject: h.Get("ce-subject"), Data: m.Data(),
+		Traceparent: h.Get("ce-traceparent")}
 	if ts := h.Get("ce-time"); ts != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			ev.Time = t.UTC()

@@ -11,9 +11,11 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/metrics"
+	"github.com/tradewind/tradewind/internal/tracing"
 )
 
 // WorkerConfig tunes a live worker.
@@ -27,6 +29,9 @@ type WorkerConfig struct {
 	// advancing its checkpoint to the stream head (default 200 ms), so that
 	// a position token of another context's event is "reached" too.
 	IdleAdvance time.Duration
+	// Tracer, when set, traces each applied batch as one span linked to
+	// the traces of its events (a batch has many parents, so links).
+	Tracer trace.Tracer
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -140,7 +145,18 @@ func (w *Worker) runOnce(ctx context.Context) error {
 }
 
 // apply runs one batch in one transaction under the live checkpoint lock.
-func (w *Worker) apply(ctx context.Context, version int, evs []Event, upTo, pending uint64) error {
+func (w *Worker) apply(ctx context.Context, version int, evs []Event, upTo, pending uint64) (err error) {
+	if w.cfg.Tracer != nil {
+		tps := make([]string, 0, len(evs))
+		for _, e := range evs {
+			if e.Traceparent != "" {
+				tps = append(tps, e.Traceparent)
+			}
+		}
+		var span trace.Span
+		ctx, span = tracing.StartBatch(ctx, w.cfg.Tracer, "project "+w.p.Name(), tps)
+		defer func() { tracing.End(span, err) }()
+	}
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
 		cp, err := lockLive(ctx, tx, w.p.Name())
 		if errors.Is(err, ErrNotLive) {
