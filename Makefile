@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build run test test-short vet fmt lint fuzz bench chaos clean help
+.PHONY: all build run test test-short vet fmt lint fuzz bench bench-ws chaos clean help
 
 all: build
 
@@ -39,6 +39,9 @@ fuzz: ## run every fuzz target for 30s each
 
 bench: ## benchmarks (runner vs Watermill baseline, ...)
 	$(GO) test -run=NONE -bench=. -benchtime=3x -timeout 30m ./internal/runner/...
+
+bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (installs Centrifugo in a temp dir)
+	$(GO) run ./cmd/tradewind-wsbench
 
 clean: ## remove build output and local state
 	rm -rf bin .tradewind
