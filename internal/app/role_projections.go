@@ -1,6 +1,9 @@
 package app
 
 import (
+	"context"
+
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/projector"
 	"github.com/tradewind/tradewind/internal/readapi"
 	"github.com/tradewind/tradewind/projections"
@@ -23,7 +26,8 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log, CallerFrom: creds.ReadCaller})
+			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log, CallerFrom: creds.ReadCaller,
+				EventsHead: d.eventsHead})
 			if err != nil {
 				return nil, err
 			}
@@ -45,4 +49,18 @@ func init() {
 			return out, nil
 		},
 	})
+}
+
+// eventsHead is the EVENTS stream's last sequence (read-your-writes
+// resolves the gateway's COMMANDS:<seq> tokens against it).
+func (d *Deps) eventsHead(ctx context.Context) (uint64, error) {
+	st, err := d.JS.Stream(ctx, broker.StreamEvents)
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
 }

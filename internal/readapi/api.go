@@ -4,9 +4,12 @@
 // Every response carries Tradewind-Position: the EVENTS stream position
 // the answer reflects (the checkpoint of the projection read, taken in the
 // same snapshot as the data). A request carrying a position token
-// (?after=SEQ or the Tradewind-After header) waits, at most WaitTimeout,
-// until that projection has applied it, else answers 503 with
-// Retry-After: read-your-writes across the command/query split.
+// (?after=TOKEN or the Tradewind-After header) waits, at most WaitTimeout,
+// until that projection reflects it, else answers 503 with Retry-After:
+// read-your-writes across the command/query split. A token is an EVENTS
+// position, or the gateway's COMMANDS:<seq> from a 202, which is resolved
+// through the command's inbox row to the EVENTS position holding the
+// events it caused (see position.go).
 package readapi
 
 import (
@@ -43,6 +46,10 @@ type Config struct {
 	CallerFrom func(*http.Request) (Caller, bool)
 	// WaitTimeout bounds a read-your-writes wait (default 2 s, max 10 s).
 	WaitTimeout time.Duration
+	// EventsHead returns the EVENTS stream's last sequence; it resolves the
+	// gateway's COMMANDS:<seq> tokens. Nil: only EVENTS positions are
+	// accepted as tokens.
+	EventsHead func(context.Context) (uint64, error)
 	Log         *slog.Logger
 }
 
@@ -113,23 +120,14 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 			}
 			req.caller = c
 		}
-		after, err := afterToken(hr)
+		token, err := afterToken(hr)
 		if err != nil {
 			writeProblem(w, hr, badRequest("after", err.Error()))
 			return
 		}
 		ctx := hr.Context()
-		if after > 0 {
-			pos, err := projector.WaitFor(ctx, a.cfg.Pool, projection, after, a.cfg.WaitTimeout)
-			if errors.Is(err, projector.ErrBehind) {
-				w.Header().Set("Retry-After", "1")
-				w.Header().Set(HeaderPosition, strconv.FormatUint(pos, 10))
-				writeProblem(w, hr, problem{Status: http.StatusServiceUnavailable, Title: "read model not caught up",
-					Detail: fmt.Sprintf("%s is at position %d, the request asks for %d; retry shortly", projection, pos, after)})
-				return
-			}
-			if err != nil {
-				a.fail(w, hr, err)
+		if token != (position{}) {
+			if !a.waitFor(w, hr, projection, token) {
 				return
 			}
 		}
@@ -159,19 +157,59 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 }
 
 // afterToken reads the position token: ?after= or the Tradewind-After header.
-func afterToken(r *http.Request) (uint64, error) {
+func afterToken(r *http.Request) (position, error) {
 	s := r.URL.Query().Get("after")
 	if s == "" {
 		s = r.Header.Get(HeaderAfter)
 	}
 	if s == "" {
-		return 0, nil
+		return position{}, nil
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
+	return parsePosition(s)
+}
+
+// waitFor blocks, at most WaitTimeout in all, until projection reflects
+// token; otherwise it answers 503 with Retry-After and returns false.
+func (a *API) waitFor(w http.ResponseWriter, r *http.Request, projection string, token position) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.WaitTimeout)
+	defer cancel()
+	behind := func(detail string, pos uint64) bool {
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set(HeaderPosition, strconv.FormatUint(pos, 10))
+		writeProblem(w, r, problem{Status: http.StatusServiceUnavailable, Title: "read model not caught up", Detail: detail})
+		return false
+	}
+	want := token.events
+	if token.commands > 0 {
+		if a.cfg.EventsHead == nil {
+			writeProblem(w, r, badRequest("after", "this server resolves only EVENTS positions"))
+			return false
+		}
+		h, err := resolveCommand(ctx, a.cfg.Pool, a.cfg.EventsHead, token.commands)
+		if errors.Is(err, errCommandPending) {
+			return behind(fmt.Sprintf("command COMMANDS:%d is not applied yet; retry shortly", token.commands), 0)
+		}
+		if err != nil {
+			a.fail(w, r, err)
+			return false
+		}
+		want = h
+	}
+	left := time.Until(deadlineOf(ctx))
+	pos, err := projector.WaitFor(r.Context(), a.cfg.Pool, projection, want, max(left, 0))
+	if errors.Is(err, projector.ErrBehind) {
+		return behind(fmt.Sprintf("%s is at position %d, the request needs %d; retry shortly", projection, pos, want), pos)
+	}
 	if err != nil {
-		return 0, errors.New("must be a stream position (a non-negative integer)")
+		a.fail(w, r, err)
+		return false
 	}
-	return n, nil
+	return true
+}
+
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
