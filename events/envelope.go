@@ -96,6 +96,9 @@ func New(ceType, subject string, data any, opts ...Option) (*event.Event, error)
 	if err := e.SetData(event.ApplicationJSON, raw); err != nil {
 		return nil, fmt.Errorf("new event %s: set data: %w", ceType, err)
 	}
+	// SetData marks []byte data as binary; ours is JSON text, so the
+	// structured encoding must carry it as "data", not "data_base64".
+	e.DataBase64 = false
 	for _, o := range opts {
 		o(&e)
 	}
