@@ -43,5 +43,8 @@ bench: ## benchmarks (runner vs Watermill baseline, ...)
 bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (installs Centrifugo in a temp dir)
 	$(GO) run ./cmd/tradewind-wsbench
 
+chaos: ## long chaos test: >= 20 SIGKILLs, NATS restarts and pg_terminate_backend under load, then check (~8 min)
+	TRADEWIND_CHAOS=long $(GO) test -count=1 -run TestChaos -timeout 30m -v ./internal/chaos/
+
 clean: ## remove build output and local state
 	rm -rf bin .tradewind

@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,6 +84,7 @@ type options struct {
 	duration     time.Duration
 	centrifugo   string
 	only         string
+	profile      string // directory for CPU profiles of the servers and of the clients
 }
 
 func run() error {
@@ -94,6 +96,7 @@ func run() error {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time per measurement")
 	flag.StringVar(&o.centrifugo, "centrifugo", "", "a centrifugo binary (default: go install "+centrifugoModule+" into a temporary GOBIN)")
 	flag.StringVar(&o.only, "only", "", `run one system only: "tradewind" or "centrifugo" (no side-by-side ratio)`)
+	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of each server and of the benchmark's clients, taken while publishing, into this directory")
 	flag.Parse()
 	for _, s := range strings.Split(clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -175,14 +178,22 @@ type system interface {
 	// handshake authenticates and subscribes client i to its personal
 	// channel and the shared one, reading until both are confirmed.
 	handshake(ctx context.Context, c *websocket.Conn, i int) error
-	// stamp extracts the publish time (unix ns) from a delivered frame;
-	// ok=false for frames that are not publications.
-	stamp(frame []byte) (int64, bool)
+	// stamps calls each with the publish time (unix ns) of every
+	// publication a delivered frame carries (a frame may carry several:
+	// Tradewind's batch frame, Centrifugo's newline-delimited frame) and
+	// returns how many it found. Both systems' frames are scanned the same
+	// minimal way: find each publication's marker, then its timestamp.
+	stamps(frame []byte, each func(int64)) int
 	// reply answers a frame that needs an answer (Centrifugo's pings).
 	reply(c *websocket.Conn, frame []byte)
 	publishPersonal(i int, now int64) error
 	publishShared(now int64) error
+	// flush sends what publishPersonal and publishShared queued (once per
+	// publisher tick).
+	flush() error
 	rss() (int64, error)
+	// pprofURL is the server's net/http/pprof prefix.
+	pprofURL() string
 }
 
 func measure(s system, o options, n int) (result, error) {
@@ -234,7 +245,10 @@ func measure(s system, o options, n int) (result, error) {
 	}
 	r.bytesPerIdl = float64(idle-base) / float64(n)
 
-	// Readers: every delivered publication is counted and its latency kept.
+	// Readers: every delivered publication is counted and its latency
+	// kept. Frames are read into pooled buffers (no allocation per frame)
+	// and scanned, not decoded: the clients share the machine with the
+	// server, so they do as little as possible, the same for both systems.
 	var delivered, lastAt atomic.Int64
 	lat := make([][]int64, n)
 	var rg sync.WaitGroup
@@ -242,23 +256,30 @@ func measure(s system, o options, n int) (result, error) {
 		rg.Add(1)
 		go func() {
 			defer rg.Done()
-			for {
-				_, b, err := c.Read(context.Background())
-				if err != nil {
-					return
-				}
-				t, ok := s.stamp(b)
-				if !ok {
-					s.reply(c, b)
-					continue
-				}
-				delivered.Add(1)
+			record := func(t int64) {
 				now := time.Now().UnixNano()
 				lastAt.Store(now)
 				lat[i] = append(lat[i], now-t)
 			}
+			for {
+				b, err := readFrame(c)
+				if err != nil {
+					return
+				}
+				if k := s.stamps(*b, record); k > 0 {
+					delivered.Add(int64(k))
+				} else {
+					s.reply(c, *b)
+				}
+				frames.Put(b)
+			}
 		}()
 	}
+	stopProfiles, err := startProfiles(s, o, n)
+	if err != nil {
+		return r, err
+	}
+	defer stopProfiles()
 	// Publisher: fixed rate, 1 ms ticks, both schedules.
 	start := time.Now()
 	var sentP, sentS int64
@@ -280,8 +301,12 @@ func measure(s system, o options, n int) (result, error) {
 				return r, err
 			}
 		}
+		if err := s.flush(); err != nil {
+			return r, err
+		}
 	}
 	tick.Stop()
+	stopProfiles()
 	r.expected = sentP + sentS*int64(n)
 	deadline := time.Now().Add(10 * time.Second)
 	for delivered.Load() < r.expected && time.Now().Before(deadline) {
@@ -307,12 +332,86 @@ func measure(s system, o options, n int) (result, error) {
 	return r, nil
 }
 
+// frames pools the readers' frame buffers.
+var frames = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// readFrame reads one message into a pooled buffer (frames.Put it back).
+func readFrame(c *websocket.Conn) (*[]byte, error) {
+	_, r, err := c.Reader(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	b := frames.Get().(*[]byte)
+	buf := (*b)[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		k, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+k]
+		if err == io.EOF {
+			*b = buf
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// startProfiles starts, when -profile is set, a CPU profile of the server
+// (through its pprof endpoint, for the publishing time) and one of this
+// process (the clients and the publisher); stop ends them (idempotent).
+func startProfiles(s system, o options, n int) (stop func(), err error) {
+	if o.profile == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(o.profile, 0o755); err != nil {
+		return nil, err
+	}
+	tag := fmt.Sprintf("%s-%d", strings.Fields(strings.ToLower(s.name()))[0], n)
+	f, err := os.Create(filepath.Join(o.profile, "clients-"+tag+".pprof"))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		url := fmt.Sprintf("%s/profile?seconds=%d", s.pprofURL(), int(o.duration.Seconds()))
+		resp, err := http.Get(url)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		out, err := os.Create(filepath.Join(o.profile, "server-"+tag+".pprof"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "server profile:", err)
+			return
+		}
+		defer out.Close()
+		_, _ = io.Copy(out, resp.Body)
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+			<-done
+		})
+	}, nil
+}
+
 // ---- Tradewind ----
 
 type tradewind struct {
-	url, rssURL string
-	nc          *nats.Conn
-	seq         []int64
+	url, rssURL, pprof string
+	nc                 *nats.Conn
+	seq                []int64
 }
 
 func benchTradewind(tmp string, o options, n int) (result, error) {
@@ -348,19 +447,20 @@ func benchTradewind(tmp string, o options, n int) (result, error) {
 		return result{}, err
 	}
 	defer nc.Close()
-	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", nc: nc, seq: make([]int64, n)}
+	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", pprof: "http://" + addr + "/debug/pprof", nc: nc, seq: make([]int64, n)}
 	fmt.Printf("tradewind: %d clients ...\n", n)
 	return measure(tw, o, n)
 }
 
-func (t *tradewind) name() string { return "Tradewind" }
+func (t *tradewind) name() string     { return "Tradewind" }
+func (t *tradewind) pprofURL() string { return t.pprof }
 
 func (t *tradewind) dial(ctx context.Context, i int) (*websocket.Conn, error) {
 	tok, _, err := auth.Issue([]byte(benchKey), "u"+strconv.Itoa(i), auth.RoleOps, time.Hour)
 	if err != nil {
 		return nil, err
 	}
-	c, _, err := websocket.Dial(ctx, t.url+"?access_token="+tok, nil)
+	c, _, err := websocket.Dial(ctx, t.url+"?batch=1&access_token="+tok, nil)
 	return c, err
 }
 
@@ -384,26 +484,69 @@ func (t *tradewind) handshake(ctx context.Context, c *websocket.Conn, _ int) err
 	return nil
 }
 
-var timeKey = []byte(`"time":"`)
+var (
+	notificationKey = []byte(`{"type":"notification"`)
+	timeKey         = []byte(`"time":"`)
+)
 
-func (t *tradewind) stamp(b []byte) (int64, bool) {
-	i := bytes.Index(b, timeKey)
-	if i < 0 || !bytes.HasPrefix(b, []byte(`{"type":"notification"`)) {
+// stamps finds every notification of a frame (one, or several in a batch
+// frame: the marker cannot occur inside a JSON string, where quotes are
+// escaped) and the CloudEvent time that follows it.
+func (t *tradewind) stamps(b []byte, each func(int64)) int {
+	k := 0
+	for {
+		i := bytes.Index(b, notificationKey)
+		if i < 0 {
+			return k
+		}
+		b = b[i+len(notificationKey):]
+		j := bytes.Index(b, timeKey)
+		if j < 0 {
+			return k
+		}
+		b = b[j+len(timeKey):]
+		ts, ok := parseUTC(b)
+		if !ok {
+			return k
+		}
+		each(ts)
+		k++
+	}
+}
+
+// parseUTC reads a UTC RFC 3339 time, 2006-01-02T15:04:05[.fraction]Z as
+// the CloudEvent time attribute is written, at the start of b, as unix ns:
+// digit arithmetic, which costs what Centrifugo's integer timestamp does.
+func parseUTC(b []byte) (int64, bool) {
+	if len(b) < 20 || b[4] != '-' || b[10] != 'T' || b[19] != '.' && b[19] != 'Z' {
 		return 0, false
 	}
-	rest := b[i+len(timeKey):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return 0, false
+	num := func(from, to int) int {
+		v := 0
+		for _, c := range b[from:to] {
+			v = v*10 + int(c-'0')
+		}
+		return v
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(rest[:j]))
-	if err != nil {
-		return 0, false
+	ns, i := 0, 20
+	if b[19] == '.' {
+		scale := int(time.Second)
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			scale /= 10
+			ns += int(b[i]-'0') * scale
+		}
+		if i >= len(b) || b[i] != 'Z' {
+			return 0, false
+		}
 	}
-	return ts.UnixNano(), true
+	d := time.Date(num(0, 4), time.Month(num(5, 7)), num(8, 10), num(11, 13), num(14, 16), num(17, 19), ns, time.UTC)
+	return d.UnixNano(), true
 }
 
 func (t *tradewind) reply(*websocket.Conn, []byte) {}
+
+// flush: NATS publishes are buffered and flushed by the client library.
+func (t *tradewind) flush() error { return nil }
 
 func (t *tradewind) publish(user string, seq int64, channelSubject string, now int64) error {
 	ev, err := events.New(events.NotificationV1, events.UserChannel(user), events.NotificationData{
@@ -491,6 +634,7 @@ func twServer(args []string) error {
 		runtime.GC()
 		_ = pprof.Lookup("heap").WriteTo(w, 0)
 	})
+	mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
 	mux.HandleFunc("GET /goroutines", func(w http.ResponseWriter, _ *http.Request) {
 		_ = pprof.Lookup("goroutine").WriteTo(w, 1)
 	})
@@ -507,9 +651,10 @@ func twServer(args []string) error {
 // ---- Centrifugo ----
 
 type centrifugo struct {
-	wsURL, apiURL string
-	pid           int
-	hc            *http.Client
+	wsURL, apiURL, pprof string
+	pid                  int
+	hc                   *http.Client
+	batch                []byte // publications of the current tick
 }
 
 func benchCentrifugo(tmp string, o options, n int) (result, error) {
@@ -530,6 +675,7 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 		},
 		"health": map[string]any{"enabled": true},
 		"log":    map[string]any{"level": "error"},
+		"debug":  map[string]any{"enabled": true},
 	}
 	path := filepath.Join(tmp, "centrifugo.json")
 	b, _ := json.Marshal(cfg)
@@ -543,7 +689,7 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	cf := &centrifugo{
-		wsURL: "ws://" + addr + "/connection/websocket", apiURL: "http://" + addr + "/api",
+		wsURL: "ws://" + addr + "/connection/websocket", apiURL: "http://" + addr + "/api", pprof: "http://" + addr + "/debug/pprof",
 		pid: cmd.Process.Pid, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
 	}
 	if err := waitHTTP("http://" + addr + "/health"); err != nil {
@@ -553,7 +699,8 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 	return measure(cf, o, n)
 }
 
-func (c *centrifugo) name() string { return "Centrifugo v6" }
+func (c *centrifugo) name() string     { return "Centrifugo v6" }
+func (c *centrifugo) pprofURL() string { return c.pprof }
 
 func (c *centrifugo) dial(ctx context.Context, _ int) (*websocket.Conn, error) {
 	conn, _, err := websocket.Dial(ctx, c.wsURL, nil)
@@ -586,20 +733,44 @@ func (c *centrifugo) handshake(ctx context.Context, conn *websocket.Conn, i int)
 	return nil
 }
 
-var tKey = []byte(`"t":`)
+var (
+	pubKey = []byte(`"pub"`)
+	tKey   = []byte(`"t":`)
+)
 
-func (c *centrifugo) stamp(b []byte) (int64, bool) {
-	i := bytes.Index(b, tKey)
-	if i < 0 || !bytes.Contains(b, []byte(`"pub"`)) {
-		return 0, false
+// stamps finds every publication of a frame: Centrifugo writes several
+// replies in one frame, one per line.
+func (c *centrifugo) stamps(b []byte, each func(int64)) int {
+	k := 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		p := bytes.Index(line, pubKey)
+		if p < 0 {
+			continue
+		}
+		line = line[p:]
+		i := bytes.Index(line, tKey)
+		if i < 0 {
+			continue
+		}
+		v, ok := 0, false
+		for _, d := range line[i+len(tKey):] {
+			if d < '0' || d > '9' {
+				break
+			}
+			v, ok = v*10+int(d-'0'), true
+		}
+		if ok {
+			each(int64(v))
+			k++
+		}
 	}
-	rest := b[i+len(tKey):]
-	j := bytes.IndexAny(rest, ",}")
-	if j < 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(string(rest[:j]), 10, 64)
-	return v, err == nil
+	return k
 }
 
 func (c *centrifugo) reply(conn *websocket.Conn, b []byte) {
@@ -608,20 +779,37 @@ func (c *centrifugo) reply(conn *websocket.Conn, b []byte) {
 	}
 }
 
-// The same payload size as Tradewind's notification data.
+// publish queues a publication with the same data as Tradewind's
+// notification; flush sends the tick's publications in one batch request,
+// so that the publisher keeps its schedule (as the NATS client's buffered
+// publishes do for Tradewind).
 func (c *centrifugo) publish(channel string, now int64) error {
-	body := fmt.Sprintf(`{"channel":%q,"data":{"t":%d,"kind":"order.confirmed","title":"Your order is confirmed","body":"Order 0190f1d2 is confirmed and will be shipped.","links":{},"source":{"id":"bench","type":"com.tradewind.orders.placed.v1"}}}`, channel, now)
-	req, _ := http.NewRequest(http.MethodPost, c.apiURL+"/publish", strings.NewReader(body))
+	if len(c.batch) == 0 {
+		c.batch = append(c.batch, `{"commands":[`...)
+	} else {
+		c.batch = append(c.batch, ',')
+	}
+	c.batch = fmt.Appendf(c.batch, `{"publish":{"channel":%q,"data":{"t":%d,"kind":"order.confirmed","title":"Your order is confirmed","body":"Order 0190f1d2 is confirmed and will be shipped.","links":{},"source":{"id":"bench","type":"com.tradewind.orders.placed.v1"}}}}`, channel, now)
+	return nil
+}
+
+func (c *centrifugo) flush() error {
+	if len(c.batch) == 0 {
+		return nil
+	}
+	body := append(c.batch, `]}`...)
+	c.batch = c.batch[:0]
+	req, _ := http.NewRequest(http.MethodPost, c.apiURL+"/batch", bytes.NewReader(body))
 	req.Header.Set("X-API-Key", "bench-api-key")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	reply, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("centrifugo publish: %s", resp.Status)
+	if resp.StatusCode != http.StatusOK || bytes.Contains(reply, []byte(`"error"`)) {
+		return fmt.Errorf("centrifugo publish: %s %.200s", resp.Status, reply)
 	}
 	return nil
 }

@@ -28,10 +28,9 @@ type consumerPlan struct {
 	name       string
 	stream     string
 	router     *handlers.Router
-	batchSize  int           // 0: TRADEWIND_BATCH_SIZE
-	maxDeliver int           // 0: TRADEWIND_MAX_DELIVER
-	ackWait    time.Duration // 0: the runner's default
-	workers    int           // runners on the consumer in this process (≥ 1)
+	batchSize  int // 0: TRADEWIND_BATCH_SIZE
+	maxDeliver int // 0: TRADEWIND_MAX_DELIVER
+	workers    int // runners on the consumer in this process (≥ 1)
 }
 
 // paymentsMaxDeliver lets payments-events ride out a provider outage:
@@ -127,7 +126,7 @@ func paymentsPlan(p paymentProvider, fl handlers.FlagReader) ([]consumerPlan, er
 	}
 	return []consumerPlan{{
 		name: "payments-events", stream: broker.StreamEvents, router: evts,
-		batchSize: 20, maxDeliver: paymentsMaxDeliver, ackWait: time.Minute, workers: paymentsWorkers,
+		batchSize: 20, maxDeliver: paymentsMaxDeliver, workers: paymentsWorkers,
 	}}, nil
 }
 
@@ -154,7 +153,7 @@ func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
 		for range max(p.workers, 1) {
 			r, err := d.NewRunner(runner.Config{
 				Name: p.name, Stream: p.stream, FilterSubjects: p.router.FilterSubjects(),
-				BatchSize: p.batchSize, MaxDeliver: p.maxDeliver, AckWait: p.ackWait,
+				BatchSize: p.batchSize, MaxDeliver: p.maxDeliver,
 				Upcast: events.Upcast, // old versions reach the handlers as the newest
 			}, p.router)
 			if err != nil {

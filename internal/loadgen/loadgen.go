@@ -360,7 +360,7 @@ func (g *Generator) launch(ctx context.Context, sem chan struct{}, c Class) erro
 	}
 	place, err := events.New(events.PlaceOrderV1, "", events.PlaceOrder{
 		OrderID: id.String(), CustomerID: customer, Currency: currency, Lines: g.lines(c, byAmount),
-	}, events.WithSource(Source))
+	}, events.WithSource(Source), withPartition(id.String()))
 	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
@@ -401,7 +401,7 @@ func (g *Generator) launch(ctx context.Context, sem chan struct{}, c Class) erro
 			return
 		case <-time.After(cancelDelay):
 		}
-		cancel, err := events.New(events.CancelOrderV1, "", events.CancelOrder{OrderID: o.id}, events.WithSource(Source))
+		cancel, err := events.New(events.CancelOrderV1, "", events.CancelOrder{OrderID: o.id}, events.WithSource(Source), withPartition(o.id))
 		if err == nil {
 			err = g.publish(ctx, cancel)
 		}
@@ -509,4 +509,11 @@ func (g *Generator) record(orderID, outcome string, at time.Time) {
 			_ = g.bar.Add(1)
 		}
 	}
+}
+
+// withPartition sets the partitionkey of a command to its order id, as a
+// careful producer does: the runner then keeps an order's commands in
+// order (a cancel is parked behind its order's failing place).
+func withPartition(orderID string) events.Option {
+	return func(e *event.Event) { e.SetExtension(events.ExtPartitionKey, orderID) }
 }

@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,7 +92,7 @@ func (c *Config) setDefaults() {
 		c.MaxDeliver = 5
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+		c.AckWait = 10 * time.Second
 	}
 	if c.Backoff == nil {
 		c.Backoff = ExponentialBackoff(500*time.Millisecond, time.Minute)
@@ -409,6 +410,11 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	// A batch that started finishes even if shutdown begins meanwhile: its
 	// transaction commits or rolls back, never dangles half-way.
 	ctx = context.WithoutCancel(ctx)
+	// While the batch is being handled its messages are kept "in progress",
+	// so AckWait can stay short (a delivery lost with a broker node comes
+	// back quickly) without a slow batch being redelivered under our feet.
+	stopHeartbeat := r.heartbeat(msgs)
+	defer stopHeartbeat()
 	start := time.Now()
 	r.stats.Batches.Add(1)
 	items := make([]item, len(msgs))
@@ -417,6 +423,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		r.decode(&items[i])
 	}
 	wrote, err := r.apply(ctx, items)
+	stopHeartbeat() // before any ack or nak: a late InProgress would reset a nak's delay
 	if err != nil {
 		// Nothing of the batch committed (or we cannot know): every message
 		// not already judged comes back; the inbox makes that safe.
@@ -451,6 +458,29 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	r.settle(ctx, items)
 	r.observe(items, start)
 	return nil
+}
+
+// heartbeat sends InProgress for msgs every AckWait/3 until stopped.
+func (r *Runner) heartbeat(msgs []jetstream.Msg) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(r.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				for _, m := range msgs {
+					_ = m.InProgress()
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
 }
 
 // observe reports a settled batch to the observer.

@@ -51,6 +51,7 @@ type conn struct {
 	p     Principal
 	token string
 
+	batch  bool  // the client reads batch frames (it said so at auth)
 	q      queue // bounded: overflow closes the connection (slow consumer)
 	dead   atomic.Bool
 	expiry *time.Timer // closes the connection when the token expires
@@ -255,27 +256,39 @@ func (c *conn) unsubscribe(name string) {
 }
 
 // drain writes queued items until the queue is empty. One drain runs at
-// a time (queue.writing), so frames are written in queue order.
+// a time (queue.writing), so frames are written in queue order. Each round
+// writes everything queued so far, so the notifications that piled up
+// while the previous round was being written go out together (one batch
+// frame for a client that asked for batches).
 func (c *conn) drain() {
+	o := out{c: c}
 	for {
 		items := c.q.take()
 		if items == nil {
 			return
 		}
+		var err error
 		for i, it := range items {
-			err := c.write(it)
-			items[i] = item{} // release the frame
-			if err != nil {
-				c.dead.Store(true)
-				c.q.kill()
-				if errors.Is(err, errInbox) {
-					c.logger().Warn("backfill failed; client asked to retry", "err", err)
-					c.closeWith(CloseTryAgain, "inbox unavailable: reconnect later with since")
-				} else {
-					c.closeWith(websocket.StatusInternalError, "write failed")
-				}
-				return
+			if err == nil {
+				err = c.write(&o, it)
 			}
+			items[i] = item{} // release the frame
+		}
+		if err == nil {
+			err = o.done()
+		} else {
+			_ = o.done()
+		}
+		if err != nil {
+			c.dead.Store(true)
+			c.q.kill()
+			if errors.Is(err, errInbox) {
+				c.logger().Warn("backfill failed; client asked to retry", "err", err)
+				c.closeWith(CloseTryAgain, "inbox unavailable: reconnect later with since")
+			} else {
+				c.closeWith(websocket.StatusInternalError, "write failed")
+			}
+			return
 		}
 	}
 }
@@ -291,19 +304,21 @@ func (c *conn) ping() {
 
 var errInbox = errors.New("inbox")
 
-func (c *conn) write(it item) error {
+// write writes one item through o (which may hold notifications back to
+// coalesce them; the caller flushes o at the end of the round).
+func (c *conn) write(o *out, it item) error {
 	switch it.kind {
 	case itemFrame:
-		return c.send(it.frame)
+		return o.control(it.frame)
 	case itemSubscribe:
 		s := it.sub
 		if s.removed.Load() {
 			return nil
 		}
-		if err := c.send(mustJSON(subscribedFrame{Type: "subscribed", Channel: s.ch.name, Since: s.last})); err != nil {
+		if err := o.control(mustJSON(subscribedFrame{Type: "subscribed", Channel: s.ch.name, Since: s.last})); err != nil {
 			return err
 		}
-		if err := c.backfill(s, 0); err != nil {
+		if err := c.backfill(o, s, 0); err != nil {
 			return err
 		}
 		s.ready = true
@@ -317,7 +332,7 @@ func (c *conn) write(it item) error {
 		c.mu.Unlock()
 		for _, s := range subs {
 			if s.ready && s.ch.ordered() && !s.removed.Load() {
-				if err := c.backfill(s, 0); err != nil {
+				if err := c.backfill(o, s, 0); err != nil {
 					return err
 				}
 			}
@@ -335,24 +350,20 @@ func (c *conn) write(it item) error {
 			if s.ch.gapChecked() && it.seq > s.last+1 {
 				// A live message went missing (NATS reconnect, slow
 				// consumer on the NATS side): the inbox has it.
-				if err := c.backfill(s, it.seq-1); err != nil {
+				if err := c.backfill(o, s, it.seq-1); err != nil {
 					return err
 				}
 			}
 			s.last = it.seq
 		}
-		if err := c.send(it.frame); err != nil {
-			return err
-		}
-		metrics.WSDelivered.Inc()
-		return nil
+		return o.notification(it.frame)
 	}
 	return nil
 }
 
 // backfill writes the inbox entries of s after s.last, up to and
-// including until (0: all), page by page.
-func (c *conn) backfill(s *subscription, until int64) error {
+// including until (0: all), page by page, through o.
+func (c *conn) backfill(o *out, s *subscription, until int64) error {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		entries, err := c.s.inbox.After(ctx, s.ch, s.last, c.s.cfg.BackfillPage)
@@ -364,10 +375,9 @@ func (c *conn) backfill(s *subscription, until int64) error {
 			if until > 0 && e.Seq > until {
 				return nil
 			}
-			if err := c.send(frameNotification(s.ch.name, e.Seq, e.Event)); err != nil {
+			if err := o.notification(frameNotification(s.ch.name, e.Seq, e.Event)); err != nil {
 				return err
 			}
-			metrics.WSDelivered.Inc()
 			s.last = e.Seq
 		}
 		if len(entries) < c.s.cfg.BackfillPage {

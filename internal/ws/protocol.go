@@ -106,6 +106,7 @@ type inbound struct {
 	Token   string `json:"token,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Since   int64  `json:"since,omitempty"`
+	Batch   bool   `json:"batch,omitempty"` // auth: the client reads batch frames
 }
 
 // Outbound control frames (notifications are built by frameNotification).

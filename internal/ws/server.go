@@ -304,7 +304,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Reads use a context without Done: a deadline would drop the TCP
 	// connection without a close frame; timers close with a code instead.
 	ctx := context.Background()
-	token, p, err := s.authenticate(ctx, ws, r)
+	token, p, batch, err := s.authenticate(ctx, ws, r)
 	if err != nil {
 		code := CloseAuthFailed
 		if errors.Is(err, ErrRevoked) {
@@ -314,7 +314,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &conn{
-		s: s, ws: ws, p: p, token: token,
+		s: s, ws: ws, p: p, token: token, batch: batch,
 		q:    queue{max: s.cfg.QueueSize},
 		subs: map[string]*subscription{},
 	}
@@ -349,42 +349,47 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // authenticate takes the token from the access_token query parameter or
-// from the first frame, which must arrive within AuthTimeout.
-func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (string, Principal, error) {
-	token := r.URL.Query().Get("access_token")
+// from the first frame, which must arrive within AuthTimeout. batch is
+// whether the client reads batch frames ("batch":true in the auth frame,
+// or batch=1 beside access_token); clients that do not say so never get
+// one, so a client written before batches existed loses nothing.
+func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (token string, p Principal, batch bool, err error) {
+	q := r.URL.Query()
+	token = q.Get("access_token")
+	batch = q.Get("batch") == "1"
 	if token == "" {
 		// A read deadline would drop the TCP connection without a close
 		// frame; the timer closes with CloseAuthFailed instead.
 		timer := time.AfterFunc(s.cfg.AuthTimeout, func() { _ = ws.Close(CloseAuthFailed, "no auth frame in time") })
 		_, data, err := ws.Read(ctx)
 		if !timer.Stop() {
-			return "", Principal{}, errors.New("no auth frame in time")
+			return "", Principal{}, false, errors.New("no auth frame in time")
 		}
 		if err != nil {
-			return "", Principal{}, fmt.Errorf("read auth frame: %w", err)
+			return "", Principal{}, false, fmt.Errorf("read auth frame: %w", err)
 		}
 		var in inbound
 		if err := json.Unmarshal(data, &in); err != nil || in.Type != "auth" || in.Token == "" {
-			return "", Principal{}, errors.New(`first frame must be {"type":"auth","token":"..."}`)
+			return "", Principal{}, false, errors.New(`first frame must be {"type":"auth","token":"..."}`)
 		}
-		token = in.Token
+		token, batch = in.Token, in.Batch
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	p, err := s.auth.Authenticate(actx, token)
+	p, err = s.auth.Authenticate(actx, token)
 	if err != nil {
 		if errors.Is(err, ErrRevoked) {
-			return "", Principal{}, fmt.Errorf("%w", ErrRevoked)
+			return "", Principal{}, false, fmt.Errorf("%w", ErrRevoked)
 		}
-		return "", Principal{}, errors.New("invalid or expired token")
+		return "", Principal{}, false, errors.New("invalid or expired token")
 	}
 	if p.UserID == "" {
-		return "", Principal{}, errors.New("token names no user")
+		return "", Principal{}, false, errors.New("token names no user")
 	}
 	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(time.Now()) {
-		return "", Principal{}, errors.New("token expired")
+		return "", Principal{}, false, errors.New("token expired")
 	}
-	return token, p, nil
+	return token, p, batch, nil
 }
 
 // authorizeOrder checks that user owns the order.
