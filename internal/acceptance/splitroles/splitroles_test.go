@@ -122,6 +122,16 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		rep.Print(&b)
 		t.Errorf("invariant check:\n%s", b.String())
 	}
+
+	// Every read model recomputed from the stream from scratch is identical
+	// to the live one the split system maintained.
+	diffs, err := acceptance.RecomputeDiffers(ctx, pool, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range diffs {
+		t.Error("recomputed read model differs:", d)
+	}
 	t.Logf("checked %d orders, %d stream events, %d ledger entries: %d violations; whole test %s",
 		rep.Orders, rep.StreamEvents, rep.LedgerEntries, len(rep.Violations), time.Since(started).Round(time.Millisecond))
 }
