@@ -4,6 +4,7 @@
 package splitroles_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -121,6 +123,24 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		var b strings.Builder
 		rep.Print(&b)
 		t.Errorf("invariant check:\n%s", b.String())
+	}
+
+	// Each process's /metrics moved with the work it did: consumers handled
+	// messages, relays published, and every saga's end was counted exactly
+	// once, by the orders process.
+	for _, p := range procs {
+		m := scrape(t, p)
+		if m["tradewind_consumer_messages_total"] == 0 || m["tradewind_outbox_published_total"] == 0 {
+			t.Errorf("process %s: consumer messages %v, outbox published %v: want both > 0",
+				p.name, m["tradewind_consumer_messages_total"], m["tradewind_outbox_published_total"])
+		}
+		want := 0.0
+		if p.name == "A" {
+			want = orders
+		}
+		if got := m["tradewind_saga_outcomes_total"]; got != want {
+			t.Errorf("process %s counted %v saga outcomes, want %v", p.name, got, want)
+		}
 	}
 
 	// Every read model recomputed from the stream from scratch is identical
@@ -251,4 +271,33 @@ func (w *logWriter) stop() {
 	w.mu.Lock()
 	w.stopped = true
 	w.mu.Unlock()
+}
+
+// scrape sums each metric family of a process's /metrics over its labels.
+func scrape(t *testing.T, p *process) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, " ")
+		name, _, _ = strings.Cut(name, "{")
+		if i := strings.LastIndexByte(line, ' '); i > 0 {
+			rest = line[i+1:]
+		}
+		v, err := strconv.ParseFloat(rest, 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out
 }
