@@ -5,7 +5,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,22 +93,12 @@ func serve(t *testing.T, cfg config.Config) (stop func()) {
 	return stop
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestBrowserSeesOrdersNotifiedAcrossAWebSocketServerRestart(t *testing.T) {
 	browser := chromium(t)
 	emb := testenv.NATS(t)
 	serve(t, baseConfig(t, emb.URL, "orders", "notifier", "relay"))
 	wsCfg := baseConfig(t, emb.URL, "ws")
-	wsCfg.HTTPAddr = freeAddr(t)
+	wsCfg.HTTPAddr = testenv.FreeAddr(t)
 	stopWS := serve(t, wsCfg)
 
 	token, _, err := auth.Issue([]byte(e2eKey), "e2e-"+time.Now().Format("150405.000"), auth.RoleCustomer, 10*time.Minute)

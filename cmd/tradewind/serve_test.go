@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,27 +19,6 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// buildBinary compiles tradewind once per test binary run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tradewind")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestServeThenPublishYieldsTheOrderRow is the README tour as a test: serve
 // with an embedded NATS, find it through the state file, publish a
 // PlaceOrder with the CLI, see the read-model row.
@@ -49,14 +26,14 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := buildBinary(t)
+	bin := testenv.BuildTradewind(t)
 	dataDir := t.TempDir()
-	httpAddr := freeAddr(t)
+	httpAddr := testenv.FreeAddr(t)
 	env := append(os.Environ(),
 		"DATABASE_URL="+testenv.DatabaseURL(t),
 		"TRADEWIND_DATA_DIR="+dataDir,
 		"TRADEWIND_HTTP_ADDR="+httpAddr,
-		"TRADEWIND_NATS_LISTEN="+freeAddr(t),
+		"TRADEWIND_NATS_LISTEN="+testenv.FreeAddr(t),
 		"NATS_URL=",
 	)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,16 +19,6 @@ import (
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // TestCommandTokenGivesReadYourWrites: the position token of a 202 from
 // the gateway, passed back to the read API, returns the order the command
 // placed — never a 404 because the projection lags.
@@ -40,10 +29,10 @@ func TestCommandTokenGivesReadYourWrites(t *testing.T) {
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	cfg.Bind(fs)
 	dbURL := testenv.DatabaseURL(t)
-	httpAddr := freeAddr(t)
+	httpAddr := testenv.FreeAddr(t)
 	if err := fs.Parse([]string{
 		"--database-url", dbURL, "--data-dir", t.TempDir(), "--http-addr", httpAddr,
-		"--nats-listen", freeAddr(t), "--nats-url", "", "--roles", "api,orders,projections,relay",
+		"--nats-listen", testenv.FreeAddr(t), "--nats-url", "", "--roles", "api,orders,projections,relay",
 	}); err != nil {
 		t.Fatal(err)
 	}

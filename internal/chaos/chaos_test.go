@@ -104,7 +104,7 @@ func TestChaosLosesNoOrderAndBreaksNoInvariant(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	dbURL := testenv.DatabaseURL(t)
-	bin := buildTradewind(t, dir)
+	bin := testenv.BuildTradewind(t)
 
 	natsPort := freePort(t)
 	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", natsPort)

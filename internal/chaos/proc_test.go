@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -157,15 +156,4 @@ func waitListening(t *testing.T, addr string, timeout time.Duration) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// buildTradewind builds the binary under test into dir.
-func buildTradewind(t *testing.T, dir string) string {
-	t.Helper()
-	out := filepath.Join(dir, "tradewind")
-	cmd := exec.Command("go", "build", "-o", out, "github.com/tradewind/tradewind/cmd/tradewind")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build tradewind: %v\n%s", err, b)
-	}
-	return out
 }

@@ -9,12 +9,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,7 +46,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		t.Skip("builds the binary and runs three processes")
 	}
 	started := time.Now()
-	bin := buildBinary(t)
+	bin := testenv.BuildTradewind(t)
 	nats := testenv.NATS(t)
 	_, js := testenv.Connect(t, nats.URL)
 	payURL := startProvider(t)
@@ -59,7 +57,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		{name: "C", roles: []string{"payments", "projections", "relay"}, consumers: []string{"payments", "projection"}},
 	}
 	for _, p := range procs {
-		p.httpAddr = freeAddr(t)
+		p.httpAddr = testenv.FreeAddr(t)
 		serve(t, bin, p, []string{
 			"DATABASE_URL=" + testenv.DatabaseURL(t),
 			"NATS_URL=" + nats.URL,
@@ -215,17 +213,6 @@ func waitReady(t *testing.T, p *process) {
 	}
 }
 
-// buildBinary compiles tradewind into the test's temporary directory.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "tradewind")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/tradewind/tradewind/cmd/tradewind").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // startProvider runs the payment provider simulator on a loopback port.
 func startProvider(t *testing.T) string {
 	t.Helper()
@@ -236,16 +223,6 @@ func startProvider(t *testing.T) string {
 	srv := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() { srv.Close(); _ = sim.Close() })
 	return srv.URL
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // logWriter copies a process's output into the test log until stop.
