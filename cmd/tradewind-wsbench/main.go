@@ -645,6 +645,7 @@ func twServer(args []string) error {
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
+	defer ws.DebugReport()
 	return srv.Run(ctx)
 }
 

@@ -50,7 +50,7 @@ type Config struct {
 	// gateway's COMMANDS:<seq> tokens. Nil: only EVENTS positions are
 	// accepted as tokens.
 	EventsHead func(context.Context) (uint64, error)
-	Log         *slog.Logger
+	Log        *slog.Logger
 }
 
 // API is the read side's HTTP handlers.

@@ -182,6 +182,36 @@ func (s *System) Publish(ceType string, data any) *event.Event {
 	return e
 }
 
+// PublishEvent publishes an event on the EVENTS stream as a participant
+// would (subject = the aggregate id): tests use it to drive an exact
+// ordering of messages that the running participants would only produce
+// by chance (a cancel overtaking a redelivered reservation, say).
+func (s *System) PublishEvent(ceType, subject string, data any) *event.Event {
+	s.t.Helper()
+	e, err := events.New(ceType, subject, data, events.WithSource("/sagatest"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := broker.Publish(ctx, s.JS, e); err != nil {
+		s.t.Fatal(err)
+	}
+	return e
+}
+
+// PaymentClient is a client of the system's provider simulator, for tests
+// that make the calls a participant made but whose results it lost (a
+// crash or rollback after the provider answered). It has its own breaker.
+func (s *System) PaymentClient() *provider.Client {
+	s.t.Helper()
+	c, err := provider.NewClient(provider.ClientConfig{BaseURL: s.Cfg.PaymentURL, Timeout: 5 * time.Second})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
 // Restock adds quantity units of sku and waits until inventory applied
 // it (the restock and the orders that follow travel on different
 // consumers, so without the wait an order could overtake its stock).

@@ -70,8 +70,10 @@ func (c *conn) push(it item) {
 	if c.dead.Load() {
 		return
 	}
+	DebugPushes.Add(1)
 	ok, start := c.q.push(it)
 	if !ok {
+		DebugOverflows.Add(1)
 		metrics.WSOverflows.Inc()
 		c.closeWith(CloseSlowConsumer, "slow consumer: resume with since")
 		return
@@ -267,6 +269,7 @@ func (c *conn) drain() {
 		if items == nil {
 			return
 		}
+		DebugRounds.Add(1)
 		var err error
 		for i, it := range items {
 			if err == nil {
@@ -390,5 +393,6 @@ func (c *conn) backfill(o *out, s *subscription, until int64) error {
 // client that stops reading fills its queue and is closed as a slow
 // consumer, and a dead one fails its ping; both unblock the write.
 func (c *conn) send(frame []byte) error {
+	DebugSends.Add(1)
 	return c.ws.Write(context.Background(), websocket.MessageText, frame)
 }
