@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -13,13 +14,22 @@ import (
 // CancelOrder handles the customer's orders.cancel command. A pending or
 // confirmed order is cancelled with reason customer; the participants
 // compensate from orders.cancelled (before confirmation: release and void;
-// after: return and refund). Cancelling a cancelled order does nothing. A
-// command for an order not recorded yet is retried (the place command may
-// be behind it) and dead-lettered after MaxDeliver attempts.
-type CancelOrder struct{ now func() time.Time }
+// after: return and refund). Cancelling a cancelled order does nothing.
+//
+// A cancel may arrive before its order (a producer may publish the two
+// commands in either order, and redeliveries reorder them): it is then
+// remembered as a tombstone (core.cancel_tombstones), never retried into
+// the dead-letter queue, and place_order cancels the order the moment it
+// is placed. A tombstone expires after TTL (CancelTombstoneTTL by
+// default), so a cancel whose order never comes does not live forever.
+type CancelOrder struct {
+	// TTL is how long a cancel for an order not placed yet is remembered.
+	TTL time.Duration
+	now func() time.Time
+}
 
-// NewCancelOrder builds the reaction.
-func NewCancelOrder() *CancelOrder { return &CancelOrder{now: utcNow} }
+// NewCancelOrder builds the reaction with the default tombstone TTL.
+func NewCancelOrder() *CancelOrder { return &CancelOrder{TTL: CancelTombstoneTTL, now: utcNow} }
 
 // Reaction implements Reactor.
 func (h *CancelOrder) Reaction() Reaction {
@@ -34,6 +44,21 @@ func (h *CancelOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) (
 		return nil, err
 	}
 	o, err := lockOrder(ctx, tx, in.OrderID)
+	if errors.Is(err, errUnknownOrder) {
+		// Serialise with a placement of this id in flight, then look again:
+		// once the lock is ours, an order placed meanwhile is visible.
+		if err := lockOrderID(ctx, tx, in.OrderID); err != nil {
+			return nil, err
+		}
+		o, err = lockOrder(ctx, tx, in.OrderID)
+		if errors.Is(err, errUnknownOrder) {
+			if err := rememberCancel(ctx, tx, in.OrderID, cmd.ID(), h.now(), h.TTL); err != nil {
+				return nil, err
+			}
+			return nil, logStep(ctx, tx, step{orderID: in.OrderID, step: "cancel_order", participant: Orders, cause: cmd,
+				outcome: "remembered", detail: "order not placed yet: place_order cancels it on arrival"})
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

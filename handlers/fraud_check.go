@@ -51,20 +51,29 @@ func (r FraudRule) Suspect(req provider.AuthorizeRequest) string {
 	return ""
 }
 
+// FraudCheckedProvider is what FraudCheck needs of the payment provider:
+// authorizing, and finding what it already holds for an order.
+type FraudCheckedProvider interface {
+	Authorizer
+	AuthorizationFinder
+}
+
 // FraudCheck is the optional fraud-check step before payment: an
 // Authorizer that, for the customers the fraud-check flag is on for,
 // declines suspect authorizations itself with DeclineFraudSuspected
 // (without calling the provider) and passes the rest on. Wire it in front
-// of the provider: NewAuthorizePayment(NewFraudCheck(provider, flags, rule)).
+// of the provider: NewAuthorizePayment(NewFraudCheck(provider, flags, rule), provider).
 //
-// Hazard: the flag is read at each attempt. If it changes between two
-// deliveries of one message whose first attempt reached the provider and
-// then rolled back, the second attempt may decline an order the provider
-// holds an authorization for; that hold is never captured and lapses at
-// the provider. Flags change rarely and such retries are rare, so this is
-// accepted rather than making the flag transactional.
+// The first decision that reached the provider wins. The flag is read at
+// each attempt, so it may change between two deliveries of one message;
+// if the first attempt passed and reached the provider and its answer was
+// lost, declining the retry would leave the provider holding an
+// authorization for a cancelled order. So before declining, the check
+// asks the provider for the order's authorizations (only for suspect
+// orders of the rollout: rare) and, when there is one, passes the request
+// on: its idempotency key replays the provider's first answer.
 type FraudCheck struct {
-	next  Authorizer
+	next  FraudCheckedProvider
 	flags FlagReader
 	rule  FraudRule
 }
@@ -72,7 +81,7 @@ type FraudCheck struct {
 var _ Authorizer = (*FraudCheck)(nil)
 
 // NewFraudCheck validates the dependencies.
-func NewFraudCheck(next Authorizer, flags FlagReader, rule FraudRule) (*FraudCheck, error) {
+func NewFraudCheck(next FraudCheckedProvider, flags FlagReader, rule FraudRule) (*FraudCheck, error) {
 	var errs []error
 	if next == nil {
 		errs = append(errs, errors.New("provider is required"))
@@ -96,6 +105,14 @@ func (f *FraudCheck) Authorize(ctx context.Context, key string, req provider.Aut
 	}
 	reason := f.rule.Suspect(req)
 	if reason == "" {
+		return f.next.Authorize(ctx, key, req)
+	}
+	held, err := f.next.Authorizations(ctx, req.OrderID)
+	if err != nil {
+		return provider.Authorization{}, fmt.Errorf("fraud check of order %s: %w", req.OrderID, err)
+	}
+	if len(held) > 0 {
+		runner.LoggerFrom(ctx).Info("fraud check passed an order the provider already decided", "order_id", req.OrderID, "reason", reason)
 		return f.next.Authorize(ctx, key, req)
 	}
 	runner.LoggerFrom(ctx).Info("fraud check declined the authorization", "order_id", req.OrderID, "reason", reason)

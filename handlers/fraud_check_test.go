@@ -15,21 +15,34 @@ import (
 )
 
 // approvingProvider stands in for the payment provider (not a broker or a
-// database): it authorizes everything and counts the calls per order.
+// database): it authorizes everything, counts the calls per order and
+// lists what it authorized.
 type approvingProvider struct {
 	mu    sync.Mutex
 	calls map[string]int
+	held  map[string]provider.Authorization
 }
 
 func (p *approvingProvider) Authorize(_ context.Context, _ string, req provider.AuthorizeRequest) (provider.Authorization, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.calls == nil {
-		p.calls = map[string]int{}
+		p.calls, p.held = map[string]int{}, map[string]provider.Authorization{}
 	}
 	p.calls[req.OrderID]++
-	return provider.Authorization{ID: "auth-" + req.OrderID, OrderID: req.OrderID, CustomerID: req.CustomerID,
-		Amount: req.Amount, Currency: req.Currency, Status: provider.StatusAuthorized}, nil
+	a := provider.Authorization{ID: "auth-" + req.OrderID, OrderID: req.OrderID, CustomerID: req.CustomerID,
+		Amount: req.Amount, Currency: req.Currency, Status: provider.StatusAuthorized}
+	p.held[req.OrderID] = a
+	return a, nil
+}
+
+func (p *approvingProvider) Authorizations(_ context.Context, orderID string) ([]provider.Authorization, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a, ok := p.held[orderID]; ok {
+		return []provider.Authorization{a}, nil
+	}
+	return nil, nil
 }
 
 func (p *approvingProvider) called(orderID string) int {
@@ -150,6 +163,27 @@ func TestFraudCheckOnlyDeclinesWhatTheRuleSuspects(t *testing.T) {
 				t.Fatalf("provider called %d times, want %d", p.called(tt.req.OrderID), wantCalls)
 			}
 		})
+	}
+}
+
+// TestFraudCheckKeepsTheProvidersFirstDecision: an order the provider
+// already authorized (an attempt before the flag was turned on, whose
+// answer was lost) is passed on, not declined, so the provider's
+// authorization is recorded rather than left dangling.
+func TestFraudCheckKeepsTheProvidersFirstDecision(t *testing.T) {
+	t.Parallel()
+	fc, p := fraudCheckAt(t, 100)
+	ctx := context.Background()
+	req := provider.AuthorizeRequest{OrderID: "o-first", CustomerID: "c-fraud-2", Amount: 10, Currency: "EUR"}
+	if _, err := p.Authorize(ctx, req.OrderID, req); err != nil { // the first attempt, flag off
+		t.Fatal(err)
+	}
+	a, err := fc.Authorize(ctx, req.OrderID, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Status != provider.StatusAuthorized || a.ID != "auth-o-first" {
+		t.Fatalf("retry got %s %s, want the provider's authorization auth-o-first", a.Status, a.ID)
 	}
 }
 

@@ -20,7 +20,11 @@ var orderIDNamespace = uuid.MustParse("6f1c2a53-8d0e-4c8e-9a54-6a3f0f6b1c11")
 
 // PlaceOrder records a new order as pending and emits orders.placed. It
 // reads the newest version of the command (the consumer upcasts v1); the
-// deadline it sets is what the deadline sweeper enforces.
+// deadline it sets is what the deadline sweeper enforces. If the customer's
+// cancel arrived first (cancel_order left a tombstone that has not
+// expired), the order is cancelled at once with reason customer:
+// orders.placed then orders.cancelled, and the participants compensate as
+// for any cancel before confirmation.
 type PlaceOrder struct {
 	// Deadline is how long the saga has to confirm the order.
 	Deadline time.Duration
@@ -32,12 +36,13 @@ func NewPlaceOrder(deadline time.Duration) (*PlaceOrder, error) {
 	if deadline <= 0 {
 		return nil, errors.New("place order: deadline must be positive")
 	}
-	return &PlaceOrder{Deadline: deadline, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &PlaceOrder{Deadline: deadline, now: utcNow}, nil
 }
 
 // Reaction implements Reactor.
 func (h *PlaceOrder) Reaction() Reaction {
-	return Reaction{Step: "place_order", Participant: Orders, Trigger: events.PlaceOrderV2, Emits: []string{events.OrderPlacedV1}}
+	return Reaction{Step: "place_order", Participant: Orders, Trigger: events.PlaceOrderV2,
+		Emits: []string{events.OrderPlacedV1, events.OrderCancelledV1}}
 }
 
 // Handle implements runner.Handler.
@@ -91,5 +96,15 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 	if err != nil {
 		return nil, err
 	}
-	return []*event.Event{ev}, nil
+	early, err := takeCancel(ctx, tx, orderID, placedAt)
+	if err != nil || early == "" {
+		return []*event.Event{ev}, err
+	}
+	o := order{id: orderID, customerID: in.CustomerID, status: events.StatusPending, currency: in.Currency,
+		total: total, deadline: deadline, placedAt: placedAt}
+	cancelled, err := cancel(ctx, tx, o, events.CancelCustomer, "cancel_order", cmd, placedAt)
+	if err != nil {
+		return nil, fmt.Errorf("place order %s: apply the cancel %s that came first: %w", orderID, early, err)
+	}
+	return []*event.Event{ev, cancelled}, nil
 }

@@ -19,7 +19,9 @@ type Refunder interface {
 // RefundPayment reacts to orders.cancelled of an order whose payment was
 // captured (a customer cancelling after confirmation): the captured amount
 // is refunded once (key refund:<order id>; payments.refunded). Runs after
-// VoidPayment on the same message; for any other state it does nothing.
+// VoidPayment on the same message; for any other state it does nothing —
+// a confirmed order whose capture is not recorded yet is refunded by
+// capture_payment right after it captures.
 type RefundPayment struct{ provider Refunder }
 
 // NewRefundPayment validates the dependency.
@@ -46,21 +48,29 @@ func (h *RefundPayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) 
 	if err != nil || !ok || p.status != payCaptured {
 		return nil, err
 	}
-	key := "refund:" + c.OrderID
-	op, err := h.provider.Refund(ctx, key, p.authorizationID, p.amount)
-	if err != nil {
-		return nil, providerError("refund payment of order "+c.OrderID, err)
-	}
-	if err := recordOp(ctx, tx, c.OrderID, "refund", op.ID, key, op.Amount, ev.ID(), payRefunded); err != nil {
-		return nil, err
-	}
-	out, err := emitAndLog(ctx, tx, step{orderID: c.OrderID, step: "refund_payment", participant: Payments, cause: ev,
-		outcome: "refunded", detail: c.Reason},
-		events.PaymentRefundedV1, c.OrderID, events.PaymentSettled{
-			OrderID: c.OrderID, AuthorizationID: p.authorizationID, OperationID: op.ID, Amount: op.Amount, Currency: p.currency,
-		})
+	out, err := refundCapture(ctx, h.provider, tx, p, ev, c.Reason)
 	if err != nil {
 		return nil, err
 	}
 	return []*event.Event{out}, nil
+}
+
+// refundCapture refunds the locked payment's capture in full at the
+// provider (key refund:<order id>, so a retry after a lost answer replays
+// the first refund), records it and returns payments.refunded, logged as
+// the refund_payment step caused by cause.
+func refundCapture(ctx context.Context, r Refunder, tx pgx.Tx, p payment, cause *event.Event, detail string) (*event.Event, error) {
+	key := "refund:" + p.orderID
+	op, err := r.Refund(ctx, key, p.authorizationID, p.amount)
+	if err != nil {
+		return nil, providerError("refund payment of order "+p.orderID, err)
+	}
+	if err := recordOp(ctx, tx, p.orderID, "refund", op.ID, key, op.Amount, cause.ID(), payRefunded); err != nil {
+		return nil, err
+	}
+	return emitAndLog(ctx, tx, step{orderID: p.orderID, step: "refund_payment", participant: Payments, cause: cause,
+		outcome: "refunded", detail: detail},
+		events.PaymentRefundedV1, p.orderID, events.PaymentSettled{
+			OrderID: p.orderID, AuthorizationID: p.authorizationID, OperationID: op.ID, Amount: op.Amount, Currency: p.currency,
+		})
 }

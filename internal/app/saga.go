@@ -91,6 +91,7 @@ func inventoryPlan() ([]consumerPlan, error) {
 // paymentProvider is the whole provider API the payments role uses.
 type paymentProvider interface {
 	handlers.Authorizer
+	handlers.AuthorizationFinder
 	handlers.Capturer
 	handlers.Voider
 	handlers.Refunder
@@ -103,7 +104,7 @@ func paymentsPlan(p paymentProvider, fl handlers.FlagReader) ([]consumerPlan, er
 	if err != nil {
 		return nil, err
 	}
-	authorize, err := handlers.NewAuthorizePayment(fraud)
+	authorize, err := handlers.NewAuthorizePayment(fraud, p)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,8 @@ func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
 
 // deadlineSweeper runs the order deadline sweeper every period: each sweep
 // is one transaction that cancels overdue orders and writes their
-// orders.cancelled events to the outbox.
+// orders.cancelled events to the outbox, and deletes expired cancel
+// tombstones (an index lookup that finds nothing almost every time).
 func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Service {
 	log := d.Log.With("component", "deadlines")
 	sweep := func(ctx context.Context) (int, error) {
@@ -178,6 +180,9 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 		defer func() { _ = tx.Rollback(context.Background()) }()
 		evs, err := h.CancelOverdue(ctx, tx)
 		if err != nil {
+			return 0, err
+		}
+		if _, err := handlers.PurgeCancelTombstones(ctx, tx, time.Now(), deadlineBatch); err != nil {
 			return 0, err
 		}
 		if err := outbox.Add(ctx, tx, evs...); err != nil {

@@ -133,82 +133,111 @@ func (c *Client) BreakerState() string { return c.cb.State().String() }
 // returned authorization has Status StatusDeclined and a DeclineCode.
 func (c *Client) Authorize(ctx context.Context, key string, req AuthorizeRequest) (Authorization, error) {
 	var a Authorization
-	err := c.call(ctx, key, "/v1/authorizations", req, &a, http.StatusCreated, http.StatusPaymentRequired)
+	err := c.call(ctx, http.MethodPost, key, "/v1/authorizations", req, &a, http.StatusCreated, http.StatusPaymentRequired)
 	return a, err
+}
+
+// Authorizations lists what the provider holds for an order (every
+// authorization made for it, oldest first, any status). It is how a
+// caller finds an authorization whose answer it lost: the request reached
+// the provider, but the process died or timed out before recording it.
+func (c *Client) Authorizations(ctx context.Context, orderID string) ([]Authorization, error) {
+	var l AuthorizationList
+	q := url.Values{"order_id": {orderID}}
+	err := c.call(ctx, http.MethodGet, "", "/v1/authorizations?"+q.Encode(), nil, &l, http.StatusOK)
+	return l.Authorizations, err
 }
 
 // Capture captures amount of an authorization.
 func (c *Client) Capture(ctx context.Context, key, authorizationID string, amount int64) (Operation, error) {
 	var op Operation
-	err := c.call(ctx, key, "/v1/authorizations/"+url.PathEscape(authorizationID)+"/capture", AmountRequest{Amount: amount}, &op, http.StatusCreated)
+	err := c.call(ctx, http.MethodPost, key, "/v1/authorizations/"+url.PathEscape(authorizationID)+"/capture", AmountRequest{Amount: amount}, &op, http.StatusCreated)
 	return op, err
 }
 
 // Void releases an authorization without charging.
 func (c *Client) Void(ctx context.Context, key, authorizationID string) (Operation, error) {
 	var op Operation
-	err := c.call(ctx, key, "/v1/authorizations/"+url.PathEscape(authorizationID)+"/void", struct{}{}, &op, http.StatusCreated)
+	err := c.call(ctx, http.MethodPost, key, "/v1/authorizations/"+url.PathEscape(authorizationID)+"/void", struct{}{}, &op, http.StatusCreated)
 	return op, err
 }
 
 // Refund pays back amount of a captured authorization.
 func (c *Client) Refund(ctx context.Context, key, authorizationID string, amount int64) (Operation, error) {
 	var op Operation
-	err := c.call(ctx, key, "/v1/authorizations/"+url.PathEscape(authorizationID)+"/refund", AmountRequest{Amount: amount}, &op, http.StatusCreated)
+	err := c.call(ctx, http.MethodPost, key, "/v1/authorizations/"+url.PathEscape(authorizationID)+"/refund", AmountRequest{Amount: amount}, &op, http.StatusCreated)
 	return op, err
 }
 
-// call POSTs body to path with the idempotency key, retrying while the
-// provider is unavailable and the breaker lets requests through.
-func (c *Client) call(ctx context.Context, key, path string, body, out any, ok ...int) error {
-	payload, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("payment client: encode %s: %w", path, err)
+// call sends body to path (a POST with the idempotency key, or a GET with
+// no body), retrying while the provider is unavailable and the breaker
+// lets requests through. path may carry a query.
+func (c *Client) call(ctx context.Context, method, key, path string, body, out any, ok ...int) error {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("payment client: encode %s: %w", path, err)
+		}
 	}
-	endpoint := c.base.JoinPath(path).String()
+	ref, err := url.Parse(path)
+	if err != nil {
+		return fmt.Errorf("payment client: %s %s: %w", method, path, err)
+	}
+	u := c.base.JoinPath(ref.Path)
+	u.RawQuery = ref.RawQuery
+	endpoint := u.String()
 	var last error
 	for attempt := 1; attempt <= c.cfg.Attempts; attempt++ {
 		if attempt > 1 {
 			d := c.cfg.Backoff << (attempt - 2)
 			if !sleep(ctx, d) {
-				return fmt.Errorf("payment client: POST %s: %w", path, ctx.Err())
+				return fmt.Errorf("payment client: %s %s: %w", method, path, ctx.Err())
 			}
 		}
-		rep, err := c.cb.Execute(func() (*reply, error) { return c.post(ctx, endpoint, key, payload) })
+		rep, err := c.cb.Execute(func() (*reply, error) { return c.send(ctx, method, endpoint, key, payload) })
 		switch {
 		case errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests):
-			return &UnavailableError{RetryAfter: c.cfg.Cooldown, Err: fmt.Errorf("POST %s: circuit breaker %s: %w", path, c.BreakerState(), err)}
+			return &UnavailableError{RetryAfter: c.cfg.Cooldown, Err: fmt.Errorf("%s %s: circuit breaker %s: %w", method, path, c.BreakerState(), err)}
 		case errors.Is(err, ErrUnavailable):
 			last = err
 			if ctx.Err() != nil {
-				return fmt.Errorf("payment client: POST %s: %w", path, ctx.Err())
+				return fmt.Errorf("payment client: %s %s: %w", method, path, ctx.Err())
 			}
 			continue
 		case err != nil:
-			return fmt.Errorf("payment client: POST %s: %w", path, err)
+			return fmt.Errorf("payment client: %s %s: %w", method, path, err)
 		}
 		for _, s := range ok {
 			if rep.status == s {
 				if err := json.Unmarshal(rep.body, out); err != nil {
-					return fmt.Errorf("payment client: POST %s: decode %d answer: %w", path, rep.status, err)
+					return fmt.Errorf("payment client: %s %s: decode %d answer: %w", method, path, rep.status, err)
 				}
 				return nil
 			}
 		}
-		return fmt.Errorf("payment client: POST %s: %w: %d %s", path, ErrRefused, rep.status, problemDetail(rep.body))
+		return fmt.Errorf("payment client: %s %s: %w: %d %s", method, path, ErrRefused, rep.status, problemDetail(rep.body))
 	}
-	return &UnavailableError{RetryAfter: c.cfg.Backoff << (c.cfg.Attempts - 1), Err: fmt.Errorf("POST %s after %d attempts: %w", path, c.cfg.Attempts, last)}
+	return &UnavailableError{RetryAfter: c.cfg.Backoff << (c.cfg.Attempts - 1), Err: fmt.Errorf("%s %s after %d attempts: %w", method, path, c.cfg.Attempts, last)}
 }
 
-// post does one request. Transport errors, timeouts and 5xx answers are
+// send does one request. Transport errors, timeouts and 5xx answers are
 // unavailability; any other answer is returned.
-func (c *Client) post(ctx context.Context, endpoint, key string, payload []byte) (*reply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(payload))
+func (c *Client) send(ctx context.Context, method, endpoint, key string, payload []byte) (*reply, error) {
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, endpoint, body)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(HeaderIdempotencyKey, key)
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set(HeaderIdempotencyKey, key)
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, &UnavailableError{Err: err}

@@ -6,6 +6,7 @@
 //
 // The protocol, shared by both:
 //
+//	GET  /v1/authorizations?order_id=                         → 200 AuthorizationList
 //	POST /v1/authorizations                 AuthorizeRequest  → 201 Authorization (402 when declined)
 //	POST /v1/authorizations/{id}/capture    AmountRequest     → 201 Operation
 //	POST /v1/authorizations/{id}/void       {}                → 201 Operation
@@ -78,6 +79,13 @@ type Authorization struct {
 	Refunded    int64     `json:"refunded,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// AuthorizationList answers GET /v1/authorizations?order_id=: every
+// authorization made for the order (oldest first, any status), so a
+// caller that lost an answer can find what the provider holds.
+type AuthorizationList struct {
+	Authorizations []Authorization `json:"authorizations"`
 }
 
 // Operation is the answer to capture, void and refund.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
@@ -212,4 +213,105 @@ func TestFaultsAdminChangesOnlyNamedFields(t *testing.T) {
 	if f.Outage != provider.OutageError || f.DeclineRate != 0.5 || f.Latency != provider.Duration(time.Millisecond) {
 		t.Errorf("faults = %+v, want outage error with latency and decline rate kept", f)
 	}
+}
+
+// TestAuthorizationsFindWhatTheProviderHoldsForAnOrder: the lookup a
+// caller uses after losing an answer lists every authorization made for
+// the order with its current status, survives a restart (rebuilt from the
+// journal) and, like every provider call, is unavailable during an outage.
+func TestAuthorizationsFindWhatTheProviderHoldsForAnOrder(t *testing.T) {
+	dir := t.TempDir()
+	_, srv := newSim(t, dir)
+	c := newClient(t, srv.URL, provider.ClientConfig{Attempts: 1})
+	ctx := context.Background()
+	authorize := func(order string, amount int64) provider.Authorization {
+		t.Helper()
+		a, err := c.Authorize(ctx, order, provider.AuthorizeRequest{OrderID: order, CustomerID: "c", Amount: amount, Currency: "EUR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	held := authorize("o-held", 100)
+	voided := authorize("o-voided", 100)
+	if _, err := c.Void(ctx, "void:o-voided", voided.ID); err != nil {
+		t.Fatal(err)
+	}
+	authorize("o-declined", 151)
+
+	sim2, srv2 := newSim(t, dir) // a restarted provider answers the same
+	c2 := newClient(t, srv2.URL, provider.ClientConfig{Attempts: 1, FailuresToOpen: 100})
+	tests := []struct {
+		order      string
+		wantStatus []string
+	}{
+		{"o-never-seen", nil},
+		{"o-held", []string{provider.StatusAuthorized}},
+		{"o-voided", []string{provider.StatusVoided}},
+		{"o-declined", []string{provider.StatusDeclined}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.order, func(t *testing.T) {
+			for name, cl := range map[string]*provider.Client{"running": c, "restarted": c2} {
+				got, err := cl.Authorizations(ctx, tc.order)
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				var statuses []string
+				for _, a := range got {
+					if a.OrderID != tc.order {
+						t.Errorf("%s: authorization %s of order %s listed for %s", name, a.ID, a.OrderID, tc.order)
+					}
+					statuses = append(statuses, a.Status)
+				}
+				if !slices.Equal(statuses, tc.wantStatus) {
+					t.Errorf("%s: statuses %v, want %v", name, statuses, tc.wantStatus)
+				}
+			}
+		})
+	}
+	if got, _ := c2.Authorizations(ctx, "o-held"); len(got) != 1 || got[0].ID != held.ID {
+		t.Errorf("restarted provider lists %+v, want %s", got, held.ID)
+	}
+	if status, _ := get(t, srv2.URL+"/v1/authorizations"); status != http.StatusBadRequest {
+		t.Errorf("lookup without order_id: %d, want 400", status)
+	}
+	if err := sim2.SetFaults(provider.Faults{Outage: provider.OutageError}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c2.Authorizations(ctx, "o-held"); !errors.Is(err, provider.ErrUnavailable) {
+		t.Errorf("lookup during an outage: err = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestRequestWhoseClientGaveUpBeforeItRanIsNotExecuted: a payment request
+// still waiting out the provider's latency when its client times out is
+// never executed, so a lookup made after the client gave up sees all that
+// will ever exist for it.
+func TestRequestWhoseClientGaveUpBeforeItRanIsNotExecuted(t *testing.T) {
+	sim, srv := newSim(t, "")
+	if err := sim.SetFaults(provider.Faults{Outage: provider.OutageOff, Latency: provider.Duration(300 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, srv.URL, provider.ClientConfig{Timeout: 50 * time.Millisecond, Attempts: 1})
+	_, err := c.Authorize(context.Background(), "o-1", provider.AuthorizeRequest{OrderID: "o-1", CustomerID: "c", Amount: 100, Currency: "EUR"})
+	if !errors.Is(err, provider.ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable (timed out)", err)
+	}
+	time.Sleep(400 * time.Millisecond) // past the latency the request was waiting out
+	if got := sim.Authorizations("o-1"); len(got) != 0 {
+		t.Errorf("the provider executed a request whose client had gone: %+v", got)
+	}
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return resp.StatusCode, b.String()
 }

@@ -52,7 +52,8 @@ type Server struct {
 	faults  Faults
 	rnd     *mrand.Rand
 	auths   map[string]*Authorization
-	order   []string // authorization ids, oldest first
+	order   []string            // authorization ids, oldest first
+	byOrder map[string][]string // order id → its authorization ids, oldest first
 	idem    map[string]record
 	journal *os.File
 }
@@ -85,11 +86,12 @@ func NewServer(opts Options) (*Server, error) {
 		seed = mrand.Uint64()
 	}
 	s := &Server{
-		log:    opts.Log,
-		faults: opts.Faults,
-		rnd:    mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		auths:  map[string]*Authorization{},
-		idem:   map[string]record{},
+		log:     opts.Log,
+		faults:  opts.Faults,
+		rnd:     mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		auths:   map[string]*Authorization{},
+		byOrder: map[string][]string{},
+		idem:    map[string]record{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -139,6 +141,7 @@ func (s *Server) apply(l journalLine) {
 		a := *l.Auth
 		if _, ok := s.auths[a.ID]; !ok {
 			s.order = append(s.order, a.ID)
+			s.byOrder[a.OrderID] = append(s.byOrder[a.OrderID], a.ID)
 		}
 		s.auths[a.ID] = &a
 	}
@@ -191,9 +194,23 @@ func (s *Server) Ledger() Ledger {
 	return l
 }
 
+// Authorizations returns copies of the authorizations made for an order,
+// oldest first (none when the provider never saw it).
+func (s *Server) Authorizations(orderID string) []Authorization {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := s.byOrder[orderID]
+	out := make([]Authorization, len(ids))
+	for i, id := range ids {
+		out[i] = *s.auths[id]
+	}
+	return out
+}
+
 // Handler is the simulator's HTTP API (see the package documentation).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/authorizations", s.listAuthorizations)
 	mux.HandleFunc("POST /v1/authorizations", s.payment(s.authorize))
 	mux.HandleFunc("POST /v1/authorizations/{id}/capture", s.payment(s.capture))
 	mux.HandleFunc("POST /v1/authorizations/{id}/void", s.payment(s.void))
@@ -230,6 +247,50 @@ func (s *Server) putFaults(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f)
 }
 
+// listAuthorizations answers GET /v1/authorizations?order_id=: the
+// authorizations made for the order, whatever their status. Like any
+// provider API it suffers the configured latency and outages.
+func (s *Server) listAuthorizations(w http.ResponseWriter, r *http.Request) {
+	orderID := r.URL.Query().Get("order_id")
+	if orderID == "" || len(orderID) > 255 {
+		writeProblem(w, http.StatusBadRequest, "order_id required", "send ?order_id= with 1 to 255 characters")
+		return
+	}
+	if !s.suffer(w, r) {
+		return
+	}
+	writeJSON(w, http.StatusOK, AuthorizationList{Authorizations: s.Authorizations(orderID)})
+}
+
+// suffer applies the fault settings to a request: it waits the latency,
+// then answers 503 or hangs during an outage. It reports whether the
+// request may go on (false: it was answered, or its client has gone).
+func (s *Server) suffer(w http.ResponseWriter, r *http.Request) bool {
+	s.mu.Lock()
+	f := s.faults
+	delay := time.Duration(f.Latency)
+	if f.Jitter > 0 {
+		delay += time.Duration(s.rnd.Int64N(int64(f.Jitter) + 1))
+	}
+	s.mu.Unlock()
+	if !sleep(r.Context(), delay) {
+		return false
+	}
+	switch f.Outage {
+	case OutageError:
+		writeProblem(w, http.StatusServiceUnavailable, "provider outage", "the payment provider is unavailable; retry later")
+		return false
+	case OutageTimeout:
+		// Hang like a provider that lost the request, until the client
+		// gives up (or a minute passes).
+		if sleep(r.Context(), time.Minute) {
+			writeProblem(w, http.StatusGatewayTimeout, "provider timeout", "no answer in time")
+		}
+		return false
+	}
+	return true
+}
+
 // answer is what an operation decided: a status code and a body.
 type answer struct {
 	status int
@@ -254,26 +315,7 @@ func (s *Server) payment(op opFunc) http.HandlerFunc {
 			writeProblem(w, http.StatusBadRequest, "Idempotency-Key required", "send an Idempotency-Key header of 1 to 255 characters")
 			return
 		}
-		s.mu.Lock()
-		f := s.faults
-		delay := time.Duration(f.Latency)
-		if f.Jitter > 0 {
-			delay += time.Duration(s.rnd.Int64N(int64(f.Jitter) + 1))
-		}
-		s.mu.Unlock()
-		if !sleep(r.Context(), delay) {
-			return
-		}
-		switch f.Outage {
-		case OutageError:
-			writeProblem(w, http.StatusServiceUnavailable, "provider outage", "the payment provider is unavailable; retry later")
-			return
-		case OutageTimeout:
-			// Hang like a provider that lost the request, until the client
-			// gives up (or a minute passes).
-			if sleep(r.Context(), time.Minute) {
-				writeProblem(w, http.StatusGatewayTimeout, "provider timeout", "no answer in time")
-			}
+		if !s.suffer(w, r) {
 			return
 		}
 		sum := sha256.Sum256([]byte(r.Method + " " + r.URL.Path + "\n" + string(body)))
@@ -281,6 +323,14 @@ func (s *Server) payment(op opFunc) http.HandlerFunc {
 
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if r.Context().Err() != nil {
+			// The client gave up (timed out, or its process died) before
+			// the request began executing: nobody waits for the answer, so
+			// it is not executed. One that began executing is completed and
+			// journaled whether or not its answer is read: that is the lost
+			// result the saga's lookups (GET /v1/authorizations) recover.
+			return
+		}
 		if rec, ok := s.idem[key]; ok {
 			if rec.Hash != hash {
 				writeProblem(w, http.StatusUnprocessableEntity, "idempotency key reused",

@@ -48,8 +48,12 @@ func provider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
+	// Out of order: each issue numbers its migrations in its own range
+	// (00100s saga, 00200s read side, …), so a database may already hold a
+	// higher range when a lower one gains a file; migrations are
+	// expand-only, so applying the late one is safe.
 	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithLogger(goose.NopLogger()))
+		goose.WithLogger(goose.NopLogger()), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
