@@ -30,16 +30,5 @@ func (h *CancelOnDecline) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event
 	if err := decode(ev, &in); err != nil {
 		return nil, err
 	}
-	o, err := lockOrder(ctx, tx, in.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	if o.status != events.StatusPending {
-		return ignore(ctx, tx, o.id, "cancel_on_decline", Orders, ev, "order is "+o.status)
-	}
-	out, err := cancel(ctx, tx, o, events.CancelPaymentDeclined, "cancel_on_decline", ev, h.now())
-	if err != nil {
-		return nil, err
-	}
-	return []*event.Event{out}, nil
+	return cancelPending(ctx, tx, in.OrderID, events.CancelPaymentDeclined, "cancel_on_decline", ev, h.now())
 }

@@ -30,16 +30,5 @@ func (h *CancelOnRejection) Handle(ctx context.Context, tx pgx.Tx, ev *event.Eve
 	if err := decode(ev, &in); err != nil {
 		return nil, err
 	}
-	o, err := lockOrder(ctx, tx, in.OrderID)
-	if err != nil {
-		return nil, err
-	}
-	if o.status != events.StatusPending {
-		return ignore(ctx, tx, o.id, "cancel_on_rejection", Orders, ev, "order is "+o.status)
-	}
-	out, err := cancel(ctx, tx, o, in.Reason, "cancel_on_rejection", ev, h.now())
-	if err != nil {
-		return nil, err
-	}
-	return []*event.Event{out}, nil
+	return cancelPending(ctx, tx, in.OrderID, in.Reason, "cancel_on_rejection", ev, h.now())
 }

@@ -68,6 +68,24 @@ func cancel(ctx context.Context, tx pgx.Tx, o order, reason, stepName string, ca
 		}, opts...)
 }
 
+// cancelPending is the orders participant's answer to a failed saga step:
+// a pending order is cancelled with reason and emits orders.cancelled; an
+// order already confirmed or cancelled ignores the (late) failure.
+func cancelPending(ctx context.Context, tx pgx.Tx, orderID, reason, stepName string, cause *event.Event, now time.Time) ([]*event.Event, error) {
+	o, err := lockOrder(ctx, tx, orderID)
+	if err != nil {
+		return nil, err
+	}
+	if o.status != events.StatusPending {
+		return ignore(ctx, tx, o.id, stepName, Orders, cause, "order is "+o.status)
+	}
+	out, err := cancel(ctx, tx, o, reason, stepName, cause, now)
+	if err != nil {
+		return nil, err
+	}
+	return []*event.Event{out}, nil
+}
+
 // ignore logs that a reaction deliberately did nothing for an order (a
 // late or superseded event) and emits nothing.
 func ignore(ctx context.Context, tx pgx.Tx, orderID, stepName, participant string, cause *event.Event, why string) ([]*event.Event, error) {
