@@ -7,15 +7,27 @@
 // the server's memory per idle connection (RSS after GC, minus the RSS
 // before the clients, divided by N), then publishes at a fixed rate to the
 // personal channels (round robin) and to the shared channel, and reports
-// delivered messages/s and publish-to-receive latency p50/p99.
+// delivered messages/s, publications per WebSocket frame and
+// publish-to-receive latency p50/p99. The shared rate's default offers
+// more deliveries at 10,000 clients than either server delivers on two
+// cores, so throughput, not the offered rate, is measured.
+//
+// The clients share the machine with the servers, so they do the same
+// minimal work for both: read into pooled buffers, scan each frame for its
+// publications' timestamps (a Tradewind batch frame and a Centrifugo frame
+// both carry several). The publisher (mode "publisher") runs in a process
+// of its own: in this one it would wait behind the client goroutines in
+// the scheduler's queue. -profile writes CPU profiles of both servers and
+// of the clients.
 //
 // Centrifugo is installed for the run only (`go install
 // github.com/centrifugal/centrifugo/v6@v6.9.1` into a temporary GOBIN);
 // nothing of it is kept. Tradewind's server runs as a child process of
 // this binary (mode "tw-server") so its memory is measured alone; its
 // PostgreSQL inbox is a fresh database on TEST_DATABASE_URL, and its NATS
-// an embedded server without streams (Centrifugo runs its in-memory
-// engine, so neither side persists during the run).
+// an embedded server without streams in another child process (mode
+// "nats-server"; Centrifugo runs its in-memory engine, so neither side
+// persists during the run).
 package main
 
 import (
@@ -64,6 +76,20 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 2 && os.Args[1] == "nats-server" {
+		if err := natsServer(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "nats-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "publisher" {
+		if err := publisherMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "publisher:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "tw-server" {
 		if err := twServer(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "tw-server:", err)
@@ -92,7 +118,7 @@ func run() error {
 	var clients string
 	flag.StringVar(&clients, "clients", "1000,10000", "client counts")
 	flag.IntVar(&o.personalRate, "personal-rate", 2000, "messages/s to personal channels (round robin)")
-	flag.IntVar(&o.sharedRate, "shared-rate", 10, "messages/s to the shared channel (each reaches every client)")
+	flag.IntVar(&o.sharedRate, "shared-rate", 50, "messages/s to the shared channel (each reaches every client): high enough that at 10,000 clients throughput, not the offered rate, is measured")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time per measurement")
 	flag.StringVar(&o.centrifugo, "centrifugo", "", "a centrifugo binary (default: go install "+centrifugoModule+" into a temporary GOBIN)")
 	flag.StringVar(&o.only, "only", "", `run one system only: "tradewind" or "centrifugo" (no side-by-side ratio)`)
@@ -149,6 +175,7 @@ type result struct {
 	bytesPerIdl float64
 	delivered   int64
 	expected    int64
+	frames      int64 // WebSocket messages that carried the delivered publications
 	rate        float64
 	p50, p99    time.Duration
 }
@@ -156,11 +183,11 @@ type result struct {
 func printTable(o options, rs []result) {
 	fmt.Printf("\nWebSocket fan-out, %s per run, personal %d msg/s round robin + shared %d msg/s to every client, GOMAXPROCS=%d\n\n",
 		o.duration, o.personalRate, o.sharedRate, runtime.GOMAXPROCS(0))
-	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | p50 | p99 | memory per idle conn |\n")
-	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | msgs/frame | p50 | p99 | memory per idle conn |\n")
+	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Printf("| %d | %s | %.0f | %d/%d | %s | %s | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
-			r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.bytesPerIdl/1024)
+		fmt.Printf("| %d | %s | %.0f | %d/%d | %.2f | %s | %s | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
+			float64(r.delivered)/float64(max(r.frames, 1)), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.bytesPerIdl/1024)
 	}
 	for i := 0; i+1 < len(rs) && rs[i].system != rs[i+1].system; i += 2 {
 		tw, cf := rs[i], rs[i+1]
@@ -186,11 +213,9 @@ type system interface {
 	stamps(frame []byte, each func(int64)) int
 	// reply answers a frame that needs an answer (Centrifugo's pings).
 	reply(c *websocket.Conn, frame []byte)
-	publishPersonal(i int, now int64) error
-	publishShared(now int64) error
-	// flush sends what publishPersonal and publishShared queued (once per
-	// publisher tick).
-	flush() error
+	// publisherArgs tell a publisher child process how to reach the system
+	// (see newPublisher).
+	publisherArgs() []string
 	rss() (int64, error)
 	// pprofURL is the server's net/http/pprof prefix.
 	pprofURL() string
@@ -249,7 +274,7 @@ func measure(s system, o options, n int) (result, error) {
 	// kept. Frames are read into pooled buffers (no allocation per frame)
 	// and scanned, not decoded: the clients share the machine with the
 	// server, so they do as little as possible, the same for both systems.
-	var delivered, lastAt atomic.Int64
+	var delivered, framesRead, lastAt atomic.Int64
 	lat := make([][]int64, n)
 	var rg sync.WaitGroup
 	for i, c := range conns {
@@ -268,6 +293,7 @@ func measure(s system, o options, n int) (result, error) {
 				}
 				if k := s.stamps(*b, record); k > 0 {
 					delivered.Add(int64(k))
+					framesRead.Add(1)
 				} else {
 					s.reply(c, *b)
 				}
@@ -280,40 +306,21 @@ func measure(s system, o options, n int) (result, error) {
 		return r, err
 	}
 	defer stopProfiles()
-	// Publisher: fixed rate, 1 ms ticks, both schedules.
-	start := time.Now()
-	var sentP, sentS int64
-	tick := time.NewTicker(time.Millisecond)
-	for now := range tick.C {
-		el := now.Sub(start)
-		if el > o.duration {
-			break
-		}
-		wantP := int64(el.Seconds() * float64(o.personalRate))
-		for ; sentP < wantP; sentP++ {
-			if err := s.publishPersonal(int(sentP%int64(n)), time.Now().UnixNano()); err != nil {
-				return r, err
-			}
-		}
-		wantS := int64(el.Seconds() * float64(o.sharedRate))
-		for ; sentS < wantS; sentS++ {
-			if err := s.publishShared(time.Now().UnixNano()); err != nil {
-				return r, err
-			}
-		}
-		if err := s.flush(); err != nil {
-			return r, err
-		}
-	}
-	tick.Stop()
+	// The publisher runs in a child process: in this one, its sends would
+	// wait behind the 10,000 client goroutines in the scheduler's queue.
+	start, sentP, sentS, err := runPublisher(s, o, n)
 	stopProfiles()
+	if err != nil {
+		return r, err
+	}
 	r.expected = sentP + sentS*int64(n)
 	deadline := time.Now().Add(10 * time.Second)
 	for delivered.Load() < r.expected && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	r.delivered = delivered.Load()
-	elapsed := time.Duration(lastAt.Load() - start.UnixNano())
+	r.frames = framesRead.Load()
+	elapsed := time.Duration(lastAt.Load() - start)
 	for _, c := range conns {
 		_ = c.CloseNow()
 	}
@@ -330,6 +337,99 @@ func measure(s system, o options, n int) (result, error) {
 		r.p99 = time.Duration(all[len(all)*99/100])
 	}
 	return r, nil
+}
+
+// publisher is the publishing side of a system, in the publisher child.
+type publisher interface {
+	publishPersonal(i int, now int64) error
+	publishShared(now int64) error
+	// flush sends what publishPersonal and publishShared queued (once per
+	// tick).
+	flush() error
+	// close waits until everything published was handed to the server.
+	close() error
+}
+
+// runPublisher runs the publisher child for the measurement and returns
+// when it started (unix ns) and how many personal and shared messages it
+// sent.
+func runPublisher(s system, o options, n int) (start, sentP, sentS int64, err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	args := append([]string{"publisher", strconv.Itoa(n), strconv.Itoa(o.personalRate), strconv.Itoa(o.sharedRate), o.duration.String()}, s.publisherArgs()...)
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("publisher child: %w", err)
+	}
+	if _, err := fmt.Sscan(string(out), &start, &sentP, &sentS); err != nil {
+		return 0, 0, 0, fmt.Errorf("publisher child said %q: %w", out, err)
+	}
+	return start, sentP, sentS, nil
+}
+
+// publisherMain is the publisher child: args are clients, personal rate,
+// shared rate, duration, then the system's publisherArgs. It publishes at
+// the fixed rates in 1 ms ticks and prints its start time (unix ns) and
+// the personal and shared counts sent.
+func publisherMain(args []string) error {
+	if len(args) < 6 {
+		return fmt.Errorf("want clients personal-rate shared-rate duration system target, got %q", args)
+	}
+	n, err1 := strconv.Atoi(args[0])
+	personal, err2 := strconv.Atoi(args[1])
+	shared, err3 := strconv.Atoi(args[2])
+	d, err4 := time.ParseDuration(args[3])
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return err
+	}
+	var p publisher
+	switch args[4] {
+	case "tradewind":
+		nc, err := broker.Connect(args[5], "wsbench-publisher")
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		p = &tradewind{nc: nc, seq: make([]int64, n)}
+	case "centrifugo":
+		p = &centrifugo{apiURL: args[5], hc: &http.Client{}}
+	default:
+		return fmt.Errorf("unknown system %q", args[4])
+	}
+	start := time.Now()
+	var sentP, sentS int64
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for now := range tick.C {
+		el := now.Sub(start)
+		if el > d {
+			break
+		}
+		wantP := int64(el.Seconds() * float64(personal))
+		for ; sentP < wantP; sentP++ {
+			if err := p.publishPersonal(int(sentP%int64(n)), time.Now().UnixNano()); err != nil {
+				return err
+			}
+		}
+		wantS := int64(el.Seconds() * float64(shared))
+		for ; sentS < wantS; sentS++ {
+			if err := p.publishShared(time.Now().UnixNano()); err != nil {
+				return err
+			}
+		}
+		if err := p.flush(); err != nil {
+			return err
+		}
+	}
+	if err := p.close(); err != nil {
+		return err
+	}
+	fmt.Println(start.UnixNano(), sentP, sentS)
+	return nil
 }
 
 // frames pools the readers' frame buffers.
@@ -410,16 +510,23 @@ func startProfiles(s system, o options, n int) (stop func(), err error) {
 
 type tradewind struct {
 	url, rssURL, pprof string
+	natsURL            string
 	nc                 *nats.Conn
 	seq                []int64
 }
 
 func benchTradewind(tmp string, o options, n int) (result, error) {
-	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: filepath.Join(tmp, "nats"), Port: -1})
+	self, err := os.Executable()
 	if err != nil {
 		return result{}, err
 	}
-	defer emb.Shutdown()
+	// NATS runs in a process of its own: inside this one it would share the
+	// scheduler with the 10,000 client goroutines and delay every message.
+	natsURL, stopNATS, err := startNATS(self, filepath.Join(tmp, "nats"))
+	if err != nil {
+		return result{}, err
+	}
+	defer stopNATS()
 	dbURL, drop, err := freshDatabase()
 	if err != nil {
 		return result{}, err
@@ -429,11 +536,7 @@ func benchTradewind(tmp string, o options, n int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return result{}, err
-	}
-	cmd := exec.Command(self, "tw-server", "-nats", emb.URL, "-db", dbURL, "-addr", addr)
+	cmd := exec.Command(self, "tw-server", "-nats", natsURL, "-db", dbURL, "-addr", addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return result{}, err
@@ -442,18 +545,16 @@ func benchTradewind(tmp string, o options, n int) (result, error) {
 	if err := waitHTTP("http://" + addr + "/rss"); err != nil {
 		return result{}, err
 	}
-	nc, err := broker.Connect(emb.URL, "wsbench-publisher")
-	if err != nil {
-		return result{}, err
-	}
-	defer nc.Close()
-	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", pprof: "http://" + addr + "/debug/pprof", nc: nc, seq: make([]int64, n)}
+	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", pprof: "http://" + addr + "/debug/pprof", natsURL: natsURL}
 	fmt.Printf("tradewind: %d clients ...\n", n)
 	return measure(tw, o, n)
 }
 
 func (t *tradewind) name() string     { return "Tradewind" }
 func (t *tradewind) pprofURL() string { return t.pprof }
+func (t *tradewind) publisherArgs() []string {
+	return []string{"tradewind", t.natsURL}
+}
 
 func (t *tradewind) dial(ctx context.Context, i int) (*websocket.Conn, error) {
 	tok, _, err := auth.Issue([]byte(benchKey), "u"+strconv.Itoa(i), auth.RoleOps, time.Hour)
@@ -547,6 +648,7 @@ func (t *tradewind) reply(*websocket.Conn, []byte) {}
 
 // flush: NATS publishes are buffered and flushed by the client library.
 func (t *tradewind) flush() error { return nil }
+func (t *tradewind) close() error { return t.nc.Flush() }
 
 func (t *tradewind) publish(user string, seq int64, channelSubject string, now int64) error {
 	ev, err := events.New(events.NotificationV1, events.UserChannel(user), events.NotificationData{
@@ -581,6 +683,42 @@ func (t *tradewind) rss() (int64, error) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// startNATS runs an embedded NATS server (no streams) in a child process
+// and returns its URL.
+func startNATS(self, dir string) (string, func(), error) {
+	cmd := exec.Command(self, "nats-server", dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
+	url, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("nats-server child: %w", err)
+	}
+	return strings.TrimSpace(url), stop, nil
+}
+
+// natsServer is the NATS child process: it prints its URL, then serves
+// until interrupted.
+func natsServer(dir string) error {
+	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{Dir: dir, Port: -1})
+	if err != nil {
+		return err
+	}
+	defer emb.Shutdown()
+	fmt.Println(emb.URL)
+	ctx, cancel := signalContext()
+	defer cancel()
+	<-ctx.Done()
+	return nil
 }
 
 // twServer is the child process: Tradewind's ws server alone, plus /rss.
@@ -645,7 +783,6 @@ func twServer(args []string) error {
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	defer hs.Close()
-	defer ws.DebugReport()
 	return srv.Run(ctx)
 }
 
@@ -656,6 +793,9 @@ type centrifugo struct {
 	pid                  int
 	hc                   *http.Client
 	batch                []byte // publications of the current tick
+	sends                chan []byte
+	senders              sync.WaitGroup
+	failed               atomic.Value
 }
 
 func benchCentrifugo(tmp string, o options, n int) (result, error) {
@@ -691,7 +831,7 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	cf := &centrifugo{
 		wsURL: "ws://" + addr + "/connection/websocket", apiURL: "http://" + addr + "/api", pprof: "http://" + addr + "/debug/pprof",
-		pid: cmd.Process.Pid, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}},
+		pid: cmd.Process.Pid,
 	}
 	if err := waitHTTP("http://" + addr + "/health"); err != nil {
 		return result{}, err
@@ -702,6 +842,9 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 
 func (c *centrifugo) name() string     { return "Centrifugo v6" }
 func (c *centrifugo) pprofURL() string { return c.pprof }
+func (c *centrifugo) publisherArgs() []string {
+	return []string{"centrifugo", c.apiURL}
+}
 
 func (c *centrifugo) dial(ctx context.Context, _ int) (*websocket.Conn, error) {
 	conn, _, err := websocket.Dial(ctx, c.wsURL, nil)
@@ -794,12 +937,47 @@ func (c *centrifugo) publish(channel string, now int64) error {
 	return nil
 }
 
+// flush hands the tick's batch to one of a few sender goroutines, so
+// that, like NATS publishes, publishing does not wait for the server's
+// answer and the schedule is kept when the server is slow to answer.
 func (c *centrifugo) flush() error {
+	if err, _ := c.failed.Load().(error); err != nil {
+		return err
+	}
 	if len(c.batch) == 0 {
 		return nil
 	}
 	body := append(c.batch, `]}`...)
-	c.batch = c.batch[:0]
+	c.batch = nil
+	if c.sends == nil {
+		c.sends = make(chan []byte, 4096)
+		for range 8 {
+			c.senders.Add(1)
+			go func() {
+				defer c.senders.Done()
+				for body := range c.sends {
+					if err := c.post(body); err != nil {
+						c.failed.CompareAndSwap(nil, err)
+					}
+				}
+			}()
+		}
+	}
+	c.sends <- body
+	return nil
+}
+
+// close waits for the batches handed to the senders.
+func (c *centrifugo) close() error {
+	if c.sends != nil {
+		close(c.sends)
+		c.senders.Wait()
+	}
+	err, _ := c.failed.Load().(error)
+	return err
+}
+
+func (c *centrifugo) post(body []byte) error {
 	req, _ := http.NewRequest(http.MethodPost, c.apiURL+"/batch", bytes.NewReader(body))
 	req.Header.Set("X-API-Key", "bench-api-key")
 	req.Header.Set("Content-Type", "application/json")

@@ -114,7 +114,6 @@ func (o *out) done() error {
 	o.release()
 	o.first, o.pending = nil, 0
 	if o.delivered > 0 {
-		DebugNotes.Add(int64(o.delivered))
 		metrics.WSDelivered.Add(float64(o.delivered))
 		o.delivered = 0
 	}

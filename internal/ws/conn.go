@@ -51,10 +51,13 @@ type conn struct {
 	p     Principal
 	token string
 
-	batch  bool  // the client reads batch frames (it said so at auth)
-	q      queue // bounded: overflow closes the connection (slow consumer)
-	dead   atomic.Bool
-	expiry *time.Timer // closes the connection when the token expires
+	batch bool  // the client reads batch frames (it said so at auth)
+	q     queue // bounded: overflow closes the connection (slow consumer)
+	// writingSince is the server tick at which the current write began,
+	// 0 when not writing (see send and Server.watchdog).
+	writingSince atomic.Int64
+	dead         atomic.Bool
+	expiry       *time.Timer // closes the connection when the token expires
 
 	mu   sync.Mutex // guards subs (the reader changes it; the hub reads it on removal)
 	subs map[string]*subscription
@@ -70,10 +73,8 @@ func (c *conn) push(it item) {
 	if c.dead.Load() {
 		return
 	}
-	DebugPushes.Add(1)
 	ok, start := c.q.push(it)
 	if !ok {
-		DebugOverflows.Add(1)
 		metrics.WSOverflows.Inc()
 		c.closeWith(CloseSlowConsumer, "slow consumer: resume with since")
 		return
@@ -116,19 +117,34 @@ func (q *queue) push(it item) (ok, start bool) {
 func (q *queue) take() []item {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.items) == 0 {
-		q.writing = false
-		if cap(q.spare) > 64 { // do not keep a burst's memory while idle
-			q.spare = nil
-		}
-		if cap(q.items) > 64 {
-			q.items = nil
-		}
+	if q.idleLocked() {
 		return nil
 	}
 	out := q.items
 	q.items, q.spare = q.spare[:0], out
 	return out
+}
+
+// done is called by the drain goroutine after a round: true means the
+// queue is empty and the goroutine must exit (the next push starts one).
+func (q *queue) done() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.idleLocked()
+}
+
+func (q *queue) idleLocked() bool {
+	if len(q.items) > 0 {
+		return false
+	}
+	q.writing = false
+	if cap(q.spare) > 64 { // do not keep a burst's memory while idle
+		q.spare = nil
+	}
+	if cap(q.items) > 64 {
+		q.items = nil
+	}
+	return true
 }
 
 // kill makes every later push a no-op that starts nothing.
@@ -258,18 +274,30 @@ func (c *conn) unsubscribe(name string) {
 }
 
 // drain writes queued items until the queue is empty. One drain runs at
-// a time (queue.writing), so frames are written in queue order. Each round
-// writes everything queued so far, so the notifications that piled up
-// while the previous round was being written go out together (one batch
-// frame for a client that asked for batches).
+// a time per connection (queue.writing), so frames are written in queue
+// order.
+//
+// Each round first takes one of the server's write slots, then everything
+// queued so far. The slots bound how many connections write at once: with
+// a goroutine runnable per busy connection, 10,000 busy connections would
+// keep the scheduler's run queue so long that the NATS reader and the
+// dispatcher wait a full turn of it for every message, and every drain
+// would find one item. Waiting for a slot parks the goroutine instead, and
+// notifications pile up meanwhile, so one round writes them together (one
+// batch frame for a client that asked for batches). Hazards: a slot is
+// held during a backfill's inbox reads too (which bounds the database
+// load of a reconnect storm to WriteConcurrency queries, and delays live
+// writes meanwhile), and during a blocked write, until the watchdog drops
+// the connection after WriteTimeout (see send).
 func (c *conn) drain() {
 	o := out{c: c}
 	for {
+		c.s.writeSlots <- struct{}{}
 		items := c.q.take()
-		if items == nil {
+		if items == nil { // only after a kill: done checks for more before looping
+			<-c.s.writeSlots
 			return
 		}
-		DebugRounds.Add(1)
 		var err error
 		for i, it := range items {
 			if err == nil {
@@ -281,6 +309,10 @@ func (c *conn) drain() {
 			err = o.done()
 		} else {
 			_ = o.done()
+		}
+		<-c.s.writeSlots
+		if err == nil && c.q.done() {
+			return
 		}
 		if err != nil {
 			c.dead.Store(true)
@@ -389,10 +421,23 @@ func (c *conn) backfill(o *out, s *subscription, until int64) error {
 	}
 }
 
-// send writes one text frame. The context has no deadline on purpose: a
-// client that stops reading fills its queue and is closed as a slow
-// consumer, and a dead one fails its ping; both unblock the write.
+// send writes one text frame. The context has no deadline: a deadline per
+// write costs a timer and a context per frame on the hot path. Instead the
+// write is stamped with the server's clock tick and the server's watchdog
+// drops a connection whose write has not returned within WriteTimeout (its
+// socket buffers are full: it stopped reading, or the network is gone); it
+// resumes with since. A client that reads slowly but steadily fills its
+// queue first and is closed as a slow consumer.
 func (c *conn) send(frame []byte) error {
-	DebugSends.Add(1)
-	return c.ws.Write(context.Background(), websocket.MessageText, frame)
+	c.writingSince.Store(c.s.tick.Load())
+	err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+	c.writingSince.Store(0)
+	return err
+}
+
+// stuck reports whether a write of c has been blocked since before tick
+// minTick.
+func (c *conn) stuck(minTick int64) bool {
+	since := c.writingSince.Load()
+	return since != 0 && since < minTick
 }

@@ -199,21 +199,27 @@ func (e *env) append(userID, orderID string, lose bool) int64 {
 	return seq
 }
 
-// client is a test WebSocket client.
+// client is a test WebSocket client. The frames of a batch frame are
+// returned one by one, as if they had come alone; batches counts the
+// batch frames received and sizes their lengths in bytes.
 type client struct {
-	t  *testing.T
-	ws *websocket.Conn
+	t       *testing.T
+	ws      *websocket.Conn
+	pending []frame // the rest of the last batch
+	batches int
+	sizes   []int
 }
 
 type frame struct {
-	Type    string          `json:"type"`
-	Channel string          `json:"channel"`
-	Seq     int64           `json:"seq"`
-	Since   int64           `json:"since"`
-	Code    string          `json:"code"`
-	UserID  string          `json:"user_id"`
-	Event   json.RawMessage `json:"event"`
-	raw     []byte
+	Type     string            `json:"type"`
+	Channel  string            `json:"channel"`
+	Seq      int64             `json:"seq"`
+	Since    int64             `json:"since"`
+	Code     string            `json:"code"`
+	UserID   string            `json:"user_id"`
+	Event    json.RawMessage   `json:"event"`
+	Messages []json.RawMessage `json:"messages"` // batch
+	raw      []byte
 }
 
 func dial(t *testing.T, url string, opts *websocket.DialOptions) (*websocket.Conn, *http.Response, error) {
@@ -226,13 +232,24 @@ func dial(t *testing.T, url string, opts *websocket.DialOptions) (*websocket.Con
 // connect dials and authenticates with an auth frame.
 func connect(t *testing.T, url, token string) *client {
 	t.Helper()
+	return connectWith(t, url, map[string]any{"type": "auth", "token": token})
+}
+
+// connectBatch is connect for a client that reads batch frames.
+func connectBatch(t *testing.T, url, token string) *client {
+	t.Helper()
+	return connectWith(t, url, map[string]any{"type": "auth", "token": token, "batch": true})
+}
+
+func connectWith(t *testing.T, url string, auth map[string]any) *client {
+	t.Helper()
 	c, _, err := dial(t, url, nil)
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { _ = c.CloseNow() })
 	cl := &client{t: t, ws: c}
-	cl.send(map[string]any{"type": "auth", "token": token})
+	cl.send(auth)
 	if f := cl.next(); f.Type != "authenticated" {
 		t.Fatalf("after auth got %s", f.raw)
 	}
@@ -263,18 +280,43 @@ func (c *client) next() frame {
 }
 
 func (c *client) read(timeout time.Duration) (frame, error) {
+	if len(c.pending) > 0 {
+		f := c.pending[0]
+		c.pending = c.pending[1:]
+		return f, nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	_, b, err := c.ws.Read(ctx)
 	if err != nil {
 		return frame{}, err
 	}
+	f := c.decode(b)
+	if f.Type != "batch" {
+		return f, nil
+	}
+	c.batches++
+	c.sizes = append(c.sizes, len(b))
+	if len(f.Messages) < 2 {
+		c.t.Fatalf("a batch of %d messages: %s", len(f.Messages), b)
+	}
+	for _, m := range f.Messages {
+		if inner := c.decode(m); inner.Type != "notification" {
+			c.t.Fatalf("batch holds a %q frame: %s", inner.Type, m)
+		} else {
+			c.pending = append(c.pending, inner)
+		}
+	}
+	return c.read(timeout)
+}
+
+func (c *client) decode(b []byte) frame {
 	var f frame
 	if err := json.Unmarshal(b, &f); err != nil {
 		c.t.Fatalf("frame %s: %v", b, err)
 	}
 	f.raw = b
-	return f, nil
+	return f
 }
 
 // closeCode reads until the server closes and returns its code.

@@ -130,7 +130,6 @@ func (h *hub) dispatch(m *nats.Msg) {
 	if len(targets) == 0 {
 		return // nobody here listens: not even decoded
 	}
-	DebugDispatch.Add(1)
 	seq, frame, err := encode(key, m)
 	if err != nil {
 		h.log.Warn("notification dropped: not a valid notification", "subject", m.Subject, "err", err)

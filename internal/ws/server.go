@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,13 @@ type Config struct {
 	RevalidateEvery time.Duration
 	// ShutdownGrace bounds the wait for connections to close at shutdown (5s).
 	ShutdownGrace time.Duration
+	// WriteConcurrency is how many connections write at once (8 per CPU,
+	// at least 16); the others wait for a slot while their notifications
+	// pile up, to be written together. See conn.drain.
+	WriteConcurrency int
+	// WriteTimeout bounds one frame write (10s, checked every second); a
+	// client that does not accept it is disconnected and resumes with since.
+	WriteTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -76,6 +84,8 @@ func (c *Config) setDefaults() {
 	def(&c.PongTimeout, 10*time.Second)
 	def(&c.RevalidateEvery, 30*time.Second)
 	def(&c.ShutdownGrace, 5*time.Second)
+	def(&c.WriteTimeout, 10*time.Second)
+	defInt(&c.WriteConcurrency, max(16, 8*runtime.GOMAXPROCS(0)))
 	defInt(&c.QueueSize, 256)
 	defInt(&c.MaxConnections, 10000)
 	defInt(&c.MaxConnectionsPerUser, 16)
@@ -95,6 +105,9 @@ type Server struct {
 	auth  Authenticator
 	log   *slog.Logger
 	hub   *hub
+
+	writeSlots chan struct{} // held while a connection writes (WriteConcurrency)
+	tick       atomic.Int64  // seconds since Run began, from 1: a cheap clock for write stamps
 
 	ready   atomic.Bool // subscribed to ntf.>
 	closing atomic.Bool // shutting down: no new connections
@@ -125,7 +138,8 @@ func New(cfg Config, nc *nats.Conn, in *PGInbox, auth Authenticator, log *slog.L
 	}
 	cfg.setDefaults()
 	log = log.With("component", "ws")
-	return &Server{cfg: cfg, nc: nc, inbox: in, auth: auth, log: log, hub: newHub(log)}, nil
+	return &Server{cfg: cfg, nc: nc, inbox: in, auth: auth, log: log, hub: newHub(log),
+		writeSlots: make(chan struct{}, cfg.WriteConcurrency)}, nil
 }
 
 // Name implements the app's Service.
@@ -157,6 +171,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.nc.FlushTimeout(5 * time.Second); err != nil {
 		return fmt.Errorf("ws: subscribe ntf.>: %w", err)
 	}
+	s.tick.Store(1)
 	s.ready.Store(true)
 	s.log.Info("WebSocket fan-out ready", "path", Path)
 
@@ -178,6 +193,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.shutdown()
 			return nil
 		case <-monitor.C:
+			s.watchdog()
 			r := s.nc.Stats().Reconnects
 			d, _ := sub.Dropped()
 			if r != reconnects || d != dropped {
@@ -190,6 +206,20 @@ func (s *Server) Run(ctx context.Context) error {
 			s.revalidate(ctx)
 		case <-ping.C:
 			go s.heartbeat()
+		}
+	}
+}
+
+// watchdog advances the write clock and drops every connection whose
+// write has been blocked for WriteTimeout: it would otherwise hold one of
+// the write slots, which all connections share, indefinitely.
+func (s *Server) watchdog() {
+	now := s.tick.Add(1)
+	limit := now - int64((s.cfg.WriteTimeout+time.Second-1)/time.Second)
+	for _, c := range s.hub.connections() {
+		if c.stuck(limit) {
+			c.logger().Info("dropping a connection whose write is blocked", "timeout", s.cfg.WriteTimeout)
+			_ = c.ws.CloseNow()
 		}
 	}
 }

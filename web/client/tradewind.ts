@@ -62,6 +62,8 @@ interface ServerFrame {
   message?: string;
   user_id?: string;
   event?: NotificationEvent;
+  /** batch: notification frames, in order (the client asks for batches at auth). */
+  messages?: ServerFrame[];
 }
 
 /** Brands a string as an OrderId (after checking it looks like a UUID). */
@@ -147,7 +149,9 @@ export class NotificationClient {
     }
     const ws = new WebSocket(this.url());
     this.ws = ws;
-    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token }));
+    // batch: the server may coalesce queued notifications into one
+    // {"type":"batch","messages":[…]} frame, which onFrame unpacks.
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", token, batch: true }));
     ws.onmessage = (m) => this.onFrame(ws, m.data);
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -183,18 +187,26 @@ export class NotificationClient {
           ws.send(JSON.stringify({ type: "subscribe", channel: ch, since: this.lastSeq(ch) }));
         }
         break;
-      case "notification": {
-        const ch = f.channel as Channel;
-        const seq = f.seq ?? 0;
-        const ordered = ch !== "ops.orders";
-        if (ordered && seq <= this.lastSeq(ch)) return; // already delivered
-        if (ordered) this.remember(ch, seq);
-        if (f.event) this.opts.onNotification?.({ channel: ch, seq, event: f.event });
+      case "notification":
+        this.onNotification(f);
         break;
-      }
+      case "batch":
+        for (const m of f.messages ?? []) {
+          if (m.type === "notification") this.onNotification(m);
+        }
+        break;
       case "error":
         this.opts.onError?.(f.code ?? "error", f.message ?? "", f.channel);
         break;
     }
+  }
+
+  private onNotification(f: ServerFrame): void {
+    const ch = f.channel as Channel;
+    const seq = f.seq ?? 0;
+    const ordered = ch !== "ops.orders";
+    if (ordered && seq <= this.lastSeq(ch)) return; // already delivered
+    if (ordered) this.remember(ch, seq);
+    if (f.event) this.opts.onNotification?.({ channel: ch, seq, event: f.event });
   }
 }
