@@ -33,22 +33,12 @@ func buildAPI(d *Deps) ([]Service, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := d.Cfg
-	keys, err := auth.NewKeys(d.Pool)
+	creds, err := d.Credentials()
 	if err != nil {
 		return nil, err
 	}
-	signing, development, err := auth.SigningKey(cfg.JWTSecret, cfg.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	revocations, err := auth.NewRevocations(ctx, d.JS, cfg.Replicas, cfg.TokenMaxLifetime)
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := auth.NewVerifier(signing, cfg.TokenMaxLifetime, revocations)
-	if err != nil {
-		return nil, err
-	}
+	keys, signing, development := creds.Keys, creds.Signing, creds.Development
+	revocations, verifier := creds.Revocations, creds.Verifier
 	var store ratelimit.Store
 	var sweep func(context.Context) (int64, error)
 	switch cfg.RateLimitStore {

@@ -16,28 +16,16 @@ func init() {
 		Name: "ws",
 		Help: "WebSocket notifications at GET /v1/ws (and the demo page at /)",
 		Build: func(d *Deps) ([]Service, error) {
-			key := []byte(d.Cfg.JWTSecret)
-			if len(key) == 0 {
-				var err error
-				if key, err = auth.DevSecret(d.Cfg.DataDir); err != nil {
-					return nil, err
-				}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			revocations, err := auth.NewRevocations(ctx, d.JS, d.Cfg.Replicas, d.Cfg.TokenMaxLifetime)
+			creds, err := d.Credentials()
 			if err != nil {
 				return nil, fmt.Errorf("ws: %w", err)
 			}
-			verifier, err := auth.NewVerifier(key, d.Cfg.TokenMaxLifetime, revocations)
-			if err != nil {
-				return nil, fmt.Errorf("ws: %w", err)
-			}
+			revocations := creds.Revocations
 			inbox, err := ws.NewPGInbox(d.Pool)
 			if err != nil {
 				return nil, err
 			}
-			authn := wsAuthenticator{verifier}
+			authn := wsAuthenticator{creds.Verifier}
 			srv, err := ws.New(ws.Config{}, d.NC, inbox, authn, d.Log)
 			if err != nil {
 				return nil, err
