@@ -29,8 +29,9 @@ const maxIdentifier = 63
 var packageDatabaseURL string
 
 // Main is called from a package's TestMain: it creates a fresh database
-// named tw_<pkg>_<random> on the server from TEST_DATABASE_URL (default
-// DefaultTestDatabaseURL), applies migrations with store.Migrate, runs the
+// named tw_<pkg>_<random> on the server from TEST_DATABASE_URL (else
+// DefaultTestDatabaseURL when it answers, else a throwaway cluster: see
+// serverURL), applies migrations with store.Migrate, runs the
 // tests, drops the database (WITH (FORCE)) and exits with m.Run's code.
 //
 //	func TestMain(m *testing.M) { testenv.Main(m) }
@@ -39,9 +40,10 @@ func Main(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	server := os.Getenv("TEST_DATABASE_URL")
-	if server == "" {
-		server = DefaultTestDatabaseURL
+	server, err := serverURL()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
+		return 1
 	}
 	name, err := packageDatabaseName(os.Args[0])
 	if err != nil {
