@@ -65,7 +65,10 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	if err != nil {
 		return fmt.Errorf("listen on TRADEWIND_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
 	}
-	httpSrv := &http.Server{Handler: tracer.Middleware(metrics.HTTP(mux)), ReadHeaderTimeout: 10 * time.Second}
+	// No ReadTimeout/WriteTimeout: WebSocket connections live long and the
+	// API bounds bodies itself; headers and idle keep-alives are bounded.
+	httpSrv := &http.Server{Handler: tracer.Middleware(metrics.HTTP(mux)), ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	go func() { _ = httpSrv.Serve(ln) }()
 	defer func() {
 		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
