@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Multi-stage build of the tradewind binary: a static executable on a
-# distroless base (no shell, non-root).
+# minimal Debian base, run as an unprivileged user.
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
@@ -11,13 +11,16 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
       -o /out/tradewind ./cmd/tradewind
 
-FROM gcr.io/distroless/static-debian12:nonroot
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --uid 65532 --create-home --home-dir /home/nonroot nonroot
 COPY --from=build /out/tradewind /usr/local/bin/tradewind
 WORKDIR /home/nonroot
 ENV TRADEWIND_DATA_DIR=/home/nonroot/.tradewind \
     TRADEWIND_HTTP_ADDR=0.0.0.0:8080 \
     TRADEWIND_LOG_FORMAT=json
-USER nonroot:nonroot
+USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/tradewind"]
 CMD ["serve"]

@@ -16,12 +16,14 @@ import (
 
 // startPaymentProvider starts the payment provider simulator in this
 // process when no real provider is configured (TRADEWIND_PAYMENT_URL
-// empty), so that `make run` needs nothing else. It is independent of the
-// roles: it runs whenever serve does. Its ledger is journaled under
+// empty) and this process runs the payments role, so that `make run`
+// needs nothing else. Its ledger is journaled under
 // <data dir>/provider. It returns the provider's base URL (the configured
 // one when set) and a function that stops the simulator.
 func startPaymentProvider(cfg config.Config, log *slog.Logger) (string, func(), error) {
-	if cfg.PaymentURL != "" {
+	if cfg.PaymentURL != "" || !cfg.HasRole("payments") {
+		// A configured provider, or a process that makes no payments (in
+		// a split deployment only the payments role talks to it).
 		return cfg.PaymentURL, func() {}, nil
 	}
 	sim, err := provider.NewServer(provider.Options{DataDir: filepath.Join(cfg.DataDir, "provider"), Log: log})
