@@ -37,8 +37,10 @@ fuzz: ## run every fuzz target for 30s each
 	$(GO) test -run=NONE -fuzz=FuzzDecode -fuzztime=30s ./internal/cenats
 	$(GO) test -run=NONE -fuzz=FuzzDecodeCommand -fuzztime=30s ./internal/api
 
-bench: ## benchmarks (runner vs Watermill baseline, ...)
-	$(GO) test -run=NONE -bench=. -benchtime=3x -timeout 30m ./internal/runner/...
+bench: ## benchmarks: runner vs Watermill baseline, gateway vs raw publish, 1M-event rebuild vs raw COPY
+	$(GO) test -run=NONE -bench=PlaceOrderSlice -benchtime=3x ./internal/runner
+	$(GO) test -run=NONE -bench='AcceptOrders|RawPublish' -benchtime=3s ./internal/api
+	TRADEWIND_BENCH_EVENTS=1000000 $(GO) test -run='^$$' -bench=RebuildOrders -benchtime=1x -timeout 30m ./projections
 
 bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (installs Centrifugo in a temp dir)
 	$(GO) run ./cmd/tradewind-wsbench
