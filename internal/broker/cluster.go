@@ -109,13 +109,6 @@ func (c *Cluster) URLs() []string { return append([]string(nil), c.urls...) }
 // URL is URLs joined by commas: the form NATS_URL and nats.Connect take.
 func (c *Cluster) URL() string { return strings.Join(c.urls, ",") }
 
-// Node returns node i, or nil while it is stopped.
-func (c *Cluster) Node(i int) *Embedded {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.nodes[i]
-}
-
 // Stop shuts node i down and waits until it has stopped. Its store
 // directory is kept for Restart.
 func (c *Cluster) Stop(i int) {
@@ -143,19 +136,6 @@ func (c *Cluster) Restart(i int) error {
 	}
 	c.nodes[i] = n
 	return nil
-}
-
-// MetaLeader returns the index of the node that is JetStream's meta
-// leader, or -1 when no running node is.
-func (c *Cluster) MetaLeader() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, n := range c.nodes {
-		if n != nil && n.Server.JetStreamIsLeader() {
-			return i
-		}
-	}
-	return -1
 }
 
 // WaitReady waits until every running node has routes to every other

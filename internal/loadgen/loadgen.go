@@ -483,9 +483,6 @@ func (g *Generator) Accepted() []string {
 	return out
 }
 
-// Run returns the run id every seeded id starts with.
-func (g *Generator) RunID() string { return g.run }
-
 // record notes an order's terminal event.
 func (g *Generator) record(orderID, outcome string, at time.Time) {
 	g.mu.Lock()

@@ -200,13 +200,6 @@ func WithLogger(l *slog.Logger) Option { return func(x *Limiter) { x.log = l } }
 // WithTimeout bounds one store decision (default 250ms).
 func WithTimeout(d time.Duration) Option { return func(x *Limiter) { x.timeout = d } }
 
-// WithCooldown is how long the store is skipped after it failed (default 2s).
-func WithCooldown(d time.Duration) Option { return func(x *Limiter) { x.cooldown = d } }
-
-// WithLeaseTTL sets how long leased tokens may be spent (default 250ms);
-// 0 disables leases: every request asks the store.
-func WithLeaseTTL(d time.Duration) Option { return func(x *Limiter) { x.leaseTTL = d } }
-
 // New builds a limiter on a shared store.
 func New(store Store, opts ...Option) (*Limiter, error) {
 	if store == nil {

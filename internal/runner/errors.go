@@ -41,12 +41,6 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p)
 }
 
-// IsInvalid reports whether err was marked Invalid.
-func IsInvalid(err error) bool {
-	var p *invalidError
-	return errors.As(err, &p)
-}
-
 type retryError struct {
 	err   error
 	after time.Duration
