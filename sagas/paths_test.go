@@ -146,9 +146,14 @@ func TestCustomerCancelAfterConfirmationRefundsAndReturns(t *testing.T) {
 }
 
 // TestCustomerCancelBeforeConfirmationVoidsAndReleases cancels while the
-// authorization is in flight (the provider answers slowly): the order is
-// cancelled first, so the authorization is late and voided, and the
-// reservation released.
+// authorization is in flight (the provider answers slowly). Which of the
+// payments participant's two messages (the reservation, the cancellation)
+// it handles first is a race the test cannot steer, and both ends are
+// consistent: either the authorization lands after the cancel and is
+// voided (the late-authorization path), or payments saw the cancel first
+// and authorizes nothing. Either way the reservation is released and the
+// provider holds nothing. (lost_results_test.go drives each ordering
+// deterministically.)
 func TestCustomerCancelBeforeConfirmationVoidsAndReleases(t *testing.T) {
 	s := sagatest.Start(t, sagatest.Options{
 		Faults:         provider.Faults{Latency: provider.Duration(1500 * time.Millisecond)},
@@ -159,18 +164,26 @@ func TestCustomerCancelBeforeConfirmationVoidsAndReleases(t *testing.T) {
 	id := s.PlaceOrder("c-1", line(a, 2, 500))
 	s.Eventually(wait, "stock reserved", func() bool { return s.StockOrder(id) == "reserved" })
 	s.Cancel(id)
-	s.WaitEvents(id, wait, "orders.placed", "inventory.reserved", "orders.cancelled", "inventory.released",
-		"payments.authorized", "payments.voided")
+	s.WaitEvents(id, wait, "orders.placed", "inventory.reserved", "orders.cancelled", "inventory.released")
+	var lateAuthorization bool
+	s.Eventually(wait, "payments settled the reservation", func() bool {
+		log := s.SagaLog(id)
+		evs := s.Events(id)
+		lateAuthorization = slices.Contains(evs, "payments.voided") && slices.Contains(log, "confirm_order:ignored")
+		return lateAuthorization || slices.Contains(log, "authorize_payment:ignored")
+	})
 	if st, reason := s.OrderStatus(id); st != events.StatusCancelled || reason != events.CancelCustomer {
 		t.Errorf("order %s/%s, want cancelled/customer", st, reason)
 	}
 	wantStock(t, s, a, 2, 0)
-	if l, _ := ledgerOf(s, id); l.Status != provider.StatusVoided {
-		t.Errorf("ledger status %s, want voided", l.Status)
+	l, held := ledgerOf(s, id)
+	switch {
+	case lateAuthorization && (!held || l.Status != provider.StatusVoided):
+		t.Errorf("late authorization: ledger %+v (held %v), want voided", l, held)
+	case !lateAuthorization && held && l.Status != provider.StatusVoided:
+		t.Errorf("cancel seen first, yet the provider holds %+v", l)
 	}
-	if !slices.Contains(s.SagaLog(id), "confirm_order:ignored") {
-		t.Errorf("saga log %v lacks the ignored late authorization", s.SagaLog(id))
-	}
+	t.Logf("late authorization voided: %v", lateAuthorization)
 }
 
 // TestTimeoutCancelsAndCompensates: with no payments participant running,
