@@ -150,12 +150,8 @@ func (Sales) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 			products[p.SKU], category[p.SKU] = p.CategoryID, p.CategoryID
 		case events.OrderPlacedV1:
 			var p events.OrderPlaced
-			id, err := orderID(ev.Subject)
-			if err == nil {
-				err = decode(ev, &p)
-			}
-			if err != nil {
-				b.Reject(ev, err)
+			id, ok := orderData(b, ev, &p)
+			if !ok {
 				continue
 			}
 			if orders[id] != nil {
@@ -169,12 +165,8 @@ func (Sales) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 			placedOrder = append(placedOrder, id)
 		case events.OrderConfirmedV1:
 			var c events.OrderConfirmed
-			id, err := orderID(ev.Subject)
-			if err == nil {
-				err = decode(ev, &c)
-			}
-			if err != nil {
-				b.Reject(ev, err)
+			id, ok := orderData(b, ev, &c)
+			if !ok {
 				continue
 			}
 			o := orders[id]
@@ -190,12 +182,8 @@ func (Sales) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) error {
 			add(o, at, 1)
 		case events.OrderCancelledV1:
 			var c events.OrderCancelled
-			id, err := orderID(ev.Subject)
-			if err == nil {
-				err = decode(ev, &c)
-			}
-			if err != nil {
-				b.Reject(ev, err)
+			id, ok := orderData(b, ev, &c)
+			if !ok {
 				continue
 			}
 			o := orders[id]
@@ -296,4 +284,18 @@ func loadPairs(ctx context.Context, tx pgx.Tx, sql string, keys []string, m map[
 		m[k] = v
 	}
 	return rows.Err()
+}
+
+// orderData reads an order event's id (its subject) and data; a malformed
+// one is rejected on the batch and ok is false.
+func orderData(b *projector.Batch, ev *projector.Event, v any) (id [16]byte, ok bool) {
+	id, err := orderID(ev.Subject)
+	if err == nil {
+		err = decode(ev, v)
+	}
+	if err != nil {
+		b.Reject(ev, err)
+		return id, false
+	}
+	return id, true
 }
