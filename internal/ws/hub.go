@@ -106,12 +106,6 @@ func (h *hub) connections() []*conn {
 	return out
 }
 
-func (h *hub) count() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.conns)
-}
-
 // dispatch handles one message of ntf.>. NATS calls it from one goroutine
 // per subscription, so messages are dispatched in arrival order and
 // h.scratch needs no lock.

@@ -145,8 +145,9 @@ func New(cfg Config, nc *nats.Conn, in *PGInbox, auth Authenticator, log *slog.L
 // Name implements the app's Service.
 func (s *Server) Name() string { return "ws" }
 
-// Connections is the number of open connections on this instance.
-func (s *Server) Connections() int { return s.hub.count() }
+// Connections is the number of connections this instance counts
+// against MaxConnections: open ones and those still authenticating.
+func (s *Server) Connections() int { return int(s.open.Load()) }
 
 // Run subscribes to ntf.> and serves until ctx ends; then it stops
 // accepting, closes every connection with CloseRestart so clients

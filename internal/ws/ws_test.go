@@ -317,6 +317,9 @@ func TestLimits(t *testing.T) {
 	s := e.server(ws.Config{MaxConnections: 3, MaxConnectionsPerUser: 2, MaxSubscriptions: 1, MaxFrameBytes: 1024, OriginPatterns: []string{"shop.example.com"}})
 	u := user(t, "lim")
 	tok, _ := e.token(u, auth.RoleCustomer)
+	// Each case needs the instance idle: a connection the client closed
+	// still counts until the server has seen it go.
+	idle := func(t *testing.T) { testenv_eventually(t, func() bool { return s.Connections() == 0 }) }
 
 	t.Run("connections per user", func(t *testing.T) {
 		a, b := connect(t, s.url, tok), connect(t, s.url, tok)
@@ -331,6 +334,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("connections per instance", func(t *testing.T) {
+		idle(t)
 		var open []*client
 		for i := range 3 {
 			tk, _ := e.token(user(t, "many"+string(rune('a'+i))), auth.RoleCustomer)
@@ -343,10 +347,12 @@ func TestLimits(t *testing.T) {
 		for _, c := range open {
 			_ = c.ws.Close(websocket.StatusNormalClosure, "")
 		}
-		testenv_eventually(t, func() bool { return s.Connections() == 0 })
+		idle(t)
 	})
 	t.Run("subscriptions per connection", func(t *testing.T) {
+		idle(t)
 		c := connect(t, s.url, tok)
+		defer c.ws.CloseNow()
 		c.subscribe("user", 0)
 		if f := c.next(); f.Type != "subscribed" {
 			t.Fatalf("got %s", f.raw)
@@ -357,7 +363,9 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("frame size", func(t *testing.T) {
+		idle(t)
 		c := connect(t, s.url, tok)
+		defer c.ws.CloseNow()
 		big := make([]byte, 2048)
 		for i := range big {
 			big[i] = 'x'
@@ -368,6 +376,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("origin allow-list", func(t *testing.T) {
+		idle(t)
 		for origin, want := range map[string]int{"https://evil.example.org": http.StatusForbidden, "https://shop.example.com": http.StatusSwitchingProtocols} {
 			c, resp, _ := dial(t, s.url, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {origin}}})
 			if c != nil {
