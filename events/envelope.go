@@ -68,8 +68,10 @@ func CausedBy(cause *event.Event) Option {
 
 // New builds a CloudEvent of a catalogued type: a UUIDv7 id, the Tradewind
 // source, the current time, JSON data, the schema URI and the partition key
-// (the subject). The data is marshalled as JSON; validation against the
-// schema happens when the event is published or consumed, not here.
+// (the subject). The data is marshalled as JSON, except json.RawMessage,
+// which is taken as it is (the encoder refuses it on publish if it is not
+// valid JSON); validation against the schema happens when the event is
+// published or consumed, not here.
 func New(ceType, subject string, data any, opts ...Option) (*event.Event, error) {
 	spec, ok := Lookup(ceType)
 	if !ok {
@@ -89,9 +91,11 @@ func New(ceType, subject string, data any, opts ...Option) (*event.Event, error)
 		e.SetSubject(subject)
 		e.SetExtension(ExtPartitionKey, subject)
 	}
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return nil, fmt.Errorf("new event %s: marshal data: %w", ceType, err)
+	raw, ok := data.(json.RawMessage)
+	if !ok {
+		if raw, err = json.Marshal(data); err != nil {
+			return nil, fmt.Errorf("new event %s: marshal data: %w", ceType, err)
+		}
 	}
 	if err := e.SetData(event.ApplicationJSON, raw); err != nil {
 		return nil, fmt.Errorf("new event %s: set data: %w", ceType, err)

@@ -121,13 +121,8 @@ func compileAll() (map[string]*jsonschema.Schema, error) {
 // JSON or breaks the schema gives a *ValidationError naming the most
 // specific field at fault.
 func Validate(ceType string, data []byte) error {
-	schs, err := load()
-	if err != nil {
+	if _, err := schemaOf(ceType); err != nil {
 		return err
-	}
-	sch, ok := schs[ceType]
-	if !ok {
-		return unknownType(ceType)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &ValidationError{Type: ceType, Problem: "no data: want a JSON object"}
@@ -139,6 +134,18 @@ func Validate(ceType string, data []byte) error {
 	if err != nil {
 		return &ValidationError{Type: ceType, Problem: jsonProblem(err)}
 	}
+	return ValidateValue(ceType, doc)
+}
+
+// ValidateValue is Validate for data already decoded, as encoding/json
+// decodes into any with UseNumber (objects as map[string]any, numbers as
+// json.Number, so that huge values are judged as written). It spares the
+// caller that holds the decoded document a second parse.
+func ValidateValue(ceType string, doc any) error {
+	sch, err := schemaOf(ceType)
+	if err != nil {
+		return err
+	}
 	err = sch.Validate(doc)
 	if err == nil {
 		return nil
@@ -149,6 +156,18 @@ func Validate(ceType string, data []byte) error {
 	}
 	field, problem := mostSpecific(ve)
 	return &ValidationError{Type: ceType, Field: field, Problem: problem}
+}
+
+func schemaOf(ceType string) (*jsonschema.Schema, error) {
+	schs, err := load()
+	if err != nil {
+		return nil, err
+	}
+	sch, ok := schs[ceType]
+	if !ok {
+		return nil, unknownType(ceType)
+	}
+	return sch, nil
 }
 
 // jsonProblem words a JSON syntax error.

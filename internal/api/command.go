@@ -142,13 +142,13 @@ func (s *Server) command(c *commandRoute) http.Handler {
 			writeProblem(w, r, prob)
 			return
 		}
+		if prob := validate(ceType, doc, tgt.fromPath); prob != nil {
+			writeProblem(w, r, prob)
+			return
+		}
 		data, err := json.Marshal(doc)
 		if err != nil {
 			writeProblem(w, r, problem(http.StatusBadRequest, "malformed-body", "Malformed request body", err.Error()))
-			return
-		}
-		if prob := validate(ceType, data, tgt.fromPath); prob != nil {
-			writeProblem(w, r, prob)
 			return
 		}
 		if !s.d.Publisher.Connected() {
@@ -219,11 +219,13 @@ func unavailable(detail string) *Problem {
 func accepted(c *commandRoute, version int, ceType, cmdID string, tgt target, stream string, seq uint64) idempotency.Response {
 	pos := stream + ":" + strconv.FormatUint(seq, 10)
 	body, _ := json.Marshal(Accepted{Status: "accepted", ID: tgt.aggregateID, CommandID: cmdID, Type: ceType, Position: pos, Location: tgt.location})
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Location", tgt.location)
-	h.Set(HeaderPosition, pos)
-	h.Set(HeaderSchemaVersion, strconv.Itoa(version))
+	// The names are canonical already (constants): no Set needed.
+	h := http.Header{
+		"Content-Type":      {"application/json"},
+		"Location":          {tgt.location},
+		HeaderPosition:      {pos},
+		HeaderSchemaVersion: {strconv.Itoa(version)},
+	}
 	if d, ok := c.deprecated[version]; ok {
 		h.Set("Deprecation", "@"+strconv.FormatInt(d.Since, 10))
 		h.Set("Sunset", d.Sunset)

@@ -118,10 +118,11 @@ func position(b []byte, off int64) (line, col int) {
 	return line, col
 }
 
-// validate checks data against the schema of ceType, naming the field at
-// fault; fromPath maps body fields filled from the URL to their parameter.
-func validate(ceType string, data []byte, fromPath map[string]string) *Problem {
-	err := schemas.Validate(ceType, data)
+// validate checks the decoded body (parseObject's document) against the
+// schema of ceType, naming the field at fault; fromPath maps body fields
+// filled from the URL to their parameter.
+func validate(ceType string, doc map[string]any, fromPath map[string]string) *Problem {
+	err := schemas.ValidateValue(ceType, doc)
 	if err == nil {
 		return nil
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/schemas"
 )
 
 // FuzzDecodeCommand feeds arbitrary bodies and content types through the
@@ -39,8 +40,14 @@ func FuzzDecodeCommand(f *testing.F) {
 					t.Fatalf("re-encode a decoded body: %v", err)
 				}
 				for _, typ := range []string{events.PlaceOrderV1, events.PlaceOrderV2} {
-					if p := validate(typ, data, nil); p != nil && (p.Status < 400 || p.Status > 499) {
+					p := validate(typ, doc, nil)
+					if p != nil && (p.Status < 400 || p.Status > 499) {
 						t.Fatalf("status %d for %q", p.Status, body)
+					}
+					// The decoded document and the bytes published from it
+					// must get the same verdict.
+					if err := schemas.Validate(typ, data); (err == nil) != (p == nil) {
+						t.Fatalf("%s: the document's verdict (%v) differs from its encoding's (%v) for %q", typ, p, err, body)
 					}
 				}
 				return

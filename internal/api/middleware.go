@@ -12,7 +12,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// Headers the gateway reads and writes.
+// Headers the gateway reads and writes. Each is in canonical form, so
+// that it can index an http.Header directly (TestHeaderNamesAreCanonical).
 const (
 	HeaderRequestID      = "X-Request-Id"
 	HeaderCorrelationID  = "X-Correlation-Id"

@@ -79,3 +79,12 @@ func TestRouterAndDocumentAgree(t *testing.T) {
 		t.Errorf("/docs: %d", page.status)
 	}
 }
+
+func TestHeaderNamesAreCanonical(t *testing.T) {
+	for _, h := range []string{api.HeaderRequestID, api.HeaderCorrelationID, api.HeaderTraceparent, api.HeaderIdempotencyKey,
+		api.HeaderReplayed, api.HeaderPosition, api.HeaderAcceptVersion, api.HeaderSchemaVersion} {
+		if c := http.CanonicalHeaderKey(h); c != h {
+			t.Errorf("header %q is not canonical (%q): accepted() indexes http.Header with it directly", h, c)
+		}
+	}
+}

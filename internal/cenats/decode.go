@@ -156,8 +156,9 @@ func checkEvent(e *event.Event) *problem {
 		if !utf8.Valid(data) {
 			return &problem{"data", fmt.Sprintf("invalid UTF-8 in JSON data (datacontenttype %s)", e.DataContentType())}
 		}
-		var raw json.RawMessage
-		if err := json.Unmarshal(data, &raw); err != nil {
+		if !json.Valid(data) {
+			var raw json.RawMessage
+			err := json.Unmarshal(data, &raw) // only to word the error
 			return &problem{"data", fmt.Sprintf("malformed JSON data (datacontenttype %s): %v", e.DataContentType(), err)}
 		}
 	}

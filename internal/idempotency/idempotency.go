@@ -20,7 +20,11 @@
 // from (caller, key, request), so a retry the store no longer remembers
 // republishes the same id, which JetStream drops (Nats-Msg-Id, inside the
 // duplicate window) and the consumers' inboxes ignore (forever). That is
-// why the store may run with synchronous_commit off.
+// why group-committed writes run with synchronous_commit off: a
+// PostgreSQL crash may forget the last few hundred milliseconds of keys,
+// and a retry of one of them then publishes (the same command) again —
+// or, if the client reused the key for a different request, gets that
+// one accepted instead of a 422.
 //
 // Writes of concurrent requests are group committed: see batch.go for the
 // protocol, and WithFlushers to turn it off.
