@@ -1,11 +1,14 @@
 // Package cluster_test runs the order saga on a 3-node NATS JetStream
-// cluster with R3 streams, stops a node under load, keeps going, brings
+// cluster with R3 streams, kills a node under load, keeps going, brings
 // it back, and proves every order's outcome and every invariant.
 //
-// The default run places 300 orders and stops one node: the leader of
-// the EVENTS stream, so a leader election happens under load.
-// TRADEWIND_CLUSTER_LONG=1 places 1000 orders per phase and stops each of
-// the three nodes in turn (the EVENTS leader first).
+// The nodes are nats-server OS processes (built from the module go.mod
+// requires) with the clustering and fsync policy of deploy/nats, and a
+// node is lost by SIGKILL to its process group: no shutdown, no lame
+// duck, no final flush. The default run places 350 orders and kills one
+// node: the leader of the EVENTS stream, so a leader election happens
+// under load. TRADEWIND_CLUSTER_LONG=1 places 1000 orders per phase and
+// kills each of the three nodes in turn (the EVENTS leader first).
 package cluster_test
 
 import (
@@ -36,8 +39,9 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 var streams = []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ}
 
 // TestSagaSurvivesLosingANodeOfTheCluster: orders placed before, during
-// and after one node's outage all reach the outcome of their path, the
-// stopped node rejoins and catches up, and the invariant checker finds
+// and after one node's outage all reach the outcome of their path — those
+// placed while it is down complete while it is down — the killed node
+// restarts on its store and catches up, and the invariant checker finds
 // nothing.
 func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	if testing.Short() {
@@ -48,11 +52,12 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 		perPhase, rounds = 1000, 3
 	}
 	started := time.Now()
-	c, err := broker.StartCluster(broker.ClusterConfig{Dir: t.TempDir(), Nodes: 3}, time.Minute)
-	if err != nil {
+	bin := buildNATSServer(t)
+	syncInterval := deployedSyncInterval(t)
+	c := startNATSProcs(t, bin, t.TempDir(), 3, syncInterval)
+	if err := c.waitReady(time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Shutdown)
 	_, js := testenv.Connect(t, c.URL())
 	// Generous: each outage may cost a consumer's AckWait (up to 1m).
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+2*time.Minute*time.Duration(rounds))
@@ -63,7 +68,7 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplicasCurrent(t, ctx, js, 3)
-	t.Logf("cluster of 3 with R3 streams ready after %s", time.Since(started).Round(time.Millisecond))
+	t.Logf("3 nats-server processes (sync_interval %s) with R3 streams ready after %s", syncInterval, time.Since(started).Round(time.Millisecond))
 
 	payURL := startProvider(t)
 	serveInProcess(t, c.URL(), payURL)
@@ -77,36 +82,46 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	}
 
 	// Before: the cluster is whole.
-	phase(t, ctx, w, "before any outage", perPhase, nil)
-	stopped := map[int]bool{}
+	placed := phase(t, ctx, w, "before any outage", perPhase, nil)
+	killed := map[int]bool{}
 	for round := range rounds {
 		victim := streamLeader(t, ctx, js, broker.StreamEvents)
-		for i := 0; stopped[victim]; i++ {
+		for i := 0; killed[victim]; i++ {
 			victim = i // each node once: the EVENTS leader, then the others
 		}
-		stopped[victim] = true
-		leads := victim == streamLeader(t, ctx, js, broker.StreamEvents)
+		killed[victim] = true
 		name := fmt.Sprintf("node %d (%s)", victim+1, c.URLs()[victim])
-		// During: the node stops while orders are being placed, and more
-		// are placed and completed while it is down.
-		phase(t, ctx, w, fmt.Sprintf("round %d: %s stopped under load", round+1, name), perPhase, func() {
-			t.Logf("consumer leaders before the stop: %v", consumerLeaders(ctx, js))
-			c.Stop(victim)
-			t.Logf("stopped %s (leader of %s: %v)", name, broker.StreamEvents, leads)
+		// During: the node is killed while orders are being placed.
+		placed += phase(t, ctx, w, fmt.Sprintf("round %d: %s killed under load", round+1, name), perPhase, func() {
+			leads := victim == streamLeader(t, ctx, js, broker.StreamEvents)
+			t.Logf("consumer leaders before the kill: %v", consumerLeaders(ctx, js))
+			if err := c.kill(victim); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("SIGKILLed %s (leader of %s: %v)", name, broker.StreamEvents, leads)
 		})
 		if got := streamLeader(t, ctx, js, broker.StreamEvents); got == victim {
-			t.Fatalf("%s still leads %s while stopped", name, broker.StreamEvents)
+			t.Fatalf("%s still leads %s while killed", name, broker.StreamEvents)
+		}
+		// While down: orders placed entirely after the kill complete too.
+		placed += phase(t, ctx, w, fmt.Sprintf("round %d: %s down", round+1, name), perPhase/2, nil)
+		if c.running(victim) || !c.refusesClients(victim) {
+			t.Fatalf("%s came back before the test restarted it", name)
+		}
+		if why := c.crashed(); why != "" {
+			t.Fatal(why)
 		}
 		// After: it comes back on its store, catches up, and takes part.
-		if err := c.Restart(victim); err != nil {
+		if err := c.start(victim); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.WaitReady(time.Minute); err != nil {
+		back := time.Now()
+		if err := c.waitReady(time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		waitReplicasCurrent(t, ctx, js, 3)
-		t.Logf("%s restarted and every stream replica is current", name)
-		phase(t, ctx, w, fmt.Sprintf("round %d: after %s rejoined", round+1, name), perPhase, nil)
+		t.Logf("%s restarted on its store; healthy and every stream replica current after %s", name, time.Since(back).Round(time.Millisecond))
+		placed += phase(t, ctx, w, fmt.Sprintf("round %d: after %s rejoined", round+1, name), perPhase, nil)
 	}
 
 	mis, err := w.Mismatches(ctx)
@@ -125,20 +140,22 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	total := perPhase * (1 + 2*rounds)
-	if !rep.OK() || rep.Orders < total || rep.StreamEvents == 0 || rep.LedgerEntries == 0 {
+	if !rep.OK() || rep.Orders < placed || rep.StreamEvents == 0 || rep.LedgerEntries == 0 {
 		var b strings.Builder
 		rep.Print(&b)
-		t.Errorf("invariant check:\n%s", b.String())
+		t.Errorf("invariant check (%d orders placed):\n%s", placed, b.String())
+	}
+	if why := c.crashed(); why != "" {
+		t.Error(why)
 	}
 	t.Logf("%d orders %v; checked %d stream events, %d ledger entries: %d violations; whole test %s",
 		rep.Orders, w.Placed(), rep.StreamEvents, rep.LedgerEntries, len(rep.Violations), time.Since(started).Round(time.Millisecond))
 }
 
 // phase places n orders (8 publishes in flight), calling disrupt once a
-// third of them are placed, and waits until every order placed so far is
-// terminal.
-func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name string, n int, disrupt func()) {
+// third of them are placed, waits until every order placed so far is
+// terminal, and returns n.
+func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name string, n int, disrupt func()) int {
 	t.Helper()
 	start := time.Now()
 	before := len(w.IDs())
@@ -151,7 +168,7 @@ func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name strin
 	if err := <-placed; err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	// A delivery lost with the stopped node waits for its consumer's
+	// A delivery lost with the killed node waits for its consumer's
 	// AckWait (up to a minute): say what is pending while waiting.
 	stopReport := make(chan struct{})
 	go func() {
@@ -170,6 +187,7 @@ func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name strin
 		t.Fatalf("%s: %v", name, err)
 	}
 	t.Logf("%s: %d orders placed and terminal in %s", name, n, time.Since(start).Round(time.Millisecond))
+	return n
 }
 
 // streamLeader returns the index of the node leading stream (names are
@@ -320,7 +338,7 @@ func (w *logWriter) stop() {
 }
 
 // consumerLeaders maps each durable consumer of COMMANDS and EVENTS to
-// the node leading it: a stopped node's consumers fail over, and
+// the node leading it: a killed node's consumers fail over, and
 // deliveries in flight from it are redelivered only after AckWait.
 func consumerLeaders(ctx context.Context, js jetstream.JetStream) map[string]string {
 	out := map[string]string{}
