@@ -2,9 +2,10 @@ package sagas_test
 
 import (
 	"context"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +20,23 @@ func line(sku string, qty, price int64) events.OrderLine {
 	return events.OrderLine{SKU: sku, Quantity: qty, UnitPrice: price}
 }
 
-// sku names a SKU unique to the running test (a valid subject token).
+// skuPrefixes holds a random prefix per running test, so that -count=N
+// (the same names, one database) starts each run with fresh SKUs.
+var skuPrefixes sync.Map // *testing.T → string
+
+// sku names a SKU unique to the running test (a valid subject token): the
+// same t and name always give the same SKU.
 func sku(t *testing.T, name string) string {
-	sum := sha256.Sum256([]byte(t.Name()))
-	return "T" + hex.EncodeToString(sum[:6]) + "-" + name
+	p, ok := skuPrefixes.Load(t)
+	if !ok {
+		var b [6]byte
+		_, _ = rand.Read(b[:])
+		p, ok = skuPrefixes.LoadOrStore(t, "T"+hex.EncodeToString(b[:]))
+		if !ok {
+			t.Cleanup(func() { skuPrefixes.Delete(t) })
+		}
+	}
+	return p.(string) + "-" + name
 }
 
 func wantStock(t *testing.T, s *sagatest.System, sku string, onHand, reserved int64) {
