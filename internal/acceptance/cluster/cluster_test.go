@@ -120,7 +120,12 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitReplicasCurrent(t, ctx, js, 3)
-		t.Logf("%s restarted on its store; healthy and every stream replica current after %s", name, time.Since(back).Round(time.Millisecond))
+		n, ok := c.restored(victim, broker.StreamEvents)
+		if !ok || n == 0 {
+			t.Fatalf("%s did not restore %s from its store (restored %d, logged: %v)", name, broker.StreamEvents, n, ok)
+		}
+		t.Logf("%s restarted, restored %d %s messages from its store, healthy with every stream replica current after %s",
+			name, n, broker.StreamEvents, time.Since(back).Round(time.Millisecond))
 		placed += phase(t, ctx, w, fmt.Sprintf("round %d: after %s rejoined", round+1, name), perPhase, nil)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,6 +49,10 @@ func deployedSyncInterval(t *testing.T) string {
 	}
 	return string(m[1])
 }
+
+// startMarker begins what the test writes into a node's log each time it
+// starts the node.
+const startMarker = "=== test: starting"
 
 // natsProcs is a JetStream cluster of nats-server OS processes routed to
 // each other on loopback ports, each with its own config file, store
@@ -164,7 +169,7 @@ func (c *natsProcs) start(i int) error {
 		return fmt.Errorf("start %s: %w", nd.name, err)
 	}
 	defer logf.Close() // the child has its own descriptor
-	fmt.Fprintf(logf, "=== test: starting %s at %s\n", nd.name, time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(logf, "%s %s at %s\n", startMarker, nd.name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(c.bin, "-c", nd.conf)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -309,6 +314,26 @@ func (c *natsProcs) notReady() string {
 		}
 	}
 	return ""
+}
+
+// restored returns how many messages node i's log says it restored from
+// its store for stream when it last started (nats-server's "Restored N
+// messages for stream" notice), and whether the notice is there yet.
+func (c *natsProcs) restored(i int, stream string) (int, bool) {
+	b, err := os.ReadFile(c.nodes[i].log)
+	if err != nil {
+		return 0, false
+	}
+	last := string(b)
+	if k := strings.LastIndex(last, startMarker); k >= 0 {
+		last = last[k:]
+	}
+	m := regexp.MustCompile(`Restored ([\d,]+) messages for stream '[^']* > ` + regexp.QuoteMeta(stream) + `'`).FindStringSubmatch(last)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+	return n, err == nil
 }
 
 // refusesClients reports whether nothing accepts connections on node i's
