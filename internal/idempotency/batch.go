@@ -193,10 +193,6 @@ func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
 		return strings.Compare(a.req.Key, b.req.Key)
 	})
 	var b pgx.Batch
-	// The batch runs as one implicit transaction; its commit need not
-	// wait for the WAL flush: see the package doc for why losing the last
-	// moments of records in a PostgreSQL crash cannot double a command.
-	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	if len(claims) > 0 {
 		// Types pgx encodes without reflection.
 		callers, keys, hashes, owners := make([]string, len(claims)), make([]string, len(claims)), make(pgtype.FlatArray[[]byte], len(claims)), make([][16]byte, len(claims))

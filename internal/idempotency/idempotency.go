@@ -20,8 +20,9 @@
 // from (caller, key, request), so a retry the store no longer remembers
 // republishes the same id, which JetStream drops (Nats-Msg-Id, inside the
 // duplicate window) and the consumers' inboxes ignore (forever). That is
-// why group-committed writes run with synchronous_commit off: a
-// PostgreSQL crash may forget the last few hundred milliseconds of keys,
+// why the store's pool may run with synchronous_commit off (the api role
+// opens it so): a PostgreSQL crash may then forget the last few hundred
+// milliseconds of keys,
 // and a retry of one of them then publishes (the same command) again —
 // or, if the client reused the key for a different request, gets that
 // one accepted instead of a 422.
