@@ -22,10 +22,9 @@
 // duplicate window) and the consumers' inboxes ignore (forever). That is
 // why the store's pool may run with synchronous_commit off (the api role
 // opens it so): a PostgreSQL crash may then forget the last few hundred
-// milliseconds of keys,
-// and a retry of one of them then publishes (the same command) again —
-// or, if the client reused the key for a different request, gets that
-// one accepted instead of a 422.
+// milliseconds of keys, and a retry of one of them publishes the same
+// command again (dropped as above) — or, if the client reused the key
+// for a different request, gets that one accepted instead of a 422.
 //
 // Writes of concurrent requests are group committed: see batch.go for the
 // protocol, and WithFlushers to turn it off.
