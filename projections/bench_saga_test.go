@@ -72,9 +72,9 @@ type sagaOrder struct {
 // benchRow is the expected row of proj.orders, in orderCols order.
 type benchRow struct {
 	status, stock, payment, authID, reason string // "" is NULL (status never is)
-	confirmedAt, cancelledAt                    time.Time
-	updatedAt                                   time.Time
-	lastSeq                                     uint64
+	confirmedAt, cancelledAt               time.Time
+	updatedAt                              time.Time
+	lastSeq                                uint64
 }
 
 type sagaStream struct {
