@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"testing"
@@ -110,7 +111,9 @@ func BenchmarkRebuildOrders(b *testing.B) {
 	var rebuild, copying time.Duration
 	var applied int
 	for range b.N {
+		stopProfile := profileRebuild(b)
 		res, err := projector.Rebuild(ctx, pool, js, projections.Orders{}, projector.RebuildOptions{})
+		stopProfile()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -148,6 +151,29 @@ func BenchmarkRebuildOrders(b *testing.B) {
 		len(s.events), len(rows), rebuild.Round(time.Millisecond), eventRate, orderRate, len(rows), copying.Round(time.Millisecond), copyRate,
 		copying.Seconds()/rebuild.Seconds())
 	_, _ = pool.Exec(ctx, `DROP TABLE IF EXISTS proj.bench_copy`)
+}
+
+// profileRebuild starts a CPU profile of the benchmark process into the
+// file TRADEWIND_BENCH_CPUPROFILE names, if set, and returns its stop:
+// unlike -cpuprofile it leaves out publishing the stream.
+func profileRebuild(b *testing.B) (stop func()) {
+	path := os.Getenv("TRADEWIND_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	}
 }
 
 // BenchmarkReadLatency fills the live orders table with 10k and then N
