@@ -111,25 +111,58 @@ type options struct {
 	centrifugo   string
 	only         string
 	profile      string // directory for CPU profiles of the servers and of the clients
+
+	// The capacity ramp (capacity.go).
+	capClients    []int
+	capStep       time.Duration // publishing time per step
+	capP99        time.Duration // a step passes only with p99 at or under this
+	capFactor     float64       // the ramp's step, as a multiple of the rates
+	capResolution float64       // the ramp ends when pass and fail are this close
+	capTries      int           // tries of a rate before it counts as failed
+}
+
+// counts parses a comma-separated list of client counts.
+func counts(flagName, list string) ([]int, error) {
+	var ns []int
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-%s: bad count %q", flagName, s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }
 
 func run() error {
 	var o options
-	var clients string
-	flag.StringVar(&clients, "clients", "1000,10000", "client counts")
+	var clients, capClients string
+	flag.StringVar(&clients, "clients", "1000,10000", "client counts of the fixed-rate runs (empty: none)")
 	flag.IntVar(&o.personalRate, "personal-rate", 2000, "messages/s to personal channels (round robin)")
 	flag.IntVar(&o.sharedRate, "shared-rate", 50, "messages/s to the shared channel (each reaches every client): high enough that at 10,000 clients throughput, not the offered rate, is measured")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time per measurement")
 	flag.StringVar(&o.centrifugo, "centrifugo", "", "a centrifugo binary (default: go install "+centrifugoModule+" into a temporary GOBIN)")
 	flag.StringVar(&o.only, "only", "", `run one system only: "tradewind" or "centrifugo" (no side-by-side ratio)`)
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of each server and of the benchmark's clients, taken while publishing, into this directory")
+	flag.StringVar(&capClients, "capacity-clients", "1000", "client counts of the capacity ramp: the fixed rates scaled step by step up to the highest rate delivered completely (empty: none)")
+	flag.DurationVar(&o.capStep, "capacity-step", 4*time.Second, "publishing time per capacity step")
+	flag.DurationVar(&o.capP99, "capacity-p99", 500*time.Millisecond, "a capacity step passes when every publication is delivered and p99 is at most this")
+	flag.Float64Var(&o.capFactor, "capacity-factor", 1.5, "the capacity ramp multiplies the rates by this per step until a step fails")
+	flag.Float64Var(&o.capResolution, "capacity-resolution", 1.15, "then bisects until the highest passing and lowest failing rates are within this factor")
+	flag.IntVar(&o.capTries, "capacity-tries", 2, "tries of a step before it counts as failed (the machine is shared)")
 	flag.Parse()
-	for _, s := range strings.Split(clients, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-clients: bad count %q", s)
-		}
-		o.clients = append(o.clients, n)
+	var err error
+	if o.clients, err = counts("clients", clients); err != nil {
+		return err
+	}
+	if o.capClients, err = counts("capacity-clients", capClients); err != nil {
+		return err
+	}
+	if o.capFactor <= 1 || o.capResolution <= 1 || o.capTries < 1 {
+		return errors.New("-capacity-factor and -capacity-resolution must exceed 1, -capacity-tries be at least 1")
 	}
 	tmp, err := os.MkdirTemp("", "tradewind-wsbench-")
 	if err != nil {
@@ -149,35 +182,48 @@ func run() error {
 	}
 
 	var results []result
-	for _, n := range o.clients {
+	var caps []*capacity
+	add := func(r report) {
+		if r.fixed != nil {
+			results = append(results, *r.fixed)
+		}
+		if r.capacity != nil {
+			caps = append(caps, r.capacity)
+		}
+	}
+	all := slices.Concat(o.clients, o.capClients)
+	slices.Sort(all)
+	for _, n := range slices.Compact(all) {
 		if o.only != "centrifugo" {
 			tw, err := benchTradewind(tmp, o, n)
 			if err != nil {
 				return fmt.Errorf("tradewind, %d clients: %w", n, err)
 			}
-			results = append(results, tw)
+			add(tw)
 		}
 		if o.only != "tradewind" {
 			cf, err := benchCentrifugo(tmp, o, n)
 			if err != nil {
 				return fmt.Errorf("centrifugo, %d clients: %w", n, err)
 			}
-			results = append(results, cf)
+			add(cf)
 		}
 	}
-	printTable(o, results)
+	if len(results) > 0 {
+		printTable(o, results)
+	}
+	if len(caps) > 0 {
+		printCapacity(o, caps)
+	}
 	return nil
 }
 
+// result is a fixed-rate run.
 type result struct {
 	system      string
 	clients     int
 	bytesPerIdl float64
-	delivered   int64
-	expected    int64
-	frames      int64 // WebSocket messages that carried the delivered publications
-	rate        float64
-	p50, p99    time.Duration
+	sample
 }
 
 func printTable(o options, rs []result) {
@@ -221,127 +267,57 @@ type system interface {
 	pprofURL() string
 }
 
-func measure(s system, o options, n int) (result, error) {
-	r := result{system: s.name(), clients: n}
+// report is what bench measured of one system at one client count:
+// the fixed-rate run when n is one of -clients, the capacity ramp when n
+// is one of -capacity-clients.
+type report struct {
+	fixed    *result
+	capacity *capacity
+}
+
+// bench connects n clients to s, measures the memory per idle connection,
+// then runs the fixed-rate measurement and the capacity ramp o asks for
+// at n, on the same connections.
+func bench(s system, o options, n int) (report, error) {
+	var rep report
+	fmt.Printf("%s: %d clients ...\n", s.name(), n)
 	time.Sleep(time.Second)
 	base, err := s.rss()
 	if err != nil {
-		return r, err
+		return rep, err
 	}
-	conns := make([]*websocket.Conn, n)
-	sem := make(chan struct{}, 64)
-	var wg sync.WaitGroup
-	var firstErr atomic.Value
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			c, err := s.dial(ctx, i)
-			if err == nil {
-				c.SetReadLimit(1 << 20)
-				err = s.handshake(ctx, c, i)
-			}
-			if err != nil {
-				firstErr.CompareAndSwap(nil, fmt.Errorf("client %d: %w", i, err))
-				return
-			}
-			conns[i] = c
-		}()
+	f, err := connect(s, n)
+	if err != nil {
+		return rep, err
 	}
-	wg.Wait()
-	defer func() {
-		for _, c := range conns {
-			if c != nil {
-				_ = c.CloseNow()
-			}
-		}
-	}()
-	if err, _ := firstErr.Load().(error); err != nil {
-		return r, err
-	}
+	defer f.close()
 	time.Sleep(2 * time.Second)
 	idle, err := s.rss()
 	if err != nil {
-		return r, err
+		return rep, err
 	}
-	r.bytesPerIdl = float64(idle-base) / float64(n)
-
-	// Readers: every delivered publication is counted and its latency
-	// kept. Frames are read into pooled buffers (no allocation per frame)
-	// and scanned, not decoded: the clients share the machine with the
-	// server, so they do as little as possible, the same for both systems.
-	var delivered, framesRead, lastAt atomic.Int64
-	lat := make([][]int64, n)
-	var rg sync.WaitGroup
-	for i, c := range conns {
-		rg.Add(1)
-		go func() {
-			defer rg.Done()
-			record := func(t int64) {
-				now := time.Now().UnixNano()
-				lastAt.Store(now)
-				lat[i] = append(lat[i], now-t)
-			}
-			for {
-				b, err := readFrame(c)
-				if err != nil {
-					return
-				}
-				if k := s.stamps(*b, record); k > 0 {
-					delivered.Add(int64(k))
-					framesRead.Add(1)
-				} else {
-					s.reply(c, *b)
-				}
-				frames.Put(b)
-			}
-		}()
+	if slices.Contains(o.clients, n) {
+		smp, err := f.run(load{o.personalRate, o.sharedRate, o.duration}, func() (func(), error) { return startProfiles(s, o, n) })
+		if err != nil {
+			return rep, err
+		}
+		rep.fixed = &result{system: s.name(), clients: n, bytesPerIdl: float64(idle-base) / float64(n), sample: smp}
 	}
-	stopProfiles, err := startProfiles(s, o, n)
-	if err != nil {
-		return r, err
+	if slices.Contains(o.capClients, n) {
+		c, err := ramp(f, o)
+		if err != nil {
+			return rep, fmt.Errorf("capacity: %w", err)
+		}
+		rep.capacity = c
 	}
-	defer stopProfiles()
-	// The publisher runs in a child process: in this one, its sends would
-	// wait behind the 10,000 client goroutines in the scheduler's queue.
-	start, sentP, sentS, err := runPublisher(s, o, n)
-	stopProfiles()
-	if err != nil {
-		return r, err
-	}
-	r.expected = sentP + sentS*int64(n)
-	deadline := time.Now().Add(10 * time.Second)
-	for delivered.Load() < r.expected && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	r.delivered = delivered.Load()
-	r.frames = framesRead.Load()
-	elapsed := time.Duration(lastAt.Load() - start)
-	for _, c := range conns {
-		_ = c.CloseNow()
-	}
-	rg.Wait()
-	// Delivered per second from the first publish to the last delivery.
-	r.rate = float64(r.delivered) / max(elapsed.Seconds(), 1e-3)
-	var all []int64
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	if len(all) > 0 {
-		r.p50 = time.Duration(all[len(all)/2])
-		r.p99 = time.Duration(all[len(all)*99/100])
-	}
-	return r, nil
+	return rep, nil
 }
 
 // publisher is the publishing side of a system, in the publisher child.
 type publisher interface {
-	publishPersonal(i int, now int64) error
+	// publishPersonal publishes to client i's channel its seq'th
+	// notification (Tradewind's ordered channels drop a seq already seen).
+	publishPersonal(i int, seq, now int64) error
 	publishShared(now int64) error
 	// flush sends what publishPersonal and publishShared queued (once per
 	// tick).
@@ -350,15 +326,16 @@ type publisher interface {
 	close() error
 }
 
-// runPublisher runs the publisher child for the measurement and returns
-// when it started (unix ns) and how many personal and shared messages it
-// sent.
-func runPublisher(s system, o options, n int) (start, sentP, sentS int64, err error) {
+// runPublisher runs the publisher child for l to n clients, continuing
+// the round robin after the before personal messages sent earlier to the
+// same clients, and returns when it started (unix ns) and how many
+// personal and shared messages it sent.
+func runPublisher(s system, n int, l load, before int64) (start, sentP, sentS int64, err error) {
 	self, err := os.Executable()
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	args := append([]string{"publisher", strconv.Itoa(n), strconv.Itoa(o.personalRate), strconv.Itoa(o.sharedRate), o.duration.String()}, s.publisherArgs()...)
+	args := append([]string{"publisher", strconv.Itoa(n), strconv.Itoa(l.personal), strconv.Itoa(l.shared), l.d.String(), strconv.FormatInt(before, 10)}, s.publisherArgs()...)
 	cmd := exec.Command(self, args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
@@ -372,33 +349,38 @@ func runPublisher(s system, o options, n int) (start, sentP, sentS int64, err er
 }
 
 // publisherMain is the publisher child: args are clients, personal rate,
-// shared rate, duration, then the system's publisherArgs. It publishes at
-// the fixed rates in 1 ms ticks and prints its start time (unix ns) and
-// the personal and shared counts sent.
+// shared rate, duration, personal messages sent before (by earlier
+// children), then the system's publisherArgs. It publishes at the fixed
+// rates in 1 ms ticks and prints its start time (unix ns) and the
+// personal and shared counts sent. The personal round robin continues
+// where the earlier children left it: the k-th personal message of the
+// whole run goes to client k mod n with seq k/n + 1, so every client's
+// seqs stay contiguous from phase to phase.
 func publisherMain(args []string) error {
-	if len(args) < 6 {
-		return fmt.Errorf("want clients personal-rate shared-rate duration system target, got %q", args)
+	if len(args) < 7 {
+		return fmt.Errorf("want clients personal-rate shared-rate duration sent-before system target, got %q", args)
 	}
 	n, err1 := strconv.Atoi(args[0])
 	personal, err2 := strconv.Atoi(args[1])
 	shared, err3 := strconv.Atoi(args[2])
 	d, err4 := time.ParseDuration(args[3])
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	before, err5 := strconv.ParseInt(args[4], 10, 64)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return err
 	}
 	var p publisher
-	switch args[4] {
+	switch args[5] {
 	case "tradewind":
-		nc, err := broker.Connect(args[5], "wsbench-publisher")
+		nc, err := broker.Connect(args[6], "wsbench-publisher")
 		if err != nil {
 			return err
 		}
 		defer nc.Close()
-		p = &tradewind{nc: nc, seq: make([]int64, n)}
+		p = &tradewind{nc: nc}
 	case "centrifugo":
-		p = &centrifugo{apiURL: args[5], hc: &http.Client{}}
+		p = &centrifugo{apiURL: args[6], hc: &http.Client{}}
 	default:
-		return fmt.Errorf("unknown system %q", args[4])
+		return fmt.Errorf("unknown system %q", args[5])
 	}
 	start := time.Now()
 	var sentP, sentS int64
@@ -411,7 +393,8 @@ func publisherMain(args []string) error {
 		}
 		wantP := int64(el.Seconds() * float64(personal))
 		for ; sentP < wantP; sentP++ {
-			if err := p.publishPersonal(int(sentP%int64(n)), time.Now().UnixNano()); err != nil {
+			k := before + sentP
+			if err := p.publishPersonal(int(k%int64(n)), k/int64(n)+1, time.Now().UnixNano()); err != nil {
 				return err
 			}
 		}
@@ -512,42 +495,40 @@ type tradewind struct {
 	url, rssURL, pprof string
 	natsURL            string
 	nc                 *nats.Conn
-	seq                []int64
 }
 
-func benchTradewind(tmp string, o options, n int) (result, error) {
+func benchTradewind(tmp string, o options, n int) (report, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	// NATS runs in a process of its own: inside this one it would share the
 	// scheduler with the 10,000 client goroutines and delay every message.
 	natsURL, stopNATS, err := startNATS(self, filepath.Join(tmp, "nats"))
 	if err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	defer stopNATS()
 	dbURL, drop, err := freshDatabase()
 	if err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	defer drop()
 	addr, err := freePort()
 	if err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	cmd := exec.Command(self, "tw-server", "-nats", natsURL, "-db", dbURL, "-addr", addr)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	if err := waitHTTP("http://" + addr + "/rss"); err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", pprof: "http://" + addr + "/debug/pprof", natsURL: natsURL}
-	fmt.Printf("tradewind: %d clients ...\n", n)
-	return measure(tw, o, n)
+	return bench(tw, o, n)
 }
 
 func (t *tradewind) name() string     { return "Tradewind" }
@@ -665,10 +646,9 @@ func (t *tradewind) publish(user string, seq int64, channelSubject string, now i
 	return t.nc.PublishMsg(m)
 }
 
-func (t *tradewind) publishPersonal(i int, now int64) error {
-	t.seq[i]++
+func (t *tradewind) publishPersonal(i int, seq, now int64) error {
 	u := "u" + strconv.Itoa(i)
-	return t.publish(u, t.seq[i], events.UserChannel(u), now)
+	return t.publish(u, seq, events.UserChannel(u), now)
 }
 
 func (t *tradewind) publishShared(now int64) error {
@@ -798,10 +778,10 @@ type centrifugo struct {
 	failed               atomic.Value
 }
 
-func benchCentrifugo(tmp string, o options, n int) (result, error) {
+func benchCentrifugo(tmp string, o options, n int) (report, error) {
 	addr, err := freePort()
 	if err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	host, port, _ := net.SplitHostPort(addr)
 	cfg := map[string]any{
@@ -821,12 +801,12 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 	path := filepath.Join(tmp, "centrifugo.json")
 	b, _ := json.Marshal(cfg)
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	cmd := exec.Command(o.centrifugo, "--config", path)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
-		return result{}, err
+		return report{}, err
 	}
 	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
 	cf := &centrifugo{
@@ -834,10 +814,9 @@ func benchCentrifugo(tmp string, o options, n int) (result, error) {
 		pid: cmd.Process.Pid,
 	}
 	if err := waitHTTP("http://" + addr + "/health"); err != nil {
-		return result{}, err
+		return report{}, err
 	}
-	fmt.Printf("centrifugo: %d clients ...\n", n)
-	return measure(cf, o, n)
+	return bench(cf, o, n)
 }
 
 func (c *centrifugo) name() string     { return "Centrifugo v6" }
@@ -993,7 +972,7 @@ func (c *centrifugo) post(body []byte) error {
 	return nil
 }
 
-func (c *centrifugo) publishPersonal(i int, now int64) error {
+func (c *centrifugo) publishPersonal(i int, _, now int64) error {
 	return c.publish("u"+strconv.Itoa(i), now)
 }
 func (c *centrifugo) publishShared(now int64) error { return c.publish(sharedChannel, now) }
