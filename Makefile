@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
 
-.PHONY: all build run test test-short vet fmt lint fuzz bench bench-ws chaos clean help
+.PHONY: all build run test test-short vet fmt lint fuzz bench bench-gateway bench-ws chaos clean help
 
 all: build
 
@@ -41,6 +41,9 @@ bench: ## benchmarks: runner vs Watermill baseline, gateway vs raw publish, 1M-e
 	$(GO) test -run=NONE -bench=PlaceOrderSlice -benchtime=3x ./internal/runner
 	$(GO) test -run=NONE -bench='AcceptOrders|RawPublish' -benchtime=3s ./internal/api
 	TRADEWIND_BENCH_EVENTS=1000000 $(GO) test -run='^$$' -bench=RebuildOrders -benchtime=1x -timeout 30m ./projections
+
+bench-gateway: build ## gateway from outside: wrk against serve --roles=api, CPU per command, raw publish baseline (needs wrk)
+	deploy/bench/gateway.sh
 
 bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (installs Centrifugo in a temp dir)
 	$(GO) run ./cmd/tradewind-wsbench
