@@ -147,15 +147,13 @@ func (f *fleet) read(cl *client) {
 		if ph = f.phase.Load(); ph == nil {
 			ph = noPhase
 		}
-		found := f.s.stamps(*b, record)
+		f.s.stamps(*b, record)
 		cl.mu.Unlock()
 		if k > 0 {
 			ph.delivered.Add(k)
 			ph.frames.Add(1)
 		}
-		if found == 0 {
-			f.s.reply(cl.c, *b)
-		}
+		f.s.reply(cl.c, *b)
 		frames.Put(b)
 	}
 }
