@@ -13,6 +13,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
@@ -22,12 +23,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
 
 	"github.com/tradewind/tradewind/internal/acceptance"
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/checker"
 	"github.com/tradewind/tradewind/internal/config"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -59,7 +63,7 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, js := testenv.Connect(t, c.URL())
-	// Generous: each outage may cost a consumer's AckWait (up to 1m).
+	// Generous: each outage may cost a consumer's AckWait (10 s) or more.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+2*time.Minute*time.Duration(rounds))
 	defer cancel()
 	topo := broker.DefaultTopology()
@@ -141,10 +145,7 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("at rest %s after the last order was terminal", time.Since(quiet).Round(time.Millisecond))
-	rep, err := acceptance.Check(ctx, pool, js, payURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := check(t, ctx, js, pool, payURL)
 	if !rep.OK() || rep.Orders < placed || rep.StreamEvents == 0 || rep.LedgerEntries == 0 {
 		var b strings.Builder
 		rep.Print(&b)
@@ -155,6 +156,29 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	}
 	t.Logf("%d orders %v; checked %d stream events, %d ledger entries: %d violations; whole test %s",
 		rep.Orders, w.Placed(), rep.StreamEvents, rep.LedgerEntries, len(rep.Violations), time.Since(started).Round(time.Millisecond))
+}
+
+// check runs the invariant checker, again if reading EVENTS met "no
+// responders". checker.ReadStream's ordered consumer is recreated on
+// every Fetch, and on a cluster of processes a pull can reach the client's
+// server before the new consumer's interest has (measured: about one read
+// of 5000 messages in five fails so, none on in-process nodes). It is a
+// transient of the reader, not a verdict: retried up to five runs and
+// logged. A run reads about 2 batches here, but 37 in the long mode,
+// which therefore needs ReadStream itself to retry such a Fetch.
+func check(t *testing.T, ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool, payURL string) *checker.Report {
+	t.Helper()
+	for run := 1; ; run++ {
+		rep, err := acceptance.Check(ctx, pool, js, payURL)
+		switch {
+		case err == nil:
+			return rep
+		case errors.Is(err, nats.ErrNoResponders) && run < 5:
+			t.Logf("invariant check run %d could not read: %v; running it again", run, err)
+		default:
+			t.Fatal(err)
+		}
+	}
 }
 
 // phase places n orders (8 publishes in flight), calling disrupt once a
@@ -174,7 +198,7 @@ func phase(t *testing.T, ctx context.Context, w *acceptance.Workload, name strin
 		t.Fatalf("%s: %v", name, err)
 	}
 	// A delivery lost with the killed node waits for its consumer's
-	// AckWait (up to a minute): say what is pending while waiting.
+	// AckWait (10 s, the runners' default): say what is pending meanwhile.
 	stopReport := make(chan struct{})
 	go func() {
 		for {
