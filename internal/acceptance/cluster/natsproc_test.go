@@ -65,7 +65,6 @@ const startMarker = "=== test: starting"
 // when the OS thread that started the node exits, which for the Go
 // runtime's unlocked threads means the process.
 type natsProcs struct {
-	t     *testing.T
 	bin   string
 	nodes []*natsProc
 
@@ -88,7 +87,7 @@ type natsProc struct {
 func startNATSProcs(t *testing.T, bin, dir string, n int, syncInterval string) *natsProcs {
 	t.Helper()
 	addrs := freeAddrs(t, 3*n)
-	c := &natsProcs{t: t, bin: bin}
+	c := &natsProcs{bin: bin}
 	for i := range n {
 		c.nodes = append(c.nodes, &natsProc{
 			name:   fmt.Sprintf("tradewind-%d", i+1),
