@@ -60,6 +60,17 @@ func (c *capacity) peak() float64 {
 	return p
 }
 
+// perCPUSecond is the deliveries per second of server CPU time over all
+// the steps.
+func (c *capacity) perCPUSecond() float64 {
+	var all sample
+	for _, s := range c.steps {
+		all.delivered += s.delivered
+		all.cpu += s.cpu
+	}
+	return all.perCPUSecond()
+}
+
 // ramp runs the capacity ramp on f's connections.
 func ramp(f *fleet, o options) (*capacity, error) {
 	c := &capacity{system: f.s.name(), clients: f.n}
@@ -81,9 +92,9 @@ func ramp(f *fleet, o options) (*capacity, error) {
 			if st.pass {
 				verdict = "pass"
 			}
-			fmt.Printf("  %s, %d clients, rates ×%.2f (%d + %d msg/s): offered %.0f/s, delivered %d/%d at %.0f/s, p50 %s p99 %s, dropped conns %d: %s\n",
+			fmt.Printf("  %s, %d clients, rates ×%.2f (%d + %d msg/s): offered %.0f/s, delivered %d/%d at %.0f/s, p50 %s p99 %s, dropped conns %d, %.0f msgs per server CPU-s: %s\n",
 				c.system, f.n, m, l.personal, l.shared, smp.offered, smp.delivered, smp.expected, smp.rate,
-				smp.p50.Round(time.Millisecond), smp.p99.Round(time.Millisecond), smp.lost, verdict)
+				smp.p50.Round(time.Millisecond), smp.p99.Round(time.Millisecond), smp.lost, smp.perCPUSecond(), verdict)
 			if st.pass {
 				return true, nil
 			}
@@ -121,8 +132,8 @@ func ramp(f *fleet, o options) (*capacity, error) {
 func printCapacity(o options, cs []*capacity) {
 	fmt.Printf("\nCapacity: personal %d + shared %d msg/s scaled ×%.2f per step, bisected to within ×%.2f; a rate is sustained when a %s step delivers every publication, drops no connection and keeps p99 ≤ %s (%d tries per step), GOMAXPROCS=%d\n\n",
 		o.personalRate, o.sharedRate, o.capFactor, o.capResolution, o.capStep, o.capP99, o.capTries, runtime.GOMAXPROCS(0))
-	fmt.Printf("| clients | Tradewind sustained msg/s | p99 | Centrifugo sustained msg/s | p99 | ratio | Tradewind peak msg/s | Centrifugo peak msg/s | peak ratio |\n")
-	fmt.Printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| clients | Tradewind sustained msg/s | p99 | Centrifugo sustained msg/s | p99 | ratio | Tradewind peak msg/s | Centrifugo peak msg/s | peak ratio | Tradewind msgs per server CPU-s | Centrifugo msgs per server CPU-s | ratio |\n")
+	fmt.Printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	var order []int
 	by := map[int]map[string]*capacity{}
 	for _, c := range cs {
@@ -136,8 +147,10 @@ func printCapacity(o options, cs []*capacity) {
 		tw, cf := by[n][(&tradewind{}).name()], by[n][(&centrifugo{}).name()]
 		twRate, twCell, twP99 := sustainedCells(tw)
 		cfRate, cfCell, cfP99 := sustainedCells(cf)
-		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, twCell, twP99, cfCell, cfP99, ratio(twRate, cfRate),
-			peakCell(tw), peakCell(cf), ratio(peakOf(tw), peakOf(cf)))
+		fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, twCell, twP99, cfCell, cfP99, ratio(twRate, cfRate),
+			cell(tw, (*capacity).peak), cell(cf, (*capacity).peak), ratio(value(tw, (*capacity).peak), value(cf, (*capacity).peak)),
+			cell(tw, (*capacity).perCPUSecond), cell(cf, (*capacity).perCPUSecond),
+			ratio(value(tw, (*capacity).perCPUSecond), value(cf, (*capacity).perCPUSecond)))
 	}
 }
 
@@ -158,18 +171,20 @@ func sustainedCells(c *capacity) (rate float64, cell, p99 string) {
 	return best.offered, fmt.Sprintf("%.0f", best.offered), best.p99.Round(time.Millisecond).String()
 }
 
-func peakOf(c *capacity) float64 {
+// value is f(c), 0 when there is no c.
+func value(c *capacity, f func(*capacity) float64) float64 {
 	if c == nil {
 		return 0
 	}
-	return c.peak()
+	return f(c)
 }
 
-func peakCell(c *capacity) string {
+// cell is f(c) for the table, a dash when there is no c.
+func cell(c *capacity, f func(*capacity) float64) string {
 	if c == nil {
 		return "–"
 	}
-	return fmt.Sprintf("%.0f", c.peak())
+	return fmt.Sprintf("%.0f", f(c))
 }
 
 // ratio is a/b, or a dash when either is unknown.

@@ -61,7 +61,16 @@ type sample struct {
 	frames              int64 // WebSocket messages that carried the delivered publications
 	rate                float64
 	p50, p99            time.Duration
-	lost                int // connections that failed during the phase
+	lost                int           // connections that failed during the phase
+	cpu                 time.Duration // the server's CPU time, publishing and delivering
+}
+
+// perCPUSecond is how many publications the server delivered per second
+// of its CPU time: on a machine it shares with the clients, the publisher
+// and other work, the measure of its cost that its share of the CPU does
+// not change.
+func (s sample) perCPUSecond() float64 {
+	return float64(s.delivered) / max(s.cpu.Seconds(), 1e-3)
 }
 
 // connect dials the n clients (64 at a time) and starts their readers.
@@ -196,6 +205,10 @@ func (f *fleet) run(l load, profile func() (stop func(), err error)) (sample, er
 		return smp, fmt.Errorf("dial again: %w", err)
 	}
 	f.settle(250*time.Millisecond, 10*time.Second)
+	cpu0, err := procCPU(f.s.pids())
+	if err != nil {
+		return smp, err
+	}
 	ph := &phase{from: time.Now().UnixNano()}
 	f.phase.Store(ph)
 	for _, cl := range f.clients {
@@ -205,7 +218,6 @@ func (f *fleet) run(l load, profile func() (stop func(), err error)) (sample, er
 	}
 	stop := func() {}
 	if profile != nil {
-		var err error
 		if stop, err = profile(); err != nil {
 			return smp, err
 		}
@@ -227,6 +239,11 @@ func (f *fleet) run(l load, profile func() (stop func(), err error)) (sample, er
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	cpu1, err := procCPU(f.s.pids())
+	if err != nil {
+		return smp, err
+	}
+	smp.cpu = cpu1 - cpu0
 	smp.delivered = ph.delivered.Load()
 	smp.frames = ph.frames.Load()
 	// Delivered per second from the first publish to the last delivery.

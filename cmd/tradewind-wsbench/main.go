@@ -229,16 +229,17 @@ type result struct {
 func printTable(o options, rs []result) {
 	fmt.Printf("\nWebSocket fan-out, %s per run, personal %d msg/s round robin + shared %d msg/s to every client, GOMAXPROCS=%d\n\n",
 		o.duration, o.personalRate, o.sharedRate, runtime.GOMAXPROCS(0))
-	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | msgs/frame | p50 | p99 | memory per idle conn |\n")
-	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | msgs/frame | p50 | p99 | msgs per server CPU-s | memory per idle conn |\n")
+	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Printf("| %d | %s | %.0f | %d/%d | %.2f | %s | %s | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
-			float64(r.delivered)/float64(max(r.frames, 1)), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.bytesPerIdl/1024)
+		fmt.Printf("| %d | %s | %.0f | %d/%d | %.2f | %s | %s | %.0f | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
+			float64(r.delivered)/float64(max(r.frames, 1)), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.perCPUSecond(), r.bytesPerIdl/1024)
 	}
 	for i := 0; i+1 < len(rs) && rs[i].system != rs[i+1].system; i += 2 {
 		tw, cf := rs[i], rs[i+1]
-		fmt.Printf("\n%d clients: Tradewind/Centrifugo msgs/s = %.2fx, p99 %s vs %s, memory/conn %.2fx\n",
-			tw.clients, tw.rate/max(cf.rate, 1), tw.p99.Round(10*time.Microsecond), cf.p99.Round(10*time.Microsecond), tw.bytesPerIdl/max(cf.bytesPerIdl, 1))
+		fmt.Printf("\n%d clients: Tradewind/Centrifugo msgs/s = %.2fx, p99 %s vs %s, msgs per server CPU-s %.2fx, memory/conn %.2fx\n",
+			tw.clients, tw.rate/max(cf.rate, 1), tw.p99.Round(10*time.Microsecond), cf.p99.Round(10*time.Microsecond),
+			tw.perCPUSecond()/max(cf.perCPUSecond(), 1), tw.bytesPerIdl/max(cf.bytesPerIdl, 1))
 	}
 }
 
@@ -264,6 +265,8 @@ type system interface {
 	// (see newPublisher).
 	publisherArgs() []string
 	rss() (int64, error)
+	// pids are the processes that serve: their CPU time is the server's.
+	pids() []int
 	// pprofURL is the server's net/http/pprof prefix.
 	pprofURL() string
 }
@@ -496,6 +499,7 @@ type tradewind struct {
 	url, rssURL, pprof string
 	natsURL            string
 	nc                 *nats.Conn
+	serverPIDs         []int // the ws server and NATS
 }
 
 func benchTradewind(tmp string, o options, n int) (report, error) {
@@ -505,7 +509,7 @@ func benchTradewind(tmp string, o options, n int) (report, error) {
 	}
 	// NATS runs in a process of its own: inside this one it would share the
 	// scheduler with the 10,000 client goroutines and delay every message.
-	natsURL, stopNATS, err := startNATS(self, filepath.Join(tmp, "nats"))
+	natsURL, natsPID, stopNATS, err := startNATS(self, filepath.Join(tmp, "nats"))
 	if err != nil {
 		return report{}, err
 	}
@@ -528,7 +532,8 @@ func benchTradewind(tmp string, o options, n int) (report, error) {
 	if err := waitHTTP("http://" + addr + "/rss"); err != nil {
 		return report{}, err
 	}
-	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", pprof: "http://" + addr + "/debug/pprof", natsURL: natsURL}
+	tw := &tradewind{url: "ws://" + addr + ws.Path, rssURL: "http://" + addr + "/rss", pprof: "http://" + addr + "/debug/pprof", natsURL: natsURL,
+		serverPIDs: []int{cmd.Process.Pid, natsPID}}
 	return bench(tw, o, n)
 }
 
@@ -656,6 +661,8 @@ func (t *tradewind) publishShared(now int64) error {
 	return t.publish("ops", 1, events.ChannelOpsOrders, now)
 }
 
+func (t *tradewind) pids() []int { return t.serverPIDs }
+
 func (t *tradewind) rss() (int64, error) {
 	resp, err := http.Get(t.rssURL)
 	if err != nil {
@@ -667,24 +674,24 @@ func (t *tradewind) rss() (int64, error) {
 }
 
 // startNATS runs an embedded NATS server (no streams) in a child process
-// and returns its URL.
-func startNATS(self, dir string) (string, func(), error) {
+// and returns its URL and process id.
+func startNATS(self, dir string) (string, int, func(), error) {
 	cmd := exec.Command(self, "nats-server", dir)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }
 	url, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		stop()
-		return "", nil, fmt.Errorf("nats-server child: %w", err)
+		return "", 0, nil, fmt.Errorf("nats-server child: %w", err)
 	}
-	return strings.TrimSpace(url), stop, nil
+	return strings.TrimSpace(url), cmd.Process.Pid, stop, nil
 }
 
 // natsServer is the NATS child process: it prints its URL, then serves
@@ -993,8 +1000,34 @@ func (c *centrifugo) publishPersonal(i int, _, now int64) error {
 }
 func (c *centrifugo) publishShared(now int64) error { return c.publish(sharedChannel, now) }
 func (c *centrifugo) rss() (int64, error)           { return procRSS(c.pid) }
+func (c *centrifugo) pids() []int                   { return []int{c.pid} }
 
 // ---- helpers ----
+
+// procCPU is the CPU time (user and system) the processes have used.
+func procCPU(pids []int) (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0, err
+		}
+		// Fields after the parenthesised command name: state is the
+		// 3rd field of the line, utime the 14th and stime the 15th, in
+		// clock ticks (100 per second on Linux).
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+		}
+		ut, err1 := strconv.ParseInt(f[11], 10, 64)
+		st, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		total += time.Duration(ut+st) * 10 * time.Millisecond
+	}
+	return total, nil
+}
 
 func procRSS(pid int) (int64, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
