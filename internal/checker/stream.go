@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/internal/broker"
@@ -47,9 +48,26 @@ func ReadStream(ctx context.Context, js jetstream.JetStream) ([]StreamEvent, err
 		return nil, fmt.Errorf("read stream %s: %w", broker.StreamEvents, err)
 	}
 	out := make([]StreamEvent, 0, info.State.Msgs)
+	// In a cluster the ordered consumer is re-created for each Fetch, and
+	// the pull can reach a node before the consumer does: "no responders".
+	// Such a pull is retried (the consumer resumes where it stopped); a
+	// batch that makes progress resets the budget.
+	const noResponderRetries = 10
+	retries := 0
+	noResponders := func(err error) bool {
+		if !errors.Is(err, nats.ErrNoResponders) || retries >= noResponderRetries {
+			return false
+		}
+		retries++
+		time.Sleep(time.Duration(retries) * 50 * time.Millisecond)
+		return true
+	}
 	for {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
+			if noResponders(err) {
+				continue
+			}
 			return nil, fmt.Errorf("read stream %s: %w", broker.StreamEvents, err)
 		}
 		n := 0
@@ -71,7 +89,13 @@ func ReadStream(ctx context.Context, js jetstream.JetStream) ([]StreamEvent, err
 				return out, nil
 			}
 		}
+		if n > 0 {
+			retries = 0
+		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			if noResponders(err) {
+				continue
+			}
 			return nil, fmt.Errorf("read stream %s: %w", broker.StreamEvents, err)
 		}
 		if n == 0 {
