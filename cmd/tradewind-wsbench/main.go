@@ -239,11 +239,11 @@ type result struct {
 func printTable(o options, rs []result) {
 	fmt.Printf("\nWebSocket fan-out, %s per run, personal %d msg/s round robin + shared %d msg/s to every client, GOMAXPROCS=%d\n\n",
 		o.duration, o.personalRate, o.sharedRate, runtime.GOMAXPROCS(0))
-	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | msgs/frame | p50 | p99 | msgs per server CPU-s | memory per idle conn |\n")
-	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Printf("| clients | system | delivered msg/s | delivered/expected | msgs/frame | p50 | p99 | dropped conns | msgs per server CPU-s | memory per idle conn |\n")
+	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Printf("| %d | %s | %.0f | %d/%d | %.2f | %s | %s | %.0f | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
-			float64(r.delivered)/float64(max(r.frames, 1)), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.perCPUSecond(), r.bytesPerIdl/1024)
+		fmt.Printf("| %d | %s | %.0f | %d/%d | %.2f | %s | %s | %d | %.0f | %.1f KiB |\n", r.clients, r.system, r.rate, r.delivered, r.expected,
+			float64(r.delivered)/float64(max(r.frames, 1)), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.lost, r.perCPUSecond(), r.bytesPerIdl/1024)
 	}
 	for i := 0; i+1 < len(rs) && rs[i].system != rs[i+1].system; i += 2 {
 		tw, cf := rs[i], rs[i+1]
