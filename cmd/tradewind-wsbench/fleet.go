@@ -194,10 +194,16 @@ func (f *fleet) settle(quiet, max time.Duration) {
 	}
 }
 
+// drainLimit bounds how long run waits for deliveries after publishing
+// ended (-drain). A server over capacity is still working off its backlog
+// when it passes: delivered/expected then counts what arrived in time,
+// not what was lost.
+var drainLimit = 60 * time.Second
+
 // run publishes l from a publisher child process and measures the
 // deliveries: it waits until every publication reached every subscriber,
 // or until nothing has arrived for a second after publishing ended, or
-// 10 s. profile, when not nil, is started just before publishing and its
+// drainLimit. profile, when not nil, is started just before publishing and its
 // stop called when publishing ends.
 func (f *fleet) run(l load, profile func() (stop func(), err error)) (sample, error) {
 	smp := sample{offered: float64(l.personal + l.shared*f.n)}
@@ -232,7 +238,7 @@ func (f *fleet) run(l load, profile func() (stop func(), err error)) (sample, er
 	f.sentP += sentP
 	smp.expected = sentP + sentS*int64(f.n)
 	ended := time.Now()
-	deadline := ended.Add(10 * time.Second)
+	deadline := ended.Add(drainLimit)
 	for ph.delivered.Load() < smp.expected && time.Now().Before(deadline) {
 		if time.Since(ended) > time.Second && time.Since(time.Unix(0, f.lastFrame.Load())) > time.Second {
 			break

@@ -154,6 +154,7 @@ func run() error {
 	flag.IntVar(&o.personalRate, "personal-rate", 2000, "messages/s to personal channels (round robin)")
 	flag.IntVar(&o.sharedRate, "shared-rate", 50, "messages/s to the shared channel (each reaches every client): high enough that at 10,000 clients throughput, not the offered rate, is measured")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "publishing time per measurement")
+	flag.DurationVar(&drainLimit, "drain", drainLimit, "how long to wait for deliveries after publishing ends; what arrives later is not counted")
 	flag.StringVar(&o.centrifugo, "centrifugo", "", "a centrifugo binary (default: go install "+centrifugoModule+" into a temporary GOBIN)")
 	flag.StringVar(&o.only, "only", "", `run one system only: "tradewind" or "centrifugo" (no side-by-side ratio)`)
 	flag.StringVar(&o.profile, "profile", "", "write CPU profiles of each server and of the benchmark's clients, taken while publishing, into this directory")
