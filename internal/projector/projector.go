@@ -77,6 +77,16 @@ type Preparer interface {
 	Prepare(ev *Event)
 }
 
+// IndexDeferrer is implemented by projections whose Apply finds existing
+// rows only through unique indexes (primary keys, ON CONFLICT targets).
+// When DeferIndexes reports true, a rebuild fills the new version's tables
+// without their other indexes and builds those once, after the replay,
+// instead of maintaining them row by row. Hazard: a lookup through a
+// non-unique index in Apply then becomes a sequential scan per batch.
+type IndexDeferrer interface {
+	DeferIndexes() bool
+}
+
 func prepare(p Projection, evs []Event) {
 	if pr, ok := p.(Preparer); ok {
 		for i := range evs {
@@ -177,14 +187,14 @@ func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, v int, lastSeq uin
 		}
 	}
 	if upTo > lastSeq {
+		// One round trip; only the live version's progress is announced.
 		if _, err := tx.Exec(ctx, `
-			UPDATE public.projection_checkpoints SET last_seq = $3, lag = $4, updated_at = now()
-			WHERE name = $1 AND version = $2`,
+			WITH cp AS (
+				UPDATE public.projection_checkpoints SET last_seq = $3, lag = $4, updated_at = now()
+				WHERE name = $1 AND version = $2 RETURNING live)
+			SELECT pg_notify('tradewind_projection', $1) FROM cp WHERE live`,
 			p.Name(), v, int64(upTo), int64(lag)); err != nil {
 			return 0, fmt.Errorf("projection %s: advance checkpoint to %d: %w", p.Name(), upTo, err)
-		}
-		if _, err := tx.Exec(ctx, `SELECT pg_notify('tradewind_projection', $1)`, p.Name()); err != nil {
-			return 0, fmt.Errorf("projection %s: notify: %w", p.Name(), err)
 		}
 	}
 	return len(b.Events), nil
