@@ -29,10 +29,6 @@ func (Orders) Name() string { return "orders" }
 // Tables implements projector.Projection.
 func (Orders) Tables() []string { return []string{"orders"} }
 
-// DeferIndexes implements projector.IndexDeferrer: Apply finds rows by
-// order_id (the primary key) only.
-func (Orders) DeferIndexes() bool { return true }
-
 // Subjects implements projector.Projection.
 func (Orders) Subjects() []string { return filters(orderSagaTypes...) }
 

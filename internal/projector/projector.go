@@ -77,16 +77,6 @@ type Preparer interface {
 	Prepare(ev *Event)
 }
 
-// IndexDeferrer is implemented by projections whose Apply finds existing
-// rows only through unique indexes (primary keys, ON CONFLICT targets).
-// When DeferIndexes reports true, a rebuild fills the new version's tables
-// without their other indexes and builds those once, after the replay,
-// instead of maintaining them row by row. Hazard: a lookup through a
-// non-unique index in Apply then becomes a sequential scan per batch.
-type IndexDeferrer interface {
-	DeferIndexes() bool
-}
-
 func prepare(p Projection, evs []Event) {
 	if pr, ok := p.(Preparer); ok {
 		for i := range evs {

@@ -51,26 +51,21 @@ const switchLockTimeout = 3 * time.Second
 // into new tables while the live version keeps serving and updating, then
 // switches readers atomically:
 //
-//  1. create proj.<table>_v<N+1> LIKE the template, UNLOGGED, checkpoint
-//     0, not live; for an IndexDeferrer, without the non-unique indexes;
+//  1. create proj.<table>_v<N+1> LIKE the template, checkpoint 0, not live;
 //  2. replay the stream in large batches on one session with
 //     synchronous_commit off, each committed with the new version's
 //     checkpoint (a crashed rebuild is simply started again: the leftover
-//     version is dropped first, which is also why its tables may be
-//     unlogged and its commits asynchronous: nothing ever resumes it);
-//  3. once caught up, make the tables logged (one sequential rewrite
-//     instead of WAL for every batch), build the deferred indexes and
-//     catch up with what arrived meanwhile;
-//  4. one transaction locks the checkpoint rows (the live worker waits),
-//     applies what the live version has and the new one lacks, points
-//     every view public.<table> at the new tables (CREATE OR REPLACE VIEW:
-//     the column list must stay compatible) and flips live;
-//  5. drops the old version's tables.
+//     version is dropped first, so losing its last commits to a crash is
+//     harmless);
+//  3. once caught up, one transaction locks the checkpoint rows (the live
+//     worker waits), applies what the live version has and the new one
+//     lacks, points every view public.<table> at the new tables (CREATE OR
+//     REPLACE VIEW: the column list must stay compatible) and flips live;
+//  4. drops the old version's tables.
 //
 // Readers never see a half-built version: before the switch the views
-// point at the old tables, after it at complete, logged and indexed new
-// ones. A session advisory lock allows one rebuild per projection at a
-// time.
+// point at the old tables, after it at complete new ones. A session
+// advisory lock allows one rebuild per projection at a time.
 func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p Projection, opts RebuildOptions) (RebuildResult, error) {
 	start := time.Now()
 	if opts.BatchSize <= 0 {
@@ -98,14 +93,14 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 		_, _ = conn.Exec(bg, `RESET synchronous_commit`)
 		_, _ = conn.Exec(bg, `SELECT pg_advisory_unlock(hashtext($1))`, lockKey)
 	}()
-	// The replay's commits need not wait for the WAL flush: a crash loses
-	// at most the last batches of a version nothing resumes (see above).
-	// The switch runs on another connection, with the server's setting.
+	// The replay's commits need not wait for the WAL flush (see above).
+	// The switch runs on another connection with the server's setting, and
+	// its synchronous commit flushes the WAL of every batch before it.
 	if _, err := conn.Exec(ctx, `SET synchronous_commit = off`); err != nil {
 		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
 
-	nv, deferred, err := prepareVersion(ctx, pool, p)
+	nv, err := prepareVersion(ctx, pool, p)
 	if err != nil {
 		return res, err
 	}
@@ -151,26 +146,6 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 		}
 	}()
 	var last uint64
-	replay := func(evs []Event, pending uint64) error {
-		if len(evs) == 0 {
-			return nil
-		}
-		upTo := evs[len(evs)-1].Seq
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			n, err := applyBatch(ctx, tx, p, nv, last, evs, upTo, pending)
-			res.Events += n
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("rebuild %s: %w", p.Name(), err)
-		}
-		last = upTo
-		if opts.Progress != nil {
-			opts.Progress(min(last, head), head)
-		}
-		return nil
-	}
-	finished := false
 	for {
 		// A closed channel (the fetcher stopped at the head) reads as an
 		// empty batch with nothing pending: go (back) to the switch, whose
@@ -179,35 +154,27 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
-		if f.err != nil {
-			return res, f.err
-		}
-		if err := replay(f.evs, f.pending); err != nil {
+		evs, pending, err := f.evs, f.pending, f.err
+		if err != nil {
 			return res, err
 		}
-		if f.pending > 0 {
-			continue
+		if len(evs) > 0 {
+			upTo := evs[len(evs)-1].Seq
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				n, err := applyBatch(ctx, tx, p, nv, last, evs, upTo, pending)
+				res.Events += n
+				return err
+			})
+			if err != nil {
+				return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+			}
+			last = upTo
+			if opts.Progress != nil {
+				opts.Progress(min(last, head), head)
+			}
 		}
-		if !finished {
-			if err := finishTables(ctx, conn, p, nv, deferred); err != nil {
-				return res, err
-			}
-			finished = true
-			// Catch up with what arrived meanwhile (the fetcher has
-			// stopped: the source is ours), outside the switch's lock.
-			for {
-				evs, pending, err := src.next(ctx, opts.BatchSize, 100*time.Millisecond, 0)
-				if err != nil {
-					return res, err
-				}
-				prepare(p, evs)
-				if err := replay(evs, pending); err != nil {
-					return res, err
-				}
-				if len(evs) == 0 || pending == 0 {
-					break
-				}
-			}
+		if pending > 0 {
+			continue
 		}
 		// Caught up with what the stream held a moment ago: switch.
 		if opts.BeforeSwitch != nil {
@@ -240,14 +207,11 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 }
 
 // prepareVersion drops versions a crashed rebuild left behind and creates
-// the tables and the checkpoint row of the next version. The tables are
-// unlogged; for an IndexDeferrer their non-unique indexes are dropped
-// again, and their definitions (naming the new tables) returned for
-// finishTables.
-func prepareVersion(ctx context.Context, pool *pgxpool.Pool, p Projection) (int, []string, error) {
+// the tables and the checkpoint row of the next version.
+func prepareVersion(ctx context.Context, pool *pgxpool.Pool, p Projection) (int, error) {
 	cps, err := Checkpoints(ctx, pool)
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	nv := 1
 	for _, c := range cps {
@@ -257,83 +221,24 @@ func prepareVersion(ctx context.Context, pool *pgxpool.Pool, p Projection) (int,
 		nv = max(nv, c.Version+1)
 		if !c.Live {
 			if err := dropVersion(ctx, pool, p, c.Version); err != nil {
-				return 0, nil, err
+				return 0, err
 			}
 		}
 	}
-	d, _ := p.(IndexDeferrer)
-	var deferred []string
 	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		for _, t := range p.Tables() {
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE UNLOGGED TABLE %s (LIKE %s INCLUDING ALL)`,
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE TABLE %s (LIKE %s INCLUDING ALL)`,
 				PhysicalTable(t, nv), templateTable(t))); err != nil {
 				return fmt.Errorf("create %s v%d: %w", t, nv, err)
 			}
-			if d == nil || !d.DeferIndexes() {
-				continue
-			}
-			defs, err := dropSecondaryIndexes(ctx, tx, PhysicalTable(t, nv))
-			if err != nil {
-				return fmt.Errorf("defer the indexes of %s v%d: %w", t, nv, err)
-			}
-			deferred = append(deferred, defs...)
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO public.projection_checkpoints (name, version, last_seq, live) VALUES ($1, $2, 0, false)`, p.Name(), nv)
 		return err
 	})
 	if err != nil {
-		return 0, nil, fmt.Errorf("rebuild %s: prepare v%d: %w", p.Name(), nv, err)
+		return 0, fmt.Errorf("rebuild %s: prepare v%d: %w", p.Name(), nv, err)
 	}
-	return nv, deferred, nil
-}
-
-// dropSecondaryIndexes drops table's indexes that neither enforce
-// uniqueness nor back a constraint, and returns their definitions.
-func dropSecondaryIndexes(ctx context.Context, tx pgx.Tx, table string) ([]string, error) {
-	rows, err := tx.Query(ctx, `
-		SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
-		FROM pg_index i
-		WHERE i.indrelid = $1::regclass AND NOT i.indisunique
-		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
-		ORDER BY 1`, table)
-	if err != nil {
-		return nil, err
-	}
-	names, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (idx [2]string, err error) {
-		err = r.Scan(&idx[0], &idx[1])
-		return idx, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	defs := make([]string, 0, len(names))
-	for _, n := range names {
-		if _, err := tx.Exec(ctx, `DROP INDEX `+n[0]); err != nil {
-			return nil, err
-		}
-		defs = append(defs, n[1])
-	}
-	return defs, nil
-}
-
-// finishTables readies version nv's tables for readers once the replay
-// has caught up: logged (an unlogged table is emptied by a crash
-// recovery) and the deferred indexes built. It runs on the
-// replay's session (asynchronous commit): the switch that makes the
-// version visible commits synchronously after it, so the WAL of both is
-// flushed before anyone reads the new tables.
-func finishTables(ctx context.Context, conn *pgxpool.Conn, p Projection, nv int, deferred []string) error {
-	for _, t := range p.Tables() {
-		if _, err := conn.Exec(ctx, `ALTER TABLE `+PhysicalTable(t, nv)+` SET LOGGED`); err != nil {
-			return fmt.Errorf("rebuild %s: log %s v%d: %w", p.Name(), t, nv, err)
-		}
-	}
-	for _, def := range deferred {
-		if _, err := conn.Exec(ctx, def); err != nil {
-			return fmt.Errorf("rebuild %s: build deferred index: %s: %w", p.Name(), def, err)
-		}
-	}
-	return nil
+	return nv, nil
 }
 
 var errRetrySwitch = errors.New("retry the switch")

@@ -20,12 +20,12 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-// TestRebuildSwitchesToLoggedFullyIndexedTables: a rebuild fills unlogged
-// tables, some without their secondary indexes (IndexDeferrer), and must
-// hand readers tables exactly like the template: logged (else a crash
-// recovery would empty the live read model) and with every index (else
-// reads slow down). Each projection is rebuilt; the orders one over a few
-// events, so the deferred indexes are built over rows.
+// TestRebuildSwitchesToLoggedFullyIndexedTables: whatever a rebuild does
+// to fill its tables fast (unlogged tables, indexes built at the end were
+// tried), it must hand readers tables exactly like the template: logged
+// (else a crash recovery would empty the live read model) and with every
+// index (else reads slow down). Each projection is rebuilt; the orders
+// one over a few events.
 func TestRebuildSwitchesToLoggedFullyIndexedTables(t *testing.T) {
 	_, _, js := testenv.JetStream(t)
 	pool := testenv.Pool(t)
