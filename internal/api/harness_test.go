@@ -82,11 +82,8 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 		t.Fatal(err)
 	}
 	lim, _ := ratelimit.New(kv)
-	// As the api role does: the idempotency store skips synchronous commit.
-	pcfg := pool.Config()
-	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	pcfg.MaxConns = 8 // group commit: a few flushes and the rare single reads
-	idemPool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	// As the api role does.
+	idemPool, err := pgxpool.NewWithConfig(ctx, idempotency.PoolConfig(pool.Config()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,14 +57,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The idempotency store is a response cache, not what prevents double
-	// effects (command ids are deterministic), so its writes skip the
-	// synchronous WAL flush: a crash can forget a key, never double a command.
-	pcfg := d.Pool.Config()
-	pcfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
-	pcfg.ConnConfig.RuntimeParams["application_name"] = "tradewind-api-idempotency"
-	pcfg.MaxConns = 8 // group commit: 2 flushers batch the writes; the rest for replays and releases
-	idemPool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	idemPool, err := pgxpool.NewWithConfig(ctx, idempotency.PoolConfig(d.Pool.Config()))
 	if err != nil {
 		return nil, fmt.Errorf("idempotency pool: %w", err)
 	}

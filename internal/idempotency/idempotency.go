@@ -69,6 +69,23 @@ type Store struct {
 	flushes   atomic.Int64
 }
 
+// PoolConfig derives the configuration of the store's own pool from the
+// application's: the store is a response cache, not what prevents double
+// effects (see the package doc), so its commits skip the synchronous WAL
+// flush; every statement is planned afresh (plan_cache_mode), because the
+// set-based UPDATE of batch.go joins a table that grows from empty and a
+// plan cached while it was small (a sequential scan) stays ten times
+// slower once it is not; and 8 connections serve the group-commit
+// flushers and the rare single reads.
+func PoolConfig(base *pgxpool.Config) *pgxpool.Config {
+	c := base.Copy()
+	c.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	c.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	c.ConnConfig.RuntimeParams["application_name"] = "tradewind-api-idempotency"
+	c.MaxConns = 8
+	return c
+}
+
 // New wires a store: ttl is how long keys are remembered, lease how long
 // an in-flight claim blocks the key if its owner never finishes (longer
 // than any request may run).
