@@ -168,6 +168,14 @@ func (s *Store) flush(batch []*op) {
 	}
 }
 
+// completeBatchSQL stores the responses of a batch: caller, key, owner,
+// status, headers and body arrays. It must find each row by key; see
+// PoolConfig for the plan that once did not.
+const completeBatchSQL = `
+	UPDATE core.idempotency AS i SET state = 'done', status = u.status, headers = u.headers, body = u.body
+	  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::int[], $5::jsonb[], $6::bytea[]) AS u(caller, idem_key, owner, status, headers, body)
+	 WHERE i.caller = u.caller AND i.idem_key = u.idem_key AND i.owner = u.owner`
+
 // writeBatch sends every claim and every response of a batch in one round
 // trip: a set-based upsert and a set-based update.
 func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
@@ -230,11 +238,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
 			callers[i], keys[i], owners[i] = o.req.Caller, o.req.Key, o.owner
 			statuses[i], headers[i], bodies[i] = int32(o.status), string(o.headers), o.body
 		}
-		b.Queue(`
-			UPDATE core.idempotency AS i SET state = 'done', status = u.status, headers = u.headers, body = u.body
-			  FROM unnest($1::text[], $2::text[], $3::uuid[], $4::int[], $5::jsonb[], $6::bytea[]) AS u(caller, idem_key, owner, status, headers, body)
-			 WHERE i.caller = u.caller AND i.idem_key = u.idem_key AND i.owner = u.owner`,
-			callers, keys, owners, statuses, headers, bodies)
+		b.Queue(completeBatchSQL, callers, keys, owners, statuses, headers, bodies)
 	}
 	if err := s.pool.SendBatch(ctx, &b).Close(); err != nil {
 		return fmt.Errorf("idempotency: write batch of %d: %w", len(batch), err)
