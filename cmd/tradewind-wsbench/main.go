@@ -884,13 +884,7 @@ var (
 // replies in one frame, one per line.
 func (c *centrifugo) stamps(b []byte, each func(int64)) int {
 	k := 0
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	for line := range bytes.Lines(b) {
 		p := bytes.Index(line, pubKey)
 		if p < 0 {
 			continue
@@ -922,13 +916,7 @@ func (c *centrifugo) stamps(b []byte, each func(int64)) int {
 // version of this benchmark did, and lost connections at 1.2× the fixed
 // rates).
 func (c *centrifugo) reply(conn *websocket.Conn, b []byte) {
-	for len(b) > 0 {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
+	for line := range bytes.Lines(b) {
 		if bytes.Equal(bytes.TrimSpace(line), []byte("{}")) {
 			_ = conn.Write(context.Background(), websocket.MessageText, []byte("{}"))
 			return
