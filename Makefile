@@ -12,7 +12,7 @@ PKGS     := ./...
 all: build
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build: ## build bin/tradewind
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tradewind
