@@ -97,7 +97,9 @@ func New(ceType, subject string, data any, opts ...Option) (*event.Event, error)
 			return nil, fmt.Errorf("new event %s: marshal data: %w", ceType, err)
 		}
 	}
-	if err := e.SetData(event.ApplicationJSON, raw); err != nil {
+	// As []byte: the SDK stores bytes as they are, but encodes any other
+	// type (json.RawMessage included) once more.
+	if err := e.SetData(event.ApplicationJSON, []byte(raw)); err != nil {
 		return nil, fmt.Errorf("new event %s: set data: %w", ceType, err)
 	}
 	// SetData marks []byte data as binary; ours is JSON text, so the

@@ -32,3 +32,40 @@ func TestStructuredJSONCarriesDataAsJSON(t *testing.T) {
 		t.Errorf("content type missing: %s", b)
 	}
 }
+
+// TestNewKeepsDataBytes: a value is marshalled once; json.RawMessage (the
+// gateway's already encoded command) is carried byte for byte, not
+// encoded again.
+func TestNewKeepsDataBytes(t *testing.T) {
+	const raw = `{ "order_id": "x",  "total": 7 }`
+	cases := map[string]struct {
+		data any
+		want string
+	}{
+		"value":          {OrderPlaced{OrderID: "x", Total: 7}, mustMarshal(t, OrderPlaced{OrderID: "x", Total: 7})},
+		"raw JSON as is": {json.RawMessage(raw), raw},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			e, err := New(OrderPlacedV1, "0190f1d2-0000-7000-8000-000000000001", c.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(e.Data()); got != c.want {
+				t.Fatalf("data %s, want %s", got, c.want)
+			}
+			if e.DataBase64 {
+				t.Fatal("JSON data marked as binary")
+			}
+		})
+	}
+}
+
+func mustMarshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
