@@ -36,9 +36,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
-	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/idempotency"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 )
@@ -62,19 +61,7 @@ type JetStreamPublisher struct{ JS jetstream.JetStream }
 
 // Publish implements Publisher.
 func (p JetStreamPublisher) Publish(ctx context.Context, e *event.Event) (*jetstream.PubAck, error) {
-	subject, err := events.NATSSubject(e)
-	if err != nil {
-		return nil, err
-	}
-	msg, err := cenats.NewMsg(subject, e)
-	if err != nil {
-		return nil, fmt.Errorf("publish %s: %w", e.Type(), err)
-	}
-	ack, err := p.JS.PublishMsg(ctx, msg)
-	if err != nil {
-		return nil, fmt.Errorf("publish %s to %s: %w", e.ID(), subject, err)
-	}
-	return ack, nil
+	return broker.PublishValidated(ctx, p.JS, e)
 }
 
 // Connected implements Publisher.

@@ -21,6 +21,13 @@ func Publish(ctx context.Context, js jetstream.JetStream, e *event.Event) (*jets
 	if err := schemas.ValidateEvent(e); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
+	return PublishValidated(ctx, js, e)
+}
+
+// PublishValidated is Publish for an event whose data the caller has just
+// validated against its schema (the gateway validates each command once).
+// Hazard: anything else must use Publish.
+func PublishValidated(ctx context.Context, js jetstream.JetStream, e *event.Event) (*jetstream.PubAck, error) {
 	subject, err := events.NATSSubject(e)
 	if err != nil {
 		return nil, err

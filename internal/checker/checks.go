@@ -25,6 +25,27 @@ const settledCTE = `settled AS (
 	  AND NOT EXISTS (SELECT 1 FROM core.outbox ob WHERE split_part(ob.subject, '.', 4) = o.order_id::text)
 )`
 
+// opsCTE summarises core.payment_ops per order: how many of each
+// operation, the provider ids, and the amounts (largest and total, which
+// differ only when an operation was repeated).
+const opsCTE = `ops AS (
+	SELECT order_id,
+		count(*) FILTER (WHERE op = 'authorize') AS auths,
+		count(*) FILTER (WHERE op = 'capture')   AS captures,
+		count(*) FILTER (WHERE op = 'void')      AS voids,
+		count(*) FILTER (WHERE op = 'refund')    AS refunds,
+		max(provider_id) FILTER (WHERE op = 'authorize') AS auth_id,
+		max(provider_id) FILTER (WHERE op = 'capture')   AS capture_id,
+		max(provider_id) FILTER (WHERE op = 'void')      AS void_id,
+		max(provider_id) FILTER (WHERE op = 'refund')    AS refund_id,
+		max(amount) FILTER (WHERE op = 'authorize') AS auth_amount,
+		max(amount) FILTER (WHERE op = 'capture')   AS captured_max,
+		sum(amount) FILTER (WHERE op = 'capture')   AS captured_sum,
+		max(amount) FILTER (WHERE op = 'refund')    AS refunded_max,
+		sum(amount) FILTER (WHERE op = 'refund')    AS refunded_sum
+	FROM core.payment_ops GROUP BY order_id
+)`
+
 // need says which outside input a check reads besides PostgreSQL.
 type need int
 
@@ -124,20 +145,11 @@ ORDER BY sku`,
 		Name: "confirmed-order",
 		Doc:  "a confirmed order at rest is captured once for its total, its stock committed, nothing voided or refunded",
 		SQL: `
-WITH ` + settledCTE + `, ops AS (
-	SELECT order_id,
-		count(*) FILTER (WHERE op = 'authorize') AS auths,
-		count(*) FILTER (WHERE op = 'capture')   AS captures,
-		count(*) FILTER (WHERE op = 'void')      AS voids,
-		count(*) FILTER (WHERE op = 'refund')    AS refunds,
-		max(amount) FILTER (WHERE op = 'capture') AS captured,
-		max(provider_id) FILTER (WHERE op = 'authorize') AS auth_id
-	FROM core.payment_ops GROUP BY order_id
-), c AS (
+WITH ` + settledCTE + `, ` + opsCTE + `, c AS (
 	SELECT s.order_id, s.total, s.authorization_id,
 		p.status AS pay, p.amount, p.authorization_id AS pay_auth, so.status AS stock,
 		coalesce(o.auths, 0) AS auths, coalesce(o.captures, 0) AS captures,
-		coalesce(o.voids, 0) AS voids, coalesce(o.refunds, 0) AS refunds, o.captured, o.auth_id
+		coalesce(o.voids, 0) AS voids, coalesce(o.refunds, 0) AS refunds, o.captured_max AS captured, o.auth_id
 	FROM settled s
 	LEFT JOIN core.payments p ON p.order_id = s.order_id
 	LEFT JOIN core.stock_orders so ON so.order_id = s.order_id
@@ -163,14 +175,7 @@ ORDER BY order_id`,
 		Name: "cancelled-order",
 		Doc:  "a cancelled order at rest holds no money and no stock: its authorization voided or refunded, its stock released, returned or never reserved",
 		SQL: `
-WITH ` + settledCTE + `, ops AS (
-	SELECT order_id,
-		count(*) FILTER (WHERE op = 'authorize') AS auths,
-		count(*) FILTER (WHERE op = 'capture')   AS captures,
-		count(*) FILTER (WHERE op = 'void')      AS voids,
-		count(*) FILTER (WHERE op = 'refund')    AS refunds
-	FROM core.payment_ops GROUP BY order_id
-), c AS (
+WITH ` + settledCTE + `, ` + opsCTE + `, c AS (
 	SELECT s.order_id, s.cancel_reason, p.status AS pay, so.status AS stock,
 		coalesce(o.auths, 0) AS auths, coalesce(o.captures, 0) AS captures,
 		coalesce(o.voids, 0) AS voids, coalesce(o.refunds, 0) AS refunds
@@ -197,17 +202,7 @@ ORDER BY order_id`,
 		Name: "payment-ops",
 		Doc:  "no double authorization, charge, void or refund; every operation follows its authorization and stays within it",
 		SQL: `
-WITH ops AS (
-	SELECT order_id,
-		count(*) FILTER (WHERE op = 'authorize') AS auths,
-		count(*) FILTER (WHERE op = 'capture')   AS captures,
-		count(*) FILTER (WHERE op = 'void')      AS voids,
-		count(*) FILTER (WHERE op = 'refund')    AS refunds,
-		max(amount) FILTER (WHERE op = 'authorize') AS authorized,
-		sum(amount) FILTER (WHERE op = 'capture')   AS captured,
-		sum(amount) FILTER (WHERE op = 'refund')    AS refunded
-	FROM core.payment_ops GROUP BY order_id
-)
+WITH ` + opsCTE + `
 SELECT 'order ' || order_id, msg FROM ops, LATERAL (VALUES
 	(auths > 1, format('authorized %s times (double authorization)', auths)),
 	(captures > 1, format('captured %s times (double charge)', captures)),
@@ -215,8 +210,8 @@ SELECT 'order ' || order_id, msg FROM ops, LATERAL (VALUES
 	(refunds > 1, format('refunded %s times (double refund)', refunds)),
 	(auths = 0, 'a capture, void or refund without an authorization'),
 	(refunds > 0 AND captures = 0, 'refunded without a capture'),
-	(captured > authorized, format('captured %s, more than the %s authorized', captured, authorized)),
-	(refunded > captured, format('refunded %s, more than the %s captured', refunded, captured))
+	(captured_sum > auth_amount, format('captured %s, more than the %s authorized', captured_sum, auth_amount)),
+	(refunded_sum > captured_sum, format('refunded %s, more than the %s captured', refunded_sum, captured_sum))
 ) AS v(bad, msg)
 WHERE bad
 ORDER BY order_id`,
@@ -319,19 +314,9 @@ WITH ` + settledCTE + `, l AS (
 ), per_order AS (
 	SELECT order_id, count(*) AS n, count(*) FILTER (WHERE status <> 'declined') AS held
 	FROM l GROUP BY order_id
-), ops AS (
-	SELECT order_id,
-		max(provider_id) FILTER (WHERE op = 'authorize') AS auth_id,
-		max(amount) FILTER (WHERE op = 'authorize') AS auth_amount,
-		max(provider_id) FILTER (WHERE op = 'capture') AS capture_id,
-		max(amount) FILTER (WHERE op = 'capture') AS captured,
-		max(provider_id) FILTER (WHERE op = 'void') AS void_id,
-		max(provider_id) FILTER (WHERE op = 'refund') AS refund_id,
-		max(amount) FILTER (WHERE op = 'refund') AS refunded
-	FROM core.payment_ops GROUP BY order_id
-), mine AS (
+), ` + opsCTE + `, mine AS (
 	SELECT s.order_id::text AS order_id, p.status AS pay, o.auth_id, o.auth_amount,
-		o.capture_id, o.captured, o.void_id, o.refund_id, o.refunded
+		o.capture_id, o.captured_max AS captured, o.void_id, o.refund_id, o.refunded_max AS refunded
 	FROM settled s
 	JOIN core.payments p ON p.order_id = s.order_id
 	LEFT JOIN ops o ON o.order_id = s.order_id

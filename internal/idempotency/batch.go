@@ -168,6 +168,23 @@ func (s *Store) flush(batch []*op) {
 	}
 }
 
+// claimBatchSQL claims keys for their owners: caller, key, request hash
+// and owner arrays, then the lease and the ttl. It returns the owner of
+// each key it claimed: a fresh key, an expired one, or one whose lease
+// passed while the same request held it.
+const claimBatchSQL = `
+	INSERT INTO core.idempotency AS i (caller, idem_key, request_hash, state, owner, lease_until, expires_at)
+	SELECT u.caller, u.idem_key, u.request_hash, 'in_flight', u.owner, now() + $5::interval, now() + $6::interval
+	  FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[]) WITH ORDINALITY AS u(caller, idem_key, request_hash, owner, n)
+	 ORDER BY u.n
+	ON CONFLICT (caller, idem_key) DO UPDATE
+	   SET request_hash = excluded.request_hash, state = 'in_flight', owner = excluded.owner,
+	       lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
+	       created_at = now(), expires_at = excluded.expires_at
+	 WHERE i.expires_at < now()
+	    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
+	RETURNING owner`
+
 // completeBatchSQL stores the responses of a batch: caller, key, owner,
 // status, headers and body arrays. It must find each row by key; see
 // PoolConfig for the plan that once did not.
@@ -207,19 +224,7 @@ func (s *Store) writeBatch(ctx context.Context, batch []*op) error {
 		for i, o := range claims {
 			callers[i], keys[i], hashes[i], owners[i] = o.req.Caller, o.req.Key, o.req.Hash[:], o.owner
 		}
-		b.Queue(`
-			INSERT INTO core.idempotency AS i (caller, idem_key, request_hash, state, owner, lease_until, expires_at)
-			SELECT u.caller, u.idem_key, u.request_hash, 'in_flight', u.owner, now() + $5::interval, now() + $6::interval
-			  FROM unnest($1::text[], $2::text[], $3::bytea[], $4::uuid[]) WITH ORDINALITY AS u(caller, idem_key, request_hash, owner, n)
-			 ORDER BY u.n
-			ON CONFLICT (caller, idem_key) DO UPDATE
-			   SET request_hash = excluded.request_hash, state = 'in_flight', owner = excluded.owner,
-			       lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
-			       created_at = now(), expires_at = excluded.expires_at
-			 WHERE i.expires_at < now()
-			    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
-			RETURNING owner`,
-			callers, keys, hashes, owners, s.lease, s.ttl).Query(func(rows pgx.Rows) error {
+		b.Queue(claimBatchSQL, callers, keys, hashes, owners, s.lease, s.ttl).Query(func(rows pgx.Rows) error {
 			won := make(map[[16]byte]bool, len(claims))
 			var owner [16]byte
 			if _, err := pgx.ForEachRow(rows, []any{&owner}, func() error { won[owner] = true; return nil }); err != nil {

@@ -221,17 +221,8 @@ func (s *Store) claim(ctx context.Context, req Request, owner uuid.UUID) (bool, 
 // claimOne is claim as one statement.
 func (s *Store) claimOne(ctx context.Context, req Request, owner uuid.UUID) (bool, error) {
 	var got uuid.UUID
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO core.idempotency AS i (caller, idem_key, request_hash, state, owner, lease_until, expires_at)
-		VALUES ($1, $2, $3, 'in_flight', $4, now() + $5::interval, now() + $6::interval)
-		ON CONFLICT (caller, idem_key) DO UPDATE
-		   SET request_hash = excluded.request_hash, state = 'in_flight', owner = excluded.owner,
-		       lease_until = excluded.lease_until, status = NULL, headers = NULL, body = NULL,
-		       created_at = now(), expires_at = excluded.expires_at
-		 WHERE i.expires_at < now()
-		    OR (i.state = 'in_flight' AND i.lease_until < now() AND i.request_hash = excluded.request_hash)
-		RETURNING owner`,
-		req.Caller, req.Key, req.Hash[:], owner, s.lease, s.ttl).Scan(&got)
+	err := s.pool.QueryRow(ctx, claimBatchSQL,
+		[]string{req.Caller}, []string{req.Key}, [][]byte{req.Hash[:]}, [][16]byte{owner}, s.lease, s.ttl).Scan(&got)
 	switch {
 	case err == nil:
 		return true, nil
@@ -259,10 +250,8 @@ func (s *Store) Complete(ctx context.Context, c *Claim, resp Response) error {
 
 // completeOne is Complete as one statement.
 func (s *Store) completeOne(ctx context.Context, o *op) error {
-	_, err := s.pool.Exec(ctx, `
-		UPDATE core.idempotency SET state = 'done', status = $4, headers = $5, body = $6
-		WHERE caller = $1 AND idem_key = $2 AND owner = $3`,
-		o.req.Caller, o.req.Key, o.owner, o.status, o.headers, o.body)
+	_, err := s.pool.Exec(ctx, completeBatchSQL,
+		[]string{o.req.Caller}, []string{o.req.Key}, [][16]byte{o.owner}, []int32{int32(o.status)}, []string{string(o.headers)}, [][]byte{o.body})
 	if err != nil {
 		return fmt.Errorf("idempotency: store response: %w", err)
 	}

@@ -407,11 +407,27 @@ func (s *Server) authorize(_ *http.Request, body []byte, now time.Time) answer {
 	return answer{status: status, body: a, auth: a}
 }
 
-// lookup finds the authorization named in the path, as a copy to change.
-func (s *Server) lookup(r *http.Request) (*Authorization, *answer) {
+// begin starts an operation on the authorization named in the path: it
+// decodes the body into req (nil: the operation takes no body, but an
+// empty object is accepted) and returns a copy of the authorization to
+// change, which must be in state from.
+func (s *Server) begin(r *http.Request, body []byte, req any, from, op string) (*Authorization, *answer) {
+	if req == nil && len(bytes.TrimSpace(body)) > 0 {
+		req = &struct{}{}
+	}
+	if req != nil {
+		if err := strictDecode(body, req); err != nil {
+			p := problem(http.StatusBadRequest, "invalid request", err.Error())
+			return nil, &p
+		}
+	}
 	a, ok := s.auths[r.PathValue("id")]
 	if !ok {
 		p := problem(http.StatusNotFound, "no such authorization", r.PathValue("id"))
+		return nil, &p
+	}
+	if a.Status != from {
+		p := problem(http.StatusConflict, "cannot "+op, "authorization is "+a.Status)
 		return nil, &p
 	}
 	c := *a
@@ -420,15 +436,9 @@ func (s *Server) lookup(r *http.Request) (*Authorization, *answer) {
 
 func (s *Server) capture(r *http.Request, body []byte, now time.Time) answer {
 	var req AmountRequest
-	if err := strictDecode(body, &req); err != nil {
-		return problem(http.StatusBadRequest, "invalid request", err.Error())
-	}
-	a, p := s.lookup(r)
+	a, p := s.begin(r, body, &req, StatusAuthorized, "capture")
 	if p != nil {
 		return *p
-	}
-	if a.Status != StatusAuthorized {
-		return problem(http.StatusConflict, "cannot capture", "authorization is "+a.Status)
 	}
 	if req.Amount <= 0 || req.Amount > a.Amount {
 		return problem(http.StatusUnprocessableEntity, "invalid amount", fmt.Sprintf("capture 1..%d", a.Amount))
@@ -439,18 +449,9 @@ func (s *Server) capture(r *http.Request, body []byte, now time.Time) answer {
 }
 
 func (s *Server) void(r *http.Request, body []byte, now time.Time) answer {
-	if len(bytes.TrimSpace(body)) > 0 {
-		var req struct{}
-		if err := strictDecode(body, &req); err != nil {
-			return problem(http.StatusBadRequest, "invalid request", err.Error())
-		}
-	}
-	a, p := s.lookup(r)
+	a, p := s.begin(r, body, nil, StatusAuthorized, "void")
 	if p != nil {
 		return *p
-	}
-	if a.Status != StatusAuthorized {
-		return problem(http.StatusConflict, "cannot void", "authorization is "+a.Status)
 	}
 	a.Status, a.VoidID, a.UpdatedAt = StatusVoided, newID("void"), now
 	return answer{status: http.StatusCreated, auth: a,
@@ -459,15 +460,9 @@ func (s *Server) void(r *http.Request, body []byte, now time.Time) answer {
 
 func (s *Server) refund(r *http.Request, body []byte, now time.Time) answer {
 	var req AmountRequest
-	if err := strictDecode(body, &req); err != nil {
-		return problem(http.StatusBadRequest, "invalid request", err.Error())
-	}
-	a, p := s.lookup(r)
+	a, p := s.begin(r, body, &req, StatusCaptured, "refund")
 	if p != nil {
 		return *p
-	}
-	if a.Status != StatusCaptured {
-		return problem(http.StatusConflict, "cannot refund", "authorization is "+a.Status)
 	}
 	if req.Amount <= 0 || req.Amount > a.Captured {
 		return problem(http.StatusUnprocessableEntity, "invalid amount", fmt.Sprintf("refund 1..%d", a.Captured))
