@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/tradewind/tradewind/internal/httpx"
 )
 
 // Headers the gateway reads and writes. Each is in canonical form, so
@@ -92,14 +93,14 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 		ctx = context.WithValue(ctx, keyCaller, slot)
 		r = r.WithContext(ctx)
 		w.Header().Set(HeaderRequestID, rid)
-		rec := &recorder{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		defer func() {
 			if v := recover(); v != nil {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
 				s.log.Error("handler panicked", "request_id", rid, "route", r.Pattern, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if rec.code == 0 {
+				if !rec.Written() {
 					writeProblem(rec, r, problem(http.StatusInternalServerError, "internal", "Internal error",
 						"the gateway failed; quote the request id when reporting it"))
 				}
@@ -107,7 +108,7 @@ func (s *Server) Wrap(next http.Handler) http.Handler {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("request_id", rid), slog.String("correlation_id", cid),
 				slog.String("method", r.Method), slog.String("route", r.Pattern), slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status()), slog.Int64("bytes", rec.bytes),
+				slog.Int("status", rec.Status()), slog.Int64("bytes", rec.Bytes()),
 				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("caller", slot.caller))
 		}()
@@ -122,36 +123,3 @@ func newID() string {
 	}
 	return id.String()
 }
-
-// recorder remembers the status and size of a response.
-type recorder struct {
-	http.ResponseWriter
-	code  int
-	bytes int64
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
-}
-
-func (r *recorder) status() int {
-	if r.code == 0 {
-		return http.StatusOK
-	}
-	return r.code
-}
-
-// Unwrap lets http.ResponseController reach the original writer.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

@@ -1,13 +1,12 @@
 package metrics
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tradewind/tradewind/internal/httpx"
 )
 
 // HTTP RED series, labelled by route pattern (never the raw path).
@@ -42,16 +41,13 @@ func HTTP(next http.Handler) http.Handler {
 		start := time.Now()
 		HTTPInFlight.Inc()
 		defer HTTPInFlight.Dec()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		next.ServeHTTP(rec, r)
 		route := r.Pattern
 		if route == "" {
 			route = UnmatchedRoute
 		}
-		code := rec.code
-		if code == 0 {
-			code = http.StatusOK
-		}
+		code := rec.Status()
 		method := normalizeMethod(r.Method)
 		HTTPRequests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
 		HTTPDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
@@ -65,40 +61,4 @@ func normalizeMethod(m string) string {
 		return m
 	}
 	return "OTHER"
-}
-
-// statusRecorder remembers the first status code written.
-type statusRecorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s *statusRecorder) WriteHeader(code int) {
-	if s.code == 0 {
-		s.code = code
-	}
-	s.ResponseWriter.WriteHeader(code)
-}
-
-func (s *statusRecorder) Write(b []byte) (int, error) {
-	if s.code == 0 {
-		s.code = http.StatusOK
-	}
-	return s.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the original writer.
-func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// Flush supports streaming handlers that assert http.Flusher.
-func (s *statusRecorder) Flush() { _ = http.NewResponseController(s.ResponseWriter).Flush() }
-
-// Hijack supports WebSocket upgrades that assert http.Hijacker; a hijacked
-// connection is recorded as 101 Switching Protocols.
-func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(s.ResponseWriter).Hijack()
-	if err == nil && s.code == 0 {
-		s.code = http.StatusSwitchingProtocols
-	}
-	return c, rw, err
 }

@@ -1,11 +1,10 @@
 package tracing
 
 import (
-	"bufio"
-	"net"
 	"net/http"
 	"strconv"
 
+	"github.com/tradewind/tradewind/internal/httpx"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -39,56 +38,17 @@ func (p *Provider) Middleware(next http.Handler) http.Handler {
 		inner := r.WithContext(ctx)
 		inner.Header = r.Header.Clone()
 		propagator.Inject(ctx, propagation.HeaderCarrier(inner.Header))
-		rec := &recorder{ResponseWriter: w}
+		rec := httpx.NewRecorder(w)
 		next.ServeHTTP(rec, inner)
 		r.Pattern = inner.Pattern
 		if inner.Pattern != "" {
 			span.SetName(inner.Pattern)
 			span.SetAttributes(attribute.String("http.route", inner.Pattern))
 		}
-		code := rec.code
-		if code == 0 {
-			code = http.StatusOK
-		}
+		code := rec.Status()
 		span.SetAttributes(attribute.Int("http.response.status_code", code))
 		if code >= 500 {
 			span.SetStatus(codes.Error, strconv.Itoa(code))
 		}
 	})
-}
-
-// recorder remembers the status code; it unwraps to the original writer
-// and passes flushing and hijacking (WebSocket upgrades) through.
-type recorder struct {
-	http.ResponseWriter
-	code int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the original writer.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// Flush supports streaming handlers that assert http.Flusher.
-func (r *recorder) Flush() { _ = http.NewResponseController(r.ResponseWriter).Flush() }
-
-// Hijack supports WebSocket upgrades that assert http.Hijacker.
-func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(r.ResponseWriter).Hijack()
-	if err == nil && r.code == 0 {
-		r.code = http.StatusSwitchingProtocols
-	}
-	return c, rw, err
 }
