@@ -171,16 +171,16 @@ func WithBeforeAck(f func() error) Option { return func(r *Runner) { r.beforeAck
 
 // Runner consumes one durable consumer.
 type Runner struct {
-	cfg         Config
-	js          jetstream.JetStream
-	pool        *pgxpool.Pool
-	h           Handler
-	log         *slog.Logger
-	pub         *outbox.Publisher // nil: the relay publishes
-	committed   func([]*event.Event)
-	beforeAck   func() error
-	obs         Observer
-	tracer      trace.Tracer // nil: no spans (see WithTracer)
+	cfg       Config
+	js        jetstream.JetStream
+	pool      *pgxpool.Pool
+	h         Handler
+	log       *slog.Logger
+	pub       *outbox.Publisher // nil: the relay publishes
+	committed func([]*event.Event)
+	beforeAck func() error
+	obs       Observer
+	tracer    trace.Tracer // nil: no spans (see WithTracer)
 
 	running atomic.Bool
 	stats   Stats
