@@ -162,6 +162,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	}
 
 	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux, Flags: flagStore, Tracing: tracer}
+	defer deps.closeCredentials()
 	if cfg.HasRole("relay") {
 		if deps.Relay, err = outbox.NewRelay(outbox.RelayConfig{Observe: metrics.ObserveOutboxPublish}, pool, js, log); err != nil {
 			return err
