@@ -2,6 +2,11 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/config"
@@ -141,4 +148,55 @@ func bearer(tok string) *http.Request {
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
 	return r
+}
+
+// TestProductionCredentialsAcceptTheIdentityProvidersTokens wires the
+// identity provider from the configuration alone: no shared secret, a real
+// JWKS endpoint; its ES256 tokens authenticate the customer named by the
+// configured claim, and HS256 tokens are refused.
+func TestProductionCredentialsAcceptTheIdentityProvidersTokens(t *testing.T) {
+	_, nc, js := testenv.JetStream(t)
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := priv.PublicKey.ECDH()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := pub.Bytes() // 0x04 || X || Y
+	b64 := base64.RawURLEncoding.EncodeToString
+	jwks, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
+		"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": b64(raw[1:33]), "y": b64(raw[33:]),
+	}}})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(jwks) }))
+	defer srv.Close()
+
+	d := &Deps{Cfg: config.Config{HTTPAddr: "0.0.0.0:8080", NATSURL: "nats://n:4222", DataDir: t.TempDir(), Replicas: 1,
+		TokenMaxLifetime: time.Hour, IDPJWKSURL: srv.URL, IDPIssuer: "https://idp.example/", IDPAudience: "shop",
+		IDPCustomerClaim: "customer_id", IDPJWKSRefresh: time.Hour}, NC: nc, JS: js, Pool: testenv.Pool(t)}
+	creds, err := d.Credentials()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.closeCredentials()
+	if creds.Signing != nil || creds.Development {
+		t.Errorf("signing key %v, development %v: want neither with only an identity provider", creds.Signing != nil, creds.Development)
+	}
+	now := time.Now().Unix()
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, jwt.MapClaims{"iss": "https://idp.example/", "aud": "shop",
+		"sub": "user-123", "customer_id": "c-9", "iat": now, "exp": now + 300})
+	tok.Header["kid"] = "k1"
+	signed, err := tok.SignedString(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := creds.Principal(bearer(signed))
+	if err != nil || p.Subject != "c-9" || p.Role != auth.RoleCustomer {
+		t.Errorf("identity provider token: %+v, %v; want customer c-9", p, err)
+	}
+	hs, _, _ := auth.Issue([]byte(strings.Repeat("s", 32)), "c-9", auth.RoleOps, time.Minute)
+	if _, err := creds.Principal(bearer(hs)); !errors.Is(err, auth.ErrInvalid) {
+		t.Errorf("HS256 token without a shared secret: %v, want ErrInvalid", err)
+	}
 }
