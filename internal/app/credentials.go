@@ -112,6 +112,19 @@ func newCredentials(ctx context.Context, d *Deps) (*Credentials, error) {
 		closeIDP()
 		return nil, err
 	}
+	if d.Log != nil { // what is trusted, never a key
+		mode, hs256 := "production", "configured"
+		switch {
+		case cfg.Development() && development:
+			mode, hs256 = "development", "generated in the data directory"
+		case cfg.Development():
+			mode = "development"
+		case signing == nil:
+			hs256 = "none"
+		}
+		d.Log.Info("user tokens", "mode", mode, "hs256_key", hs256, "hs256_previous_key", secrets.Previous != nil,
+			"audience", audience, "idp_issuer", cfg.IDPIssuer)
+	}
 	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier, idp: idp}, nil
 }
 
