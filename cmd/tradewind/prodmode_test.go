@@ -170,3 +170,49 @@ func TestServeInProductionModeStartsWithASecretAndPrintsNoKey(t *testing.T) {
 		t.Errorf("production serve created %d development API keys", after-before)
 	}
 }
+
+// TestTokenCommandSignsWithTheSecretFile: inside a production container
+// the secret is a file; `tradewind token` signs with it and the configured
+// audience, prints only the token on stdout, and never shows the secret.
+func TestTokenCommandSignsWithTheSecretFile(t *testing.T) {
+	clearCredentialEnv(t)
+	const secret = "token-cmd-secret-0123456789abcdef0123456789"
+	f := filepath.Join(t.TempDir(), "jwt")
+	if err := os.WriteFile(f, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TRADEWIND_JWT_SECRET_FILE", f)
+	t.Setenv("TRADEWIND_JWT_AUDIENCE", "shop-api")
+	var stdout, stderr bytes.Buffer
+	cmd := newRoot()
+	cmd.SetOut(&stdout)
+	cmd.SetErr(&stderr)
+	cmd.SetArgs([]string{"token", "--user", "ops-anna", "--role", "ops", "--ttl", "5m", "--data-dir", t.TempDir()})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := auth.NewVerifier([]byte(secret), time.Hour, nil, auth.WithAudience("shop-api"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := v.Verify(context.Background(), strings.TrimSpace(stdout.String()))
+	if err != nil || c.Subject != "ops-anna" || c.Role != auth.RoleOps {
+		t.Fatalf("minted token: %+v, %v", c, err)
+	}
+	if strings.Contains(stdout.String()+stderr.String(), secret) {
+		t.Error("token printed the secret")
+	}
+
+	t.Setenv("TRADEWIND_JWT_SECRET", secret)
+	t.Setenv("TRADEWIND_JWT_SECRET_FILE", "")
+	help := newRoot()
+	var out bytes.Buffer
+	help.SetOut(&out)
+	help.SetArgs([]string{"token", "--help"})
+	if err := help.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), secret) {
+		t.Error("token --help shows the secret from the environment")
+	}
+}
