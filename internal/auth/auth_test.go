@@ -200,3 +200,41 @@ func TestAPIKeys(t *testing.T) {
 		t.Error("created a key with an unknown scope")
 	}
 }
+
+// TestSharedKeyRotation follows docs/security.md: replicas first accept
+// the new and the previous key, then only the new one.
+func TestSharedKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey := key, []byte("fedcba9876543210fedcba9876543210-new")
+	oldTok, _, _ := auth.Issue(oldKey, "c-1", auth.RoleCustomer, time.Minute)
+	newTok, _, _ := auth.Issue(newKey, "c-1", auth.RoleCustomer, time.Minute)
+	during, err := auth.NewVerifier(newKey, time.Hour, nil, auth.WithPreviousKey(oldKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := auth.NewVerifier(newKey, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		v     *auth.Verifier
+		token string
+		ok    bool
+	}{
+		{"during: a token of the previous key", during, oldTok, true},
+		{"during: a token of the new key", during, newTok, true},
+		{"after: a token of the previous key", after, oldTok, false},
+		{"after: a token of the new key", after, newTok, true},
+	} {
+		if _, err := tc.v.Verify(ctx, tc.token); (err == nil) != tc.ok {
+			t.Errorf("%s: Verify = %v, want accepted %v", tc.name, err, tc.ok)
+		}
+	}
+	if _, err := auth.NewVerifier(nil, time.Hour, nil, auth.WithPreviousKey(oldKey)); err == nil {
+		t.Error("a previous key without a current one was accepted")
+	}
+	if _, err := auth.NewVerifier(newKey, time.Hour, nil, auth.WithPreviousKey([]byte("short"))); err == nil {
+		t.Error("a short previous key was accepted")
+	}
+}
