@@ -162,6 +162,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	}
 
 	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux, Flags: flagStore, Tracing: tracer}
+	defer deps.closeCredentials()
 	if deps.Outbox, err = outbox.NewPublisher(outbox.PublisherConfig{Observe: metrics.ObserveOutboxPublish}, pool, js, log); err != nil {
 		return err
 	}
