@@ -50,6 +50,18 @@ type Handler interface {
 	Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error)
 }
 
+// BatchHandler is a Handler with a set-based path: HandleBatch handles
+// every fresh message of a batch at once (one statement per table rather
+// than per message) and returns what each emits, out[i] for evs[i]. Any
+// error sends the whole batch to the per-message savepoint path (Handle),
+// which finds the failing message, so HandleBatch need not say which one
+// failed. It must take its row locks in a stable order (e.g. by key) so
+// that two batches cannot deadlock.
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) ([][]*event.Event, error)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error)
 
@@ -573,20 +585,18 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 	for _, id := range fresh {
 		isNew[id] = true
 	}
-	var out []*event.Event
+	var todo []*item
 	for i := range items {
 		it := &items[i]
 		if it.outcome != pending || !isNew[it.ev.ID()] {
 			continue
 		}
 		isNew[it.ev.ID()] = false // a second copy in this batch is a duplicate
-		start := time.Now()
-		emitted, herr := r.handle(ctx, tx, it)
-		it.handled = time.Since(start)
-		if herr != nil {
-			return errHandlerFailed
-		}
-		out = append(out, emitted...)
+		todo = append(todo, it)
+	}
+	out, herr := r.handleAll(ctx, tx, todo)
+	if herr != nil {
+		return errHandlerFailed
 	}
 	if err := outbox.Add(ctx, tx, out...); err != nil {
 		return errHandlerFailed

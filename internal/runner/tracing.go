@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
@@ -38,4 +40,50 @@ func (r *Runner) handle(ctx context.Context, tx pgx.Tx, it *item) ([]*event.Even
 	}
 	it.emitted = r.caused(ctx, it, out)
 	return it.emitted, nil
+}
+
+// handleAll runs the handler for the fresh messages of a batch: in one
+// HandleBatch call when the handler has a set-based path, else one by one.
+// Each message's handled time is its share of the whole.
+func (r *Runner) handleAll(ctx context.Context, tx pgx.Tx, todo []*item) ([]*event.Event, error) {
+	var out []*event.Event
+	bh, ok := r.h.(BatchHandler)
+	if !ok || len(todo) < 2 {
+		for _, it := range todo {
+			start := time.Now()
+			emitted, err := r.handle(ctx, tx, it)
+			it.handled = time.Since(start)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, emitted...)
+		}
+		return out, nil
+	}
+	start := time.Now()
+	evs := make([]*event.Event, len(todo))
+	spans := make([]trace.Span, len(todo))
+	ctxs := make([]context.Context, len(todo))
+	for i, it := range todo {
+		evs[i], ctxs[i] = it.ev, ctx
+		if r.tracer != nil {
+			ctxs[i], spans[i] = tracing.StartMessage(ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
+		}
+	}
+	outs, err := bh.HandleBatch(ctx, tx, evs)
+	if err == nil && len(outs) != len(evs) {
+		err = fmt.Errorf("%s: HandleBatch returned %d results for %d messages", r.cfg.Name, len(outs), len(evs))
+	}
+	share := time.Since(start) / time.Duration(len(todo))
+	for i, it := range todo {
+		if spans[i] != nil {
+			tracing.End(spans[i], err)
+		}
+		it.handled = share
+		if err == nil {
+			it.emitted = r.caused(ctxs[i], it, outs[i])
+			out = append(out, it.emitted...)
+		}
+	}
+	return out, err
 }
