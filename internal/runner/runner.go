@@ -411,6 +411,9 @@ func (r *Runner) decode(it *item) {
 	}
 	it.meta = meta
 	ev, err := cenats.DecodeLimit(it.msg.Headers(), it.msg.Data(), r.cfg.MaxPayload)
+	if err == nil {
+		err = subjectMatches(it.msg.Subject(), ev)
+	}
 	if err == nil && !r.cfg.Trusted {
 		err = schemas.ValidateEvent(ev)
 	}
@@ -422,6 +425,20 @@ func (r *Runner) decode(it *item) {
 		return
 	}
 	it.ev = ev
+}
+
+// subjectMatches refuses a message published on a subject other than its
+// type's (and aggregate's): NATS permissions say who may publish on which
+// subject, so a type smuggled onto another subject would bypass them.
+func subjectMatches(subject string, ev *event.Event) error {
+	want, err := events.NATSSubject(ev)
+	if err != nil {
+		return err
+	}
+	if subject != want {
+		return fmt.Errorf("event %s of type %s arrived on subject %s, its type belongs on %s", ev.ID(), ev.Type(), subject, want)
+	}
+	return nil
 }
 
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {

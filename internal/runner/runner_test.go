@@ -428,3 +428,37 @@ func TestAFailingMessageInASetBasedBatchRollsBackOnlyItself(t *testing.T) {
 		t.Error("the set-based path never ran (all 21 messages were in the stream before the runner started)")
 	}
 }
+
+// TestAMessageOnAnotherTypesSubjectIsDeadLettered: a place-order command
+// smuggled onto the customers' subject is refused with the reason.
+func TestAMessageOnAnotherTypesSubjectIsDeadLettered(t *testing.T) {
+	s := newSystem(t)
+	e := placeOrder(t, "smuggler-"+t.Name(), 1)
+	m, err := cenats.NewMsg("cmd.customers.upsert", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ordersConsumer("smuggled-orders")
+	cfg.FilterSubjects = []string{"cmd.customers.upsert"}
+	r, _ := s.start(cfg, mustPlaceOrder(t))
+	testenv.Eventually(t, 15*time.Second, "dead letter", func() bool { return r.Stats().DeadLettered.Load() == 1 })
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, "smuggler-"+t.Name()); n != 0 {
+		t.Errorf("smuggled order placed: %d", n)
+	}
+	cons, err := s.js.CreateOrUpdateConsumer(context.Background(), broker.StreamDLQ, jetstream.ConsumerConfig{
+		FilterSubject: runner.DeadLetterSubject("smuggled-orders", ">"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := msg.Headers().Get(runner.HdrDLQReason); !strings.Contains(reason, "arrived on subject cmd.customers.upsert") {
+		t.Errorf("reason %q does not name the subject", reason)
+	}
+}
