@@ -67,7 +67,7 @@ func (n *Notifier) Subjects() []string {
 
 // Handle implements runner.Handler: the batch of one.
 func (n *Notifier) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
-	_, err := n.HandleBatch(ctx, tx, []*event.Event{ev})
+	_, err := n.HandleBatch(ctx, tx, []runner.Msg{{Ctx: ctx, Event: ev}})
 	return nil, err
 }
 
@@ -76,14 +76,15 @@ func (n *Notifier) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*e
 // appendAll's constant number of statements. Events without a renderer
 // have no effect. It emits nothing through the runner: appendAll writes
 // the outbox rows itself (three subjects, one event).
-func (n *Notifier) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) ([][]*event.Event, error) {
+func (n *Notifier) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
 	type rendered struct {
 		cause *event.Event
 		r     renderer
 		facts orderFacts
 	}
-	todo := make([]rendered, 0, len(evs))
-	for _, ev := range evs {
+	todo := make([]rendered, 0, len(msgs))
+	for _, m := range msgs {
+		ev := m.Event
 		r, ok := n.renderers[ev.Type()]
 		if !ok {
 			continue
@@ -109,7 +110,7 @@ func (n *Notifier) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*event.Even
 		title, body := t.r.text(t.facts)
 		entries[i] = entry{cause: t.cause, msg: Message{UserID: t.facts.CustomerID, OrderID: t.facts.OrderID, Kind: t.r.kind, Title: title, Body: body}}
 	}
-	return make([][]*event.Event, len(evs)), appendAll(ctx, tx, entries)
+	return make([][]*event.Event, len(msgs)), appendAll(ctx, tx, entries)
 }
 
 // Message is what a renderer makes of a domain event.

@@ -171,7 +171,11 @@ func TestABatchNumbersEachUsersNotificationsInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback(ctx) }()
-		out, err := n.HandleBatch(ctx, tx, evs)
+		msgs := make([]runner.Msg, len(evs))
+		for i, ev := range evs {
+			msgs[i] = runner.Msg{Ctx: ctx, Event: ev}
+		}
+		out, err := n.HandleBatch(ctx, tx, msgs)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,14 +52,21 @@ type Handler interface {
 
 // BatchHandler is a Handler with a set-based path: HandleBatch handles
 // every fresh message of a batch at once (one statement per table rather
-// than per message) and returns what each emits, out[i] for evs[i]. Any
+// than per message) and returns what each emits, out[i] for msgs[i]. Any
 // error sends the whole batch to the per-message savepoint path (Handle),
 // which finds the failing message, so HandleBatch need not say which one
 // failed. It must take its row locks in a stable order (e.g. by key) so
 // that two batches cannot deadlock.
 type BatchHandler interface {
 	Handler
-	HandleBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) ([][]*event.Event, error)
+	HandleBatch(ctx context.Context, tx pgx.Tx, msgs []Msg) ([][]*event.Event, error)
+}
+
+// Msg is one message of a batch: its event, and the context a handler
+// of it alone would get (its delivery, logger and trace span).
+type Msg struct {
+	Ctx   context.Context
+	Event *event.Event
 }
 
 // HandlerFunc adapts a function to Handler.

@@ -370,19 +370,20 @@ func (h *setBased) poisoned(ev *event.Event) bool {
 }
 
 func (h *setBased) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
-	out, err := h.HandleBatch(ctx, tx, []*event.Event{ev})
+	out, err := h.HandleBatch(ctx, tx, []runner.Msg{{Ctx: ctx, Event: ev}})
 	if err != nil {
 		return nil, err
 	}
 	return out[0], nil
 }
 
-func (h *setBased) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) ([][]*event.Event, error) {
-	if len(evs) > 1 {
+func (h *setBased) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	if len(msgs) > 1 {
 		h.batches.Add(1)
 	}
-	ids := make([]string, len(evs))
-	for i, ev := range evs {
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ev := m.Event
 		if h.poisoned(ev) {
 			return nil, runner.Permanent(errors.New("warehouse system rejects this customer"))
 		}
@@ -391,7 +392,7 @@ func (h *setBased) HandleBatch(ctx context.Context, tx pgx.Tx, evs []*event.Even
 	if _, err := tx.Exec(ctx, `INSERT INTO set_based_effects (event_id) SELECT unnest($1::text[])`, ids); err != nil {
 		return nil, err
 	}
-	return make([][]*event.Event, len(evs)), nil
+	return make([][]*event.Event, len(msgs)), nil
 }
 
 // TestAFailingMessageInASetBasedBatchRollsBackOnlyItself: the batch path

@@ -61,18 +61,17 @@ func (r *Runner) handleAll(ctx context.Context, tx pgx.Tx, todo []*item) ([]*eve
 		return out, nil
 	}
 	start := time.Now()
-	evs := make([]*event.Event, len(todo))
+	msgs := make([]Msg, len(todo))
 	spans := make([]trace.Span, len(todo))
-	ctxs := make([]context.Context, len(todo))
 	for i, it := range todo {
-		evs[i], ctxs[i] = it.ev, ctx
+		msgs[i] = Msg{Ctx: r.handlerContext(ctx, it), Event: it.ev}
 		if r.tracer != nil {
-			ctxs[i], spans[i] = tracing.StartMessage(ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
+			msgs[i].Ctx, spans[i] = tracing.StartMessage(msgs[i].Ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
 		}
 	}
-	outs, err := bh.HandleBatch(ctx, tx, evs)
-	if err == nil && len(outs) != len(evs) {
-		err = fmt.Errorf("%s: HandleBatch returned %d results for %d messages", r.cfg.Name, len(outs), len(evs))
+	outs, err := bh.HandleBatch(ctx, tx, msgs)
+	if err == nil && len(outs) != len(msgs) {
+		err = fmt.Errorf("%s: HandleBatch returned %d results for %d messages", r.cfg.Name, len(outs), len(msgs))
 	}
 	share := time.Since(start) / time.Duration(len(todo))
 	for i, it := range todo {
@@ -81,7 +80,7 @@ func (r *Runner) handleAll(ctx context.Context, tx pgx.Tx, todo []*item) ([]*eve
 		}
 		it.handled = share
 		if err == nil {
-			it.emitted = r.caused(ctxs[i], it, outs[i])
+			it.emitted = r.caused(msgs[i].Ctx, it, outs[i])
 			out = append(out, it.emitted...)
 		}
 	}
