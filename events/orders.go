@@ -24,15 +24,20 @@ type PlaceOrder struct {
 	Currency   string      `json:"currency"`
 }
 
-// OrderPlaced is the data of OrderPlacedV1.
+// OrderPlaced is the data of OrderPlacedV1. ShippingAddress and PromoCode
+// are PlaceOrderV2's, carried so that read models keep them without
+// reading the orders participant's tables (absent when the command had
+// none, and in events emitted before they existed).
 type OrderPlaced struct {
-	OrderID    string      `json:"order_id"`
-	CustomerID string      `json:"customer_id"`
-	Lines      []OrderLine `json:"lines"`
-	Currency   string      `json:"currency"`
-	Total      int64       `json:"total"`
-	PlacedAt   string      `json:"placed_at"`
-	Deadline   string      `json:"deadline"`
+	OrderID         string           `json:"order_id"`
+	CustomerID      string           `json:"customer_id"`
+	Lines           []OrderLine      `json:"lines"`
+	Currency        string           `json:"currency"`
+	Total           int64            `json:"total"`
+	PlacedAt        string           `json:"placed_at"`
+	Deadline        string           `json:"deadline"`
+	ShippingAddress *ShippingAddress `json:"shipping_address,omitempty"`
+	PromoCode       string           `json:"promo_code,omitempty"`
 }
 
 // Orders context: the saga's outcome. An order goes pending → confirmed, or

@@ -19,7 +19,9 @@ import (
 var orderIDNamespace = uuid.MustParse("6f1c2a53-8d0e-4c8e-9a54-6a3f0f6b1c11")
 
 // PlaceOrder records a new order as pending and emits orders.placed. It
-// reads the newest version of the command (the consumer upcasts v1); the
+// reads the newest version of the command (the consumer upcasts v1) into
+// its own struct, so v2's shipping address and promotion code are kept on
+// the order and carried on orders.placed; the
 // deadline it sets is what the deadline sweeper enforces. If the customer's
 // cancel arrived first (cancel_order left a tombstone that has not
 // expired), the order is cancelled at once with reason customer:
@@ -47,7 +49,7 @@ func (h *PlaceOrder) Reaction() Reaction {
 
 // Handle implements runner.Handler.
 func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*event.Event, error) {
-	var in events.PlaceOrder // v2's first fields, with the same names
+	var in events.PlaceOrderV2Data
 	if err := decode(cmd, &in); err != nil {
 		return nil, err
 	}
@@ -65,24 +67,33 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 	if err != nil {
 		return nil, fmt.Errorf("place order %s: %w", orderID, err)
 	}
+	var address []byte // NULL without one
+	if in.ShippingAddress != nil {
+		if address, err = json.Marshal(in.ShippingAddress); err != nil {
+			return nil, fmt.Errorf("place order %s: %w", orderID, err)
+		}
+	}
 	ev, err := events.New(events.OrderPlacedV1, orderID, events.OrderPlaced{
-		OrderID:    orderID,
-		CustomerID: in.CustomerID,
-		Lines:      in.Lines,
-		Currency:   in.Currency,
-		Total:      total,
-		PlacedAt:   placedAt.Format(time.RFC3339Nano),
-		Deadline:   deadline.Format(time.RFC3339Nano),
+		OrderID:         orderID,
+		CustomerID:      in.CustomerID,
+		Lines:           in.Lines,
+		Currency:        in.Currency,
+		Total:           total,
+		PlacedAt:        placedAt.Format(time.RFC3339Nano),
+		Deadline:        deadline.Format(time.RFC3339Nano),
+		ShippingAddress: in.ShippingAddress,
+		PromoCode:       in.PromoCode,
 	}, events.CausedBy(cmd))
 	if err != nil {
 		return nil, err
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at, correlation_id)
-		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8, $9)
+		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
+			correlation_id, shipping_address, promo_code)
+		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8, $9, $10, NULLIF($11, ''))
 		ON CONFLICT (order_id) DO NOTHING`,
 		orderID, in.CustomerID, in.Currency, total, lines, deadline, cmd.ID(), placedAt,
-		events.StringExt(ev, events.ExtCorrelationID))
+		events.StringExt(ev, events.ExtCorrelationID), address, in.PromoCode)
 	if err != nil {
 		return nil, fmt.Errorf("place order %s: %w", orderID, err)
 	}

@@ -15,7 +15,8 @@ import (
 )
 
 // Orders maintains public.orders: the current state of each order, its
-// lines and totals, the state of its stock and payment, why it was
+// lines and totals, its shipping address and promotion code (orders.place
+// v2, carried on orders.placed), the state of its stock and payment, why it was
 // cancelled, and when each thing happened. Every event of an order's saga
 // (orders, inventory and payments events whose subject is the order id)
 // updates the order's row; last_seq is the position of the last one.
@@ -51,18 +52,22 @@ type orderRow struct {
 	ConfirmedAt, CancelledAt                   *time.Time
 	UpdatedAt                                  time.Time
 	LastSeq                                    int64
-	stored                                     bool // the row exists in the table
-	changed                                    bool // an event of the batch changed it
+	ShippingAddress                            []byte  // jsonb, nil without one
+	PromoCode                                  *string // from orders.place v2
+	stored                                     bool    // the row exists in the table
+	changed                                    bool    // an event of the batch changed it
 }
 
 var orderCols = []string{"order_id", "customer_id", "status", "currency", "total", "item_count", "lines",
 	"stock_status", "payment_status", "authorization_id", "cancel_reason",
-	"placed_at", "deadline", "confirmed_at", "cancelled_at", "updated_at", "last_seq"}
+	"placed_at", "deadline", "confirmed_at", "cancelled_at", "updated_at", "last_seq",
+	"shipping_address", "promo_code"}
 
 func (r *orderRow) values() []any {
 	return []any{r.ID, r.CustomerID, r.Status, r.Currency, r.Total, r.Items, r.Lines,
 		r.StockStatus, r.PaymentStatus, r.AuthID, r.Reason,
-		r.PlacedAt, r.Deadline, r.ConfirmedAt, r.CancelledAt, r.UpdatedAt, r.LastSeq}
+		r.PlacedAt, r.Deadline, r.ConfirmedAt, r.CancelledAt, r.UpdatedAt, r.LastSeq,
+		r.ShippingAddress, r.PromoCode}
 }
 
 // Apply implements projector.Projection: it loads the rows of the orders
@@ -205,8 +210,17 @@ func newPlacedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
 	for _, l := range p.Lines {
 		items += l.Quantity
 	}
-	return &orderRow{ID: id, CustomerID: p.CustomerID, Status: events.StatusPending, Currency: p.Currency,
-		Total: p.Total, Items: items, Lines: lines, PlacedAt: placed, Deadline: deadline}, nil
+	r := &orderRow{ID: id, CustomerID: p.CustomerID, Status: events.StatusPending, Currency: p.Currency,
+		Total: p.Total, Items: items, Lines: lines, PlacedAt: placed, Deadline: deadline}
+	if p.ShippingAddress != nil {
+		if r.ShippingAddress, err = json.Marshal(p.ShippingAddress); err != nil {
+			return nil, err
+		}
+	}
+	if p.PromoCode != "" {
+		r.PromoCode = str(p.PromoCode)
+	}
+	return r, nil
 }
 
 func str(s string) *string { return &s }
@@ -285,7 +299,8 @@ func loadOrders(ctx context.Context, tx pgx.Tx, b *projector.Batch, ids [][16]by
 		r := &orderRow{stored: true}
 		if err := rows.Scan(&r.ID, &r.CustomerID, &r.Status, &r.Currency, &r.Total, &r.Items, &r.Lines,
 			&r.StockStatus, &r.PaymentStatus, &r.AuthID, &r.Reason,
-			&r.PlacedAt, &r.Deadline, &r.ConfirmedAt, &r.CancelledAt, &r.UpdatedAt, &r.LastSeq); err != nil {
+			&r.PlacedAt, &r.Deadline, &r.ConfirmedAt, &r.CancelledAt, &r.UpdatedAt, &r.LastSeq,
+			&r.ShippingAddress, &r.PromoCode); err != nil {
 			return fmt.Errorf("load orders: %w", err)
 		}
 		into[r.ID] = r
@@ -299,6 +314,7 @@ var orderUpsertCols = []string{
 	"stock_status text", "payment_status text", "authorization_id text", "cancel_reason text",
 	"placed_at timestamptz", "deadline timestamptz", "confirmed_at timestamptz",
 	"cancelled_at timestamptz", "updated_at timestamptz", "last_seq bigint",
+	"shipping_address jsonb", "promo_code text",
 }
 
 // upsertOrders writes changed rows that already existed, column-wise.

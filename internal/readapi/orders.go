@@ -30,17 +30,22 @@ type Order struct {
 	CancelledAt     *time.Time      `json:"cancelled_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
 	Position        int64           `json:"position"` // of the last event applied to it
+	// ShippingAddress and PromoCode are orders.place v2's (absent when the
+	// command had none).
+	ShippingAddress json.RawMessage `json:"shipping_address,omitempty"`
+	PromoCode       *string         `json:"promo_code,omitempty"`
 	AsOf            *time.Time      `json:"as_of,omitempty"`
 }
 
 const orderCols = `order_id, customer_id, status, currency, total, item_count, lines, stock_status, payment_status,
-	authorization_id, cancel_reason, placed_at, deadline, confirmed_at, cancelled_at, updated_at, last_seq`
+	authorization_id, cancel_reason, placed_at, deadline, confirmed_at, cancelled_at, updated_at, last_seq,
+	shipping_address, promo_code`
 
 func scanOrder(row pgx.Row) (*Order, error) {
 	var o Order
 	err := row.Scan(&o.OrderID, &o.CustomerID, &o.Status, &o.Currency, &o.Total, &o.ItemCount, &o.Lines,
 		&o.StockStatus, &o.PaymentStatus, &o.AuthorizationID, &o.CancelReason, &o.PlacedAt, &o.Deadline,
-		&o.ConfirmedAt, &o.CancelledAt, &o.UpdatedAt, &o.Position)
+		&o.ConfirmedAt, &o.CancelledAt, &o.UpdatedAt, &o.Position, &o.ShippingAddress, &o.PromoCode)
 	return &o, err
 }
 

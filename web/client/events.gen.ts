@@ -348,6 +348,23 @@ export interface OrdersPlacedV1 {
   order_id: OrderId;
   /** When the order was accepted (RFC 3339). */
   placed_at: string;
+  /** Promotion code entered by the customer (from orders.place v2), when the command had one. */
+  promo_code?: string;
+  /** Where the order is delivered (from orders.place v2), when the command had one. */
+  shipping_address?: {
+    /** City. */
+    city: string;
+    /** ISO 3166-1 alpha-2 country code. */
+    country: string;
+    /** First address line. */
+    line1: string;
+    /** Second address line. */
+    line2?: string;
+    /** Recipient's name. */
+    name: string;
+    /** Postal code. */
+    postal_code: string;
+  };
   /** Sum of quantity times unit_price over the lines, in minor units. The maximum is the largest total valid lines can add up to. */
   total: number;
 }
