@@ -13,6 +13,7 @@ var dataOf = map[string]func() any{
 	CancelOrderV1:    func() any { return new(CancelOrder) },
 	OrderConfirmedV1: func() any { return new(OrderConfirmed) },
 	OrderCancelledV1: func() any { return new(OrderCancelled) },
+	OrderRejectedV1:  func() any { return new(OrderRejected) },
 
 	RestockV1:        func() any { return new(Restock) },
 	RestockedV1:      func() any { return new(Restocked) },

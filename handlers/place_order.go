@@ -18,7 +18,12 @@ import (
 // producer did not choose one: the same command always names the same order.
 var orderIDNamespace = uuid.MustParse("6f1c2a53-8d0e-4c8e-9a54-6a3f0f6b1c11")
 
-// PlaceOrder records a new order as pending and emits orders.placed. It
+// PlaceOrder records a new order as pending and emits orders.placed, or,
+// for a command it cannot place (its lines total less than 1 minor unit),
+// records the order as rejected and emits orders.rejected: the saga never
+// starts, so nothing is reserved, authorized or dead-lettered downstream.
+// The prices are the command's: see the package doc for why they can be
+// trusted. It
 // reads the newest version of the command (the consumer upcasts v1) into
 // its own struct, so v2's shipping address and promotion code are kept on
 // the order and carried on orders.placed; the
@@ -44,7 +49,7 @@ func NewPlaceOrder(deadline time.Duration) (*PlaceOrder, error) {
 // Reaction implements Reactor.
 func (h *PlaceOrder) Reaction() Reaction {
 	return Reaction{Step: "place_order", Participant: Orders, Trigger: events.PlaceOrderV2,
-		Emits: []string{events.OrderPlacedV1, events.OrderCancelledV1}}
+		Emits: []string{events.OrderPlacedV1, events.OrderCancelledV1, events.OrderRejectedV1}}
 }
 
 // Handle implements runner.Handler.
@@ -57,11 +62,11 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 	if orderID == "" {
 		orderID = uuid.NewSHA1(orderIDNamespace, []byte(cmd.ID())).String()
 	}
-	var total int64
-	for _, l := range in.Lines {
-		total += l.Quantity * l.UnitPrice
-	}
 	placedAt := h.now()
+	total, reason, detail := orderTotal(in.Lines)
+	if reason != "" {
+		return h.reject(ctx, tx, cmd, in, orderID, total, reason, detail, placedAt)
+	}
 	deadline := placedAt.Add(h.Deadline)
 	lines, err := json.Marshal(in.Lines)
 	if err != nil {
@@ -118,4 +123,56 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 		return nil, fmt.Errorf("place order %s: apply the cancel %s that came first: %w", orderID, early, err)
 	}
 	return []*event.Event{ev, cancelled}, nil
+}
+
+// orderTotal is the pure decision of place_order: the order's total, or
+// why the command cannot be placed (a reason of OrderRejectedV1 and a
+// detail for people). The schema bounds every line (quantity ≤ 10⁴,
+// unit_price ≤ 10⁸, ≤ 100 lines), so the sum cannot overflow.
+func orderTotal(lines []events.OrderLine) (total int64, reason, detail string) {
+	for _, l := range lines {
+		total += l.Quantity * l.UnitPrice
+	}
+	if total < 1 {
+		return total, events.RejectInvalidTotal,
+			fmt.Sprintf("the lines total %d minor units; an order must total at least 1", total)
+	}
+	return total, "", ""
+}
+
+// reject records the order as rejected (so its id stays taken and a
+// redelivered or repeated command changes nothing) and emits
+// orders.rejected.
+func (h *PlaceOrder) reject(ctx context.Context, tx pgx.Tx, cmd *event.Event, in events.PlaceOrderV2Data,
+	orderID string, total int64, reason, detail string, now time.Time) ([]*event.Event, error) {
+	lines, err := json.Marshal(in.Lines)
+	if err != nil {
+		return nil, fmt.Errorf("reject order %s: %w", orderID, err)
+	}
+	corr := events.StringExt(cmd, events.ExtCorrelationID) // as CausedBy names it
+	if corr == "" {
+		corr = cmd.ID()
+	}
+	tag, err := tx.Exec(ctx, `
+		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
+			correlation_id, cancel_reason, promo_code)
+		VALUES ($1, $2, 'rejected', $3, $4, $5, $6, $7, $6, $6, $8, $9, NULLIF($10, ''))
+		ON CONFLICT (order_id) DO NOTHING`,
+		orderID, in.CustomerID, in.Currency, total, lines, now, cmd.ID(), corr, reason, in.PromoCode)
+	if err != nil {
+		return nil, fmt.Errorf("reject order %s: %w", orderID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, nil // the id is taken: this command has no effect
+	}
+	ev, err := emitAndLog(ctx, tx, step{orderID: orderID, step: "place_order", participant: Orders, cause: cmd,
+		outcome: "rejected", detail: reason},
+		events.OrderRejectedV1, orderID, events.OrderRejected{
+			OrderID: orderID, CustomerID: in.CustomerID, Lines: in.Lines, Currency: in.Currency, Total: total,
+			Reason: reason, Detail: detail, RejectedAt: now.Format(time.RFC3339Nano),
+		})
+	if err != nil {
+		return nil, err
+	}
+	return []*event.Event{ev}, nil
 }

@@ -103,3 +103,49 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestAZeroTotalIsRejectedNotDeadLettered: a producer on NATS sends a
+// place command whose lines total 0 (unit_price 0). The orders
+// participant records the order as rejected and emits orders.rejected
+// only: inventory reserves nothing, payments authorizes nothing, nothing is
+// dead-lettered, and a later cancel of the order is ignored.
+func TestAZeroTotalIsRejectedNotDeadLettered(t *testing.T) {
+	s := sagatest.Start(t, sagatest.Options{})
+	s.Restock("ZERO-1", 5)
+	id := uuid.NewString()
+	s.Publish(events.PlaceOrderV2, events.PlaceOrderV2Data{OrderID: id, CustomerID: "c-zero", Currency: "EUR",
+		Lines: []events.OrderLine{{SKU: "ZERO-1", Quantity: 2, UnitPrice: 0}}})
+	s.WaitOrder(id, events.StatusRejected, wait)
+	if _, reason := s.OrderStatus(id); reason != events.RejectInvalidTotal {
+		t.Errorf("reason %q, want %s", reason, events.RejectInvalidTotal)
+	}
+	s.WaitEvents(id, wait, "orders.rejected")
+	cancel := s.Publish(events.CancelOrderV1, events.CancelOrder{OrderID: id})
+	s.Eventually(wait, "the cancel handled", func() bool {
+		var n int
+		s.Query(&n, `SELECT count(*) FROM core.inbox WHERE consumer = 'orders-commands' AND event_id = $1`, cancel.ID())
+		return n == 1
+	})
+	if st, _ := s.OrderStatus(id); st != events.StatusRejected {
+		t.Errorf("after a cancel the order is %s, want still rejected", st)
+	}
+	if got := s.Events(id); len(got) != 1 || got[0] != "orders.rejected" {
+		t.Errorf("events %v, want only orders.rejected", got)
+	}
+	if onHand, reserved := s.Stock("ZERO-1"); onHand != 5 || reserved != 0 {
+		t.Errorf("stock on_hand %d reserved %d, want 5 and 0", onHand, reserved)
+	}
+	if st := s.StockOrder(id); st != "" {
+		t.Errorf("inventory heard of the order (%s)", st)
+	}
+	if st := s.Payment(id); st != "" {
+		t.Errorf("payments heard of the order (%s)", st)
+	}
+	if n := s.DeadLetters(); n != 0 {
+		t.Errorf("%d dead letters, want none", n)
+	}
+	want := []string{"place_order:rejected", "cancel_order:ignored"}
+	if got := s.SagaLog(id); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("saga log %v, want %v", got, want)
+	}
+}

@@ -35,7 +35,7 @@ func (Orders) Subjects() []string { return filters(orderSagaTypes...) }
 
 // orderSagaTypes are the events whose subject is an order id.
 var orderSagaTypes = []string{
-	events.OrderPlacedV1, events.OrderConfirmedV1, events.OrderCancelledV1,
+	events.OrderPlacedV1, events.OrderRejectedV1, events.OrderConfirmedV1, events.OrderCancelledV1,
 	events.StockReservedV1, events.StockRejectedV1, events.StockReleasedV1,
 	events.StockCommittedV1, events.StockReturnedV1,
 	events.PaymentAuthorizedV1, events.PaymentDeclinedV1, events.PaymentCapturedV1,
@@ -101,7 +101,7 @@ func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeN
 		ids[i] = id
 		if !seenID[id] {
 			seenID[id] = true
-			if !presumeNew || ev.Type != events.OrderPlacedV1 {
+			if !presumeNew || !opensOrder(ev.Type) {
 				load = append(load, id)
 			}
 		}
@@ -118,7 +118,7 @@ func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeN
 			continue
 		}
 		r := rows[ids[i]]
-		if ev.Type == events.OrderPlacedV1 {
+		if opensOrder(ev.Type) {
 			if r != nil {
 				continue // placed twice (a producer retried with a new event id): the first wins
 			}
@@ -161,7 +161,7 @@ func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeN
 // Prepare implements projector.Preparer: a placement's row is built
 // (JSON decoded) outside the transaction.
 func (Orders) Prepare(ev *projector.Event) {
-	if ev.Type != events.OrderPlacedV1 {
+	if !opensOrder(ev.Type) {
 		return
 	}
 	id, err := orderID(ev.Subject)
@@ -189,7 +189,38 @@ func placedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
 	return newPlacedRow(ev, id)
 }
 
+// opensOrder tells the events that create an order's row: its placement,
+// or the rejection of a command that was never placed.
+func opensOrder(ceType string) bool {
+	return ceType == events.OrderPlacedV1 || ceType == events.OrderRejectedV1
+}
+
+// newRejectedRow is the final row of an order whose command was rejected.
+func newRejectedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
+	p := &events.OrderRejected{}
+	if err := decode(ev, p); err != nil {
+		return nil, err
+	}
+	at, err := parseTime(p.RejectedAt, ev.Time)
+	if err != nil {
+		return nil, err
+	}
+	lines, err := json.Marshal(p.Lines)
+	if err != nil {
+		return nil, err
+	}
+	var items int64
+	for _, l := range p.Lines {
+		items += l.Quantity
+	}
+	return &orderRow{ID: id, CustomerID: p.CustomerID, Status: events.StatusRejected, Currency: p.Currency,
+		Total: p.Total, Items: items, Lines: lines, Reason: str(p.Reason), PlacedAt: at, Deadline: at}, nil
+}
+
 func newPlacedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
+	if ev.Type == events.OrderRejectedV1 {
+		return newRejectedRow(ev, id)
+	}
 	p := &events.OrderPlaced{}
 	if err := decode(ev, p); err != nil {
 		return nil, err
@@ -228,7 +259,7 @@ func str(s string) *string { return &s }
 // foldOrder applies one non-placed event to r.
 func foldOrder(r *orderRow, ev *projector.Event) error {
 	switch ev.Type {
-	case events.OrderPlacedV1:
+	case events.OrderPlacedV1, events.OrderRejectedV1:
 	case events.OrderConfirmedV1:
 		var d events.OrderConfirmed
 		if err := decode(ev, &d); err != nil {

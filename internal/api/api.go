@@ -128,6 +128,7 @@ type Deps struct {
 	Limiter     Limiter
 	Idempotency IdempotencyStore
 	Orders      OrderOwners
+	Catalog     Catalog // prices orders of callers without the orders:price scope
 	Log         *slog.Logger
 }
 
@@ -144,8 +145,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	cfg.setDefaults()
 	var errs []error
 	if d.Publisher == nil || d.Keys == nil || d.Tokens == nil || d.Sessions == nil ||
-		d.Limiter == nil || d.Idempotency == nil || d.Orders == nil {
-		errs = append(errs, errors.New("publisher, keys, tokens, sessions, limiter, idempotency store and order owners are required"))
+		d.Limiter == nil || d.Idempotency == nil || d.Orders == nil || d.Catalog == nil {
+		errs = append(errs, errors.New("publisher, keys, tokens, sessions, limiter, idempotency store, order owners and catalog are required"))
 	}
 	if err := cfg.Limit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("default rate limit: %w", err))

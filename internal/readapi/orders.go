@@ -113,6 +113,12 @@ func orderAsOf(r *request, o *Order, at *time.Time, pos *int64) (any, error) {
 		switch {
 		case step == "orders.placed":
 			out.Status = "pending"
+		case step == "orders.rejected":
+			var d struct {
+				Reason string `json:"reason"`
+			}
+			_ = json.Unmarshal(detail, &d)
+			out.Status, out.CancelReason = "rejected", &d.Reason
 		case step == "orders.confirmed":
 			out.Status, out.ConfirmedAt = "confirmed", &ts
 		case step == "orders.cancelled":
@@ -160,8 +166,8 @@ func (a *API) listOrders(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if status != "" && status != "pending" && status != "confirmed" && status != "cancelled" {
-		return nil, errBadRequest("status", "must be pending, confirmed or cancelled")
+	if status != "" && status != "pending" && status != "confirmed" && status != "cancelled" && status != "rejected" {
+		return nil, errBadRequest("status", "must be pending, confirmed, cancelled or rejected")
 	}
 	cur, err := decodeCursor(r.URL.Query().Get("cursor"))
 	if err != nil {
