@@ -32,6 +32,10 @@ func init() {
 			Link: "/docs#orders-place-v2",
 		}},
 		prepare: preparePlaceOrder,
+		doc: "Prices come from the catalog: a caller without the " + auth.ScopeOrdersPrice + " scope (every user token; API keys without it) " +
+			"may omit unit_price, and the gateway prices each line from the catalog; it refuses with 422 an unknown SKU (unknown-sku), " +
+			"a product priced in another currency (currency-mismatch) and a unit_price other than the catalog's (price-mismatch). " +
+			"An API key with " + auth.ScopeOrdersPrice + " sends its own prices. Any caller: lines totalling less than 1 are refused (invalid-total).",
 	})
 }
 
