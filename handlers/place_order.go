@@ -18,20 +18,21 @@ import (
 // producer did not choose one: the same command always names the same order.
 var orderIDNamespace = uuid.MustParse("6f1c2a53-8d0e-4c8e-9a54-6a3f0f6b1c11")
 
-// PlaceOrder records a new order as pending and emits orders.placed, or,
-// for a command it cannot place (its lines total less than 1 minor unit),
-// records the order as rejected and emits orders.rejected: the saga never
-// starts, so nothing is reserved, authorized or dead-lettered downstream.
-// The prices are the command's: see the package doc for why they can be
-// trusted. It
+// PlaceOrder records a new order as pending and emits orders.placed. It
 // reads the newest version of the command (the consumer upcasts v1) into
 // its own struct, so v2's shipping address and promotion code are kept on
-// the order and carried on orders.placed; the
-// deadline it sets is what the deadline sweeper enforces. If the customer's
-// cancel arrived first (cancel_order left a tombstone that has not
-// expired), the order is cancelled at once with reason customer:
-// orders.placed then orders.cancelled, and the participants compensate as
-// for any cancel before confirmation.
+// the order and carried on orders.placed. The deadline it sets is what the
+// deadline sweeper enforces. If the customer's cancel arrived first
+// (cancel_order left a tombstone that has not expired), the order is
+// cancelled at once with reason customer: orders.placed then
+// orders.cancelled, and the participants compensate as for any cancel
+// before confirmation.
+//
+// A command it cannot place (its lines total less than 1 minor unit) is
+// recorded as rejected and answered with orders.rejected only: the saga
+// never starts, so nothing is reserved, authorized or dead-lettered
+// downstream. The prices are the command's: the package doc says why they
+// can be trusted.
 type PlaceOrder struct {
 	// Deadline is how long the saga has to confirm the order.
 	Deadline time.Duration
