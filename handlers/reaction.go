@@ -45,6 +45,11 @@ type Reactor interface {
 // same transaction, and returns everything they emit. Several reactors for
 // one type (release_stock and return_stock both react to orders.cancelled)
 // each decide from their own state whether they apply.
+//
+// Invariant: a reactor emits only the types its Reaction declares in
+// Emits. The saga table (sagas/) is checked against the declarations, so
+// an undeclared emission would be a path nobody reviewed: Handle refuses
+// it (ErrUndeclaredEmit, permanent) and the transaction rolls back.
 type Router struct {
 	byType map[string][]Reactor
 	all    []Reactor
@@ -109,9 +114,29 @@ func (r *Router) route(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*even
 		if err != nil {
 			return nil, err
 		}
+		if err := checkEmits(x.Reaction(), evs); err != nil {
+			return nil, err
+		}
 		out = append(out, evs...)
 	}
 	return out, nil
+}
+
+// ErrUndeclaredEmit is wrapped by the (permanent) error of a reactor that
+// emitted a type its Reaction does not declare.
+var ErrUndeclaredEmit = errors.New("emitted a type the reaction does not declare")
+
+// checkEmits refuses events whose type re.Emits does not list.
+func checkEmits(re Reaction, evs []*event.Event) error {
+	for _, e := range evs {
+		if e == nil {
+			return runner.Permanent(fmt.Errorf("reaction %s: emitted a nil event", re.Step))
+		}
+		if !slices.Contains(re.Emits, e.Type()) {
+			return runner.Permanent(fmt.Errorf("reaction %s: %s: %w (Emits: %v)", re.Step, e.Type(), ErrUndeclaredEmit, re.Emits))
+		}
+	}
+	return nil
 }
 
 // FilterSubjects are the NATS subject filters of the triggers.
