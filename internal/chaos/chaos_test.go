@@ -231,6 +231,11 @@ func TestChaosLosesNoOrderAndBreaksNoInvariant(t *testing.T) {
 	if form == "long" {
 		fmt.Println(summary)
 	}
+	for _, h := range sum.Hops { // every hop of the happy path was seen
+		if h.Orders == 0 {
+			t.Errorf("no order measured on the hop %s -> %s", h.From, h.To)
+		}
+	}
 	if lost != 0 {
 		t.Errorf("%d accepted orders are missing or not terminal", lost)
 	}

@@ -143,6 +143,9 @@ type order struct {
 	terminal time.Time // first terminal event
 	outcome  string    // "confirmed" or "cancelled:<reason>", the latest seen
 	done     bool
+	// stored is when the EVENTS stream stored each of the order's saga
+	// events (by "context.name"), for the per-hop breakdown.
+	stored map[string]time.Time
 }
 
 // New validates the configuration.
@@ -481,6 +484,22 @@ func (g *Generator) Accepted() []string {
 		}
 	}
 	return out
+}
+
+// stored notes when the stream stored one of an order's saga events.
+func (g *Generator) stored(orderID, name string, at time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	o, ok := g.orders[orderID]
+	if !ok {
+		return
+	}
+	if o.stored == nil {
+		o.stored = make(map[string]time.Time, 4)
+	}
+	if _, seen := o.stored[name]; !seen {
+		o.stored[name] = at
+	}
 }
 
 // record notes an order's terminal event.

@@ -24,10 +24,40 @@ type Summary struct {
 	AcceptedPerSec  float64                  `json:"accepted_per_sec"`
 	CompletedPerSec float64                  `json:"completed_per_sec"`
 	Latency         Latency                  `json:"latency_ms"` // publish to first terminal event
+	Hops            []Hop                    `json:"hops_ms"`    // the happy path, step by step
 	Outcomes        map[string]int           `json:"outcomes"`   // "confirmed", "cancelled:<reason>", "pending", "failed"
 	ByClass         map[Class]map[string]int `json:"by_class"`
 	PendingOrders   []string                 `json:"pending_orders,omitempty"` // up to 20
 	Notes           []string                 `json:"notes,omitempty"`
+}
+
+// Hop is the time from one saga event to the next (from the command's
+// publish to orders.placed for the first) over the orders that had both.
+type Hop struct {
+	From    string  `json:"from"`
+	To      string  `json:"to"`
+	Orders  int     `json:"orders"`
+	Latency Latency `json:"latency"`
+}
+
+// hopLatencies measures each hop over the orders.
+func hopLatencies(orders []*order) []Hop {
+	out := make([]Hop, 0, len(hops))
+	for _, h := range hops {
+		var d []time.Duration
+		for _, o := range orders {
+			from, ok := o.stored[h[0]]
+			if h[0] == "publish" {
+				from, ok = o.sent, !o.sent.IsZero()
+			}
+			to, ok2 := o.stored[h[1]]
+			if ok && ok2 {
+				d = append(d, max(0, to.Sub(from)))
+			}
+		}
+		out = append(out, Hop{From: h[0], To: h[1], Orders: len(d), Latency: percentiles(d)})
+	}
+	return out
 }
 
 // Latency percentiles in milliseconds.
@@ -110,6 +140,11 @@ func (g *Generator) summarize(start, seeded time.Time, mix Mix) *Summary {
 		s.CompletedPerSec = float64(mainDone) / d
 	}
 	s.Latency = percentiles(lat)
+	all := make([]*order, 0, len(ids))
+	for _, id := range ids {
+		all = append(all, g.orders[id])
+	}
+	s.Hops = hopLatencies(all)
 	return s
 }
 
@@ -137,6 +172,12 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "throughput %.1f orders/s accepted, %.1f orders/s completed (main phase)\n", s.AcceptedPerSec, s.CompletedPerSec)
 	fmt.Fprintf(w, "latency    p50 %s  p90 %s  p99 %s  max %s  (publish to terminal event)\n",
 		fmtMS(s.Latency.P50), fmtMS(s.Latency.P90), fmtMS(s.Latency.P99), fmtMS(s.Latency.Max))
+	for _, h := range s.Hops {
+		if h.Orders > 0 {
+			fmt.Fprintf(w, "  hop      %-20s -> %-20s p50 %-9s p99 %-9s (%d orders)\n",
+				h.From, h.To, fmtMS(h.Latency.P50), fmtMS(h.Latency.P99), h.Orders)
+		}
+	}
 	fmt.Fprintf(w, "outcomes   %s\n", counts(s.Outcomes))
 	for _, c := range Classes {
 		if m, ok := s.ByClass[c]; ok {

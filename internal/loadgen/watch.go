@@ -14,7 +14,8 @@ import (
 )
 
 // watch follows the EVENTS stream from now on: inventory.restocked marks
-// seeded SKUs, orders.confirmed and orders.cancelled end orders. An
+// seeded SKUs, orders.confirmed and orders.cancelled end orders, and the
+// stream's timestamps of every saga event give the per-hop breakdown. An
 // ordered consumer is used because it is recreated after a reconnect
 // (a NATS restart) and resumes after the last sequence it delivered, so
 // no terminal event is missed.
@@ -22,8 +23,12 @@ func (g *Generator) watch(ctx context.Context) (stop func(), err error) {
 	confirmed := events.MustLookup(events.OrderConfirmedV1).SubjectFilter()
 	cancelled := events.MustLookup(events.OrderCancelledV1).SubjectFilter()
 	restocked := events.MustLookup(events.RestockedV1).SubjectFilter()
+	filters := []string{confirmed, cancelled, restocked}
+	for _, t := range hopEvents {
+		filters = append(filters, events.MustLookup(t).SubjectFilter())
+	}
 	cons, err := g.js.OrderedConsumer(ctx, broker.StreamEvents, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{confirmed, cancelled, restocked},
+		FilterSubjects: filters,
 		DeliverPolicy:  jetstream.DeliverNewPolicy,
 	})
 	if err != nil {
@@ -35,8 +40,11 @@ func (g *Generator) watch(ctx context.Context) (stop func(), err error) {
 		if len(parts) != 4 {
 			return
 		}
-		id := parts[3]
-		switch parts[1] + "." + parts[2] {
+		id, name := parts[3], parts[1]+"."+parts[2]
+		if md, err := m.Metadata(); err == nil && name != "inventory.restocked" {
+			g.stored(id, name, md.Timestamp)
+		}
+		switch name {
 		case "inventory.restocked":
 			g.mu.Lock()
 			delete(g.unseeded, id)
@@ -55,4 +63,19 @@ func (g *Generator) watch(ctx context.Context) (stop func(), err error) {
 		return nil, fmt.Errorf("load: watch the %s stream: %w", broker.StreamEvents, err)
 	}
 	return cc.Stop, nil
+}
+
+// hopEvents are the saga's intermediate events, watched for the per-hop
+// breakdown only.
+var hopEvents = []string{events.OrderPlacedV1, events.StockReservedV1, events.PaymentAuthorizedV1}
+
+// hops are the happy path's steps, from publish (the load's clock) to
+// each event's storing in the stream (the server's clock: load and NATS
+// on one machine share it; across machines the first hop carries their
+// skew).
+var hops = [][2]string{
+	{"publish", "orders.placed"},
+	{"orders.placed", "inventory.reserved"},
+	{"inventory.reserved", "payments.authorized"},
+	{"payments.authorized", "orders.confirmed"},
 }
