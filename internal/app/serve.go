@@ -124,6 +124,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		return err
 	}
 	defer pool.Close()
+	store.WarnIfAutovacuumOff(ctx, pool, log)
 	latest, err := store.LatestVersion()
 	if err != nil {
 		return err

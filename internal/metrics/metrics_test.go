@@ -170,6 +170,8 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 		`tradewind_dlq_messages{consumer="` + consumer + `"} 1`,
 		`tradewind_outbox_publish_seconds_count`,
 		`tradewind_outbox_backlog 0`,
+		`tradewind_table_dead_tuples{table="core.outbox"}`,
+		`tradewind_table_live_tuples{table="core.orders"}`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, series) {

@@ -108,6 +108,10 @@ func (p *Poller) Poll(ctx context.Context) error {
 			PollErrors.WithLabelValues("outbox").Inc()
 			errs = append(errs, err)
 		}
+		if err := p.pollTables(ctx); err != nil {
+			PollErrors.WithLabelValues("tables").Inc()
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -169,4 +173,27 @@ func (p *Poller) pollOutbox(ctx context.Context) error {
 	OutboxBacklog.Set(float64(n))
 	OutboxOldestAge.Set(max(age, 0))
 	return nil
+}
+
+// pollTables exports the live and dead row versions of Tradewind's tables
+// (schemas core, public and proj): dead ones that only grow mean vacuum
+// does not keep up (or is off) and scans slow down.
+func (p *Poller) pollTables(ctx context.Context) error {
+	rows, err := p.cfg.Pool.Query(ctx, `
+		SELECT schemaname || '.' || relname, n_live_tup, n_dead_tup FROM pg_stat_user_tables
+		WHERE schemaname IN ('core', 'public', 'proj')`)
+	if err != nil {
+		return fmt.Errorf("table statistics: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var table string
+		var live, dead int64
+		if err := rows.Scan(&table, &live, &dead); err != nil {
+			return fmt.Errorf("table statistics: %w", err)
+		}
+		TableLiveTuples.WithLabelValues(table).Set(float64(live))
+		TableDeadTuples.WithLabelValues(table).Set(float64(dead))
+	}
+	return rows.Err()
 }

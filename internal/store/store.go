@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -143,3 +144,20 @@ func withProvider(ctx context.Context, databaseURL string, fn func(*goose.Provid
 }
 
 func init() { goose.SetLogger(log.New(io.Discard, "", 0)) }
+
+// WarnIfAutovacuumOff logs a warning when the server runs without
+// autovacuum: Tradewind's queue-like tables (core.outbox, core.inbox) and
+// hot rows (stock, counters) then keep every dead row version, and scans
+// of them slow down until someone vacuums. The outbox relay vacuums
+// core.outbox itself; the rest needs autovacuum or a scheduled VACUUM.
+func WarnIfAutovacuumOff(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
+	var on string
+	if err := pool.QueryRow(ctx, `SHOW autovacuum`).Scan(&on); err != nil {
+		log.Warn("cannot read the autovacuum setting", "err", err)
+		return
+	}
+	if on != "on" {
+		log.Warn("PostgreSQL runs with autovacuum off: dead rows of Tradewind's tables accumulate (see tradewind_table_dead_tuples); turn it on or schedule VACUUM",
+			"autovacuum", on)
+	}
+}
