@@ -1,0 +1,216 @@
+// Live operations: every order notification as it happens (ops.orders),
+// virtualized; counters per kind and the throughput of the last minute;
+// consumers with their lag; dead letters to show, replay and purge.
+import { memo, useRef, useState } from "react";
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { Link } from "react-router";
+import { useOps } from "../live/hooks";
+import type { FeedItem } from "../live/store";
+import { Sparkline } from "../components/Sparkline";
+import { useSession } from "../auth";
+import { ApiError, get } from "../api";
+
+export default function Ops() {
+  return (
+    <section className="ops">
+      <h1>Live operations</h1>
+      <Counters />
+      <Feed />
+      <Consumers />
+      <DeadLetters />
+    </section>
+  );
+}
+
+function Counters() {
+  const { total, byKind, perSecond } = useOps();
+  const last = perSecond[perSecond.length - 2] ?? 0; // the last whole second
+  return (
+    <div className="counters">
+      <div>
+        <span className="n" id="feed-total">{total}</span> notifications
+      </div>
+      {Object.entries(byKind)
+        .sort()
+        .map(([k, n]) => (
+          <div key={k}>
+            <span className="n">{n}</span> {k}
+          </div>
+        ))}
+      <div>
+        <Sparkline values={perSecond} /> {last}/s
+      </div>
+    </div>
+  );
+}
+
+const rowHeight = 28;
+
+const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: number }) {
+  return (
+    <div className="feed-row" style={{ transform: `translateY(${top}px)` }}>
+      <span className="t">{item.at ? new Date(item.at).toLocaleTimeString() : ""}</span>
+      <span className={`k ${item.kind.replace(".", "-")}`}>{item.kind}</span>
+      <span className="u">{item.user}</span>
+      <Link to={`/orders/${item.orderId}`}>{item.orderId.slice(0, 8)}</Link>
+      <span className="title">{item.title}</span>
+    </div>
+  );
+});
+
+/** The feed, newest first; only the visible rows are in the DOM. */
+function Feed() {
+  const { feed } = useOps();
+  const parent = useRef<HTMLDivElement>(null);
+  const v = useVirtualizer({
+    count: feed.length,
+    getScrollElement: () => parent.current,
+    estimateSize: () => rowHeight,
+    overscan: 10,
+    getItemKey: (i) => feed[feed.length - 1 - i]!.id,
+  });
+  return (
+    <div ref={parent} className="feed" id="feed" data-count={feed.length}>
+      <div style={{ height: v.getTotalSize(), position: "relative" }}>
+        {v.getVirtualItems().map((r) => {
+          const item = feed[feed.length - 1 - r.index]!;
+          return <FeedRow key={item.id} item={item} top={r.start} />;
+        })}
+      </div>
+    </div>
+  );
+}
+
+interface ConsumerInfo {
+  stream: string;
+  name: string;
+  pending: number;
+  ack_pending: number;
+  redelivered: number;
+  waiting: number;
+  last_active?: string;
+}
+
+function Consumers() {
+  const session = useSession();
+  const q = useQuery({
+    queryKey: ["ops", "consumers"],
+    queryFn: ({ signal }) => get<{ consumers: ConsumerInfo[] }>("/v1/ops/consumers", session.token, signal),
+    refetchInterval: 2000,
+  });
+  return (
+    <div>
+      <h2>Consumers</h2>
+      {q.error && <p className="error">{q.error.message}</p>}
+      <table id="consumers">
+        <thead>
+          <tr>
+            <th>Stream</th>
+            <th>Consumer</th>
+            <th className="num">Lag</th>
+            <th className="num">Unacked</th>
+            <th className="num">Redelivered</th>
+          </tr>
+        </thead>
+        <tbody>
+          {q.data?.consumers.map((c) => (
+            <tr key={`${c.stream}/${c.name}`}>
+              <td>{c.stream}</td>
+              <td>{c.name}</td>
+              <td className="num">{c.pending}</td>
+              <td className="num">{c.ack_pending}</td>
+              <td className="num">{c.redelivered}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+interface DeadLetter {
+  id: number;
+  consumer: string;
+  subject: string;
+  attempts: number;
+  at: string;
+  event_id: string;
+  reason: string;
+  body?: unknown;
+  headers?: Record<string, string[]>;
+}
+
+async function send(method: string, path: string, token: string): Promise<unknown> {
+  const res = await fetch(path, { method, headers: { Authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new ApiError(res.status, await res.json().catch(() => null), null);
+  return res.json();
+}
+
+function DeadLetters() {
+  const session = useSession();
+  const qc = useQueryClient();
+  const [shown, setShown] = useState<number | null>(null);
+  const list = useQuery({
+    queryKey: ["ops", "dlq"],
+    queryFn: ({ signal }) => get<{ entries: DeadLetter[] }>("/v1/ops/dlq?limit=200", session.token, signal),
+    refetchInterval: 5000,
+  });
+  const detail = useQuery({
+    queryKey: ["ops", "dlq", shown],
+    queryFn: ({ signal }) => get<DeadLetter>(`/v1/ops/dlq/${shown}`, session.token, signal),
+    enabled: shown !== null,
+  });
+  const act = useMutation({
+    mutationFn: ({ method, path }: { method: string; path: string }) => send(method, path, session.token),
+    onSettled: () => qc.invalidateQueries({ queryKey: ["ops", "dlq"] }),
+  });
+  const entries = list.data?.entries ?? [];
+  return (
+    <div>
+      <h2>
+        Dead letters <small id="dlq-count">{entries.length}</small>{" "}
+        <button
+          type="button"
+          disabled={entries.length === 0 || act.isPending}
+          onClick={() => confirm(`Purge ${entries.length} dead letters for good?`) && act.mutate({ method: "DELETE", path: "/v1/ops/dlq" })}
+        >
+          Purge all
+        </button>
+      </h2>
+      {(list.error || act.error) && <p className="error">{(list.error ?? act.error)?.message}</p>}
+      <table id="dlq">
+        <thead>
+          <tr>
+            <th>ID</th>
+            <th>Consumer</th>
+            <th>Subject</th>
+            <th className="num">Attempts</th>
+            <th>Reason</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {entries.map((e) => (
+            <tr key={e.id} data-dlq={e.id}>
+              <td>{e.id}</td>
+              <td>{e.consumer}</td>
+              <td>{e.subject}</td>
+              <td className="num">{e.attempts}</td>
+              <td className="reason">{e.reason}</td>
+              <td>
+                <button type="button" onClick={() => setShown(shown === e.id ? null : e.id)}>
+                  Show
+                </button>{" "}
+                <button type="button" disabled={act.isPending} onClick={() => act.mutate({ method: "POST", path: `/v1/ops/dlq/${e.id}/replay` })}>
+                  Replay
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {shown !== null && detail.data && <pre className="dlq-detail">{JSON.stringify(detail.data, null, 2)}</pre>}
+    </div>
+  );
+}
