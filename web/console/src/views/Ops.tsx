@@ -88,8 +88,8 @@ interface ConsumerInfo {
   pending: number;
   ack_pending: number;
   redelivered: number;
-  waiting: number;
-  last_active?: string;
+  dead_letters: number;
+  paused: boolean;
 }
 
 function Consumers() {
@@ -111,6 +111,7 @@ function Consumers() {
             <th className="num">Lag</th>
             <th className="num">Unacked</th>
             <th className="num">Redelivered</th>
+            <th className="num">Dead letters</th>
           </tr>
         </thead>
         <tbody>
@@ -121,6 +122,7 @@ function Consumers() {
               <td className="num">{c.pending}</td>
               <td className="num">{c.ack_pending}</td>
               <td className="num">{c.redelivered}</td>
+              <td className="num">{c.dead_letters}</td>
             </tr>
           ))}
         </tbody>
@@ -134,7 +136,7 @@ interface DeadLetter {
   consumer: string;
   subject: string;
   attempts: number;
-  at: string;
+  dead_lettered_at: string;
   event_id: string;
   reason: string;
   body?: unknown;
@@ -153,7 +155,7 @@ function DeadLetters() {
   const [shown, setShown] = useState<number | null>(null);
   const list = useQuery({
     queryKey: ["ops", "dlq"],
-    queryFn: ({ signal }) => get<{ entries: DeadLetter[] }>("/v1/ops/dlq?limit=200", session.token, signal),
+    queryFn: ({ signal }) => get<{ entries: DeadLetter[]; total: number }>("/v1/ops/dlq?limit=200", session.token, signal),
     refetchInterval: 5000,
   });
   const detail = useQuery({
@@ -166,14 +168,15 @@ function DeadLetters() {
     onSettled: () => qc.invalidateQueries({ queryKey: ["ops", "dlq"] }),
   });
   const entries = list.data?.entries ?? [];
+  const total = list.data?.total ?? 0;
   return (
     <div>
       <h2>
-        Dead letters <small id="dlq-count">{entries.length}</small>{" "}
+        Dead letters <small id="dlq-count">{total}</small>{" "}
         <button
           type="button"
-          disabled={entries.length === 0 || act.isPending}
-          onClick={() => confirm(`Purge ${entries.length} dead letters for good?`) && act.mutate({ method: "DELETE", path: "/v1/ops/dlq" })}
+          disabled={total === 0 || act.isPending}
+          onClick={() => confirm(`Purge ${total} dead letters for good?`) && act.mutate({ method: "DELETE", path: "/v1/ops/dlq?confirm=purge" })}
         >
           Purge all
         </button>
