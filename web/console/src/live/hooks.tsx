@@ -29,7 +29,11 @@ export function LiveProvider({ session, store: given, children }: { session: Ses
     });
     const readKey = `tradewind.read.${session.user}`;
     store.markRead(Number(localStorage.getItem(readKey)) || 0);
-    const unsubscribe = store.subscribe(() => localStorage.setItem(readKey, String(store.getReadSeq())));
+    let saved = store.getReadSeq();
+    const unsubscribe = store.subscribe(() => {
+      const seq = store.getReadSeq();
+      if (seq !== saved) localStorage.setItem(readKey, String((saved = seq))); // not on every feed flush
+    });
     client.start();
     (window as unknown as { tradewindLive?: LiveStore }).tradewindLive = store;
     return () => {

@@ -34,6 +34,8 @@ export interface FeedItem {
   kind: string;
   title: string;
   at: string;
+  /** at as HH:MM:SS (UTC), made once here rather than per render. */
+  clock: string;
 }
 
 export interface OpsSnapshot {
@@ -112,7 +114,7 @@ export class LiveStore {
       const d = n.event.data;
       const at = d.source.time ?? n.event.time ?? "";
       if (n.channel === "ops.orders") {
-        feedAdds.push({ id: n.event.id, user: d.user_id, orderId: d.order_id ?? "", kind: d.kind, title: d.title, at });
+        feedAdds.push({ id: n.event.id, user: d.user_id, orderId: d.order_id ?? "", kind: d.kind, title: d.title, at, clock: at.slice(11, 19) });
         continue;
       }
       if (n.channel === "user") inboxAdds.push(n);

@@ -1,7 +1,7 @@
 // Live operations: every order notification as it happens (ops.orders),
 // virtualized; counters per kind and the throughput of the last minute;
 // consumers with their lag; dead letters to show, replay and purge.
-import { memo, useRef, useState } from "react";
+import { memo, useCallback, useDeferredValue, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router";
@@ -46,11 +46,12 @@ function Counters() {
 }
 
 const rowHeight = 28;
+const fixedRowHeight = () => rowHeight;
 
 const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: number }) {
   return (
     <div className="feed-row" style={{ transform: `translateY(${top}px)` }}>
-      <span className="t">{item.at ? new Date(item.at).toLocaleTimeString() : ""}</span>
+      <span className="t">{item.clock}</span>
       <span className={`k ${item.kind.replace(".", "-")}`}>{item.kind}</span>
       <span className="u">{item.user}</span>
       <Link to={`/orders/${item.orderId}`}>{item.orderId.slice(0, 8)}</Link>
@@ -59,16 +60,23 @@ const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: numb
   );
 });
 
-/** The feed, newest first; only the visible rows are in the DOM. */
+/**
+ * The feed, newest first; only the visible rows are in the DOM. It renders
+ * a deferred copy of the feed: the counters above update at once, the
+ * list in an interruptible background render that yields to input.
+ */
 function Feed() {
-  const { feed } = useOps();
+  const feed = useDeferredValue(useOps().feed);
   const parent = useRef<HTMLDivElement>(null);
+  // Stable callbacks: the virtualizer recomputes its measurements when
+  // they change, so only a new feed (not a re-render) costs that.
+  const getItemKey = useCallback((i: number) => feed[feed.length - 1 - i]!.id, [feed]);
   const v = useVirtualizer({
     count: feed.length,
-    getScrollElement: () => parent.current,
-    estimateSize: () => rowHeight,
-    overscan: 10,
-    getItemKey: (i) => feed[feed.length - 1 - i]!.id,
+    getScrollElement: useCallback(() => parent.current, []),
+    estimateSize: fixedRowHeight,
+    overscan: 5,
+    getItemKey,
   });
   return (
     <div ref={parent} className="feed" id="feed" data-count={feed.length}>

@@ -122,7 +122,7 @@ function PlaceOrder() {
       }}
     >
       <label>
-        SKU <input value={sku} onChange={(e) => setSku(e.target.value)} pattern="[A-Za-z0-9_-]{1,64}" required />
+        SKU <input value={sku} onChange={(e) => setSku(e.target.value)} pattern="[A-Za-z0-9_\-]{1,64}" required />
       </label>
       <label>
         Quantity <input type="number" min={1} max={100} value={quantity} onChange={(e) => setQuantity(Number(e.target.value))} />

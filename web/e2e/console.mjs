@@ -1,0 +1,149 @@
+// End-to-end check of the console in headless Chromium, driven by
+// web/console_e2e_test.go over stdin/stdout:
+//   1. as a customer, open /orders, place an order, and watch its row turn
+//      "confirmed" live (WebSocket); see it in the inbox; screenshot;
+//   2. as an operator, open /ops, print "stream", and measure long tasks
+//      (PerformanceObserver "longtask") and frames (requestAnimationFrame)
+//      while the test streams notifications into ops.orders; the test
+//      answers "sent N"; wait until the feed counted N; screenshot;
+//   3. print "PASS <json figures>" or "FAIL <reason>".
+// Usage: node e2e/console.mjs <base url> <customer token> <ops token> <screenshot dir>
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+
+const [base, customer, ops, shots] = process.argv.slice(2);
+const lines = createInterface({ input: process.stdin });
+const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
+const fail = (why) => {
+  console.log(`FAIL ${why}`);
+  process.exit(1);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-extensions", "--no-first-run"],
+});
+const figures = {};
+try {
+  // 1. A customer places an order and watches it confirm.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on("console", (m) => console.error(`[customer] ${m.text()}`));
+  page.on("pageerror", (e) => console.error(`[customer] page error: ${e.message}`));
+  await page.goto(`${base}/orders#token=${customer}`);
+  await page.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+  await page.waitForSelector("table.orders", { timeout: 30000 });
+  const t0 = Date.now();
+  await page.click("#place");
+  const placed = await page.waitForSelector("[data-placed]", { timeout: 30000 });
+  const id = await placed.getAttribute("data-placed");
+  figures.placedMs = Date.now() - t0;
+  await page.waitForSelector(`tr[data-order="${id}"][data-status="confirmed"]`, { timeout: 60000 });
+  figures.confirmedLiveMs = Date.now() - t0;
+  figures.order = id;
+  await page.screenshot({ path: `${shots}/console-orders.png` });
+  await page.click('a[href="/notifications"]');
+  await page.waitForSelector(`#inbox li[data-kind="order.confirmed"]`, { timeout: 30000 });
+  figures.inbox = await page.$$eval("#inbox li", (els) => els.map((e) => e.dataset.kind));
+
+  // 2. An operator watches the ops feed under a stream of notifications.
+  const opsPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  opsPage.on("console", (m) => console.error(`[ops] ${m.text()}`));
+  opsPage.on("pageerror", (e) => console.error(`[ops] page error: ${e.message}`));
+  await opsPage.addInitScript(() => {
+    const perf = (window.__perf = { longest: 0, longTasks: 0, frames: 0, measuring: false, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    new PerformanceObserver((list) => {
+      if (!perf.measuring) return;
+      for (const e of list.getEntries()) {
+        perf.longTasks++;
+        perf.longest = Math.max(perf.longest, e.duration);
+        perf.tasks.push(Math.round(e.duration));
+      }
+    }).observe({ type: "longtask" });
+    // Long animation frames say how much of a long frame was script (our
+    // work) and how much was waiting for the CPU.
+    try {
+      new PerformanceObserver((list) => {
+        if (!perf.measuring) return;
+        for (const e of list.getEntries()) {
+          const script = (e.scripts ?? []).reduce((s, x) => s + x.duration, 0);
+          perf.maxScriptMs = Math.max(perf.maxScriptMs, script);
+          perf.scriptMs += script;
+        }
+      }).observe({ type: "long-animation-frame" });
+    } catch {}
+    const tick = () => {
+      if (perf.measuring) perf.frames++;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  await opsPage.goto(`${base}/ops#token=${ops}`);
+  await opsPage.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+  await opsPage.waitForSelector("#feed", { timeout: 30000 });
+  await opsPage.waitForTimeout(1000); // let the view settle (and its first queries answer)
+  // CPU time of the page's main thread (ThreadTime) and of its renderer
+  // (ProcessTime), which a loaded machine does not inflate the way it
+  // inflates wall-clock task durations.
+  const cdp = await opsPage.context().newCDPSession(opsPage);
+  await cdp.send("Performance.enable");
+  const cpu = async () => {
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+    return { thread: m.ThreadTime ?? 0, script: m.ScriptDuration ?? 0, layout: (m.LayoutDuration ?? 0) + (m.RecalcStyleDuration ?? 0) };
+  };
+  // The machine's noise floor: the same page, idle, for 5 s.
+  await opsPage.evaluate(() => (window.__perf.measuring = true));
+  await opsPage.waitForTimeout(5000);
+  const idle = await opsPage.evaluate(() => {
+    const p = window.__perf;
+    const out = { longest: p.longest, longTasks: p.longTasks, fps: p.frames / 5 };
+    Object.assign(p, { longest: 0, longTasks: 0, frames: 0, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    return out;
+  });
+  figures.idleLongestTaskMs = idle.longest;
+  figures.idleLongTasks = idle.longTasks;
+  figures.idleFps = idle.fps;
+  const c0 = await cpu();
+  if (process.env.CONSOLE_PROFILE) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.start");
+  }
+  const s0 = Date.now();
+  console.log("stream");
+  const sent = /^sent (\d+)$/.exec(await nextLine());
+  if (!sent) fail("no 'sent N' from the test");
+  const want = Number(sent[1]);
+  await opsPage.waitForFunction((n) => Number(document.getElementById("feed-total")?.textContent) >= n, want, { timeout: 30000, polling: 200 });
+  const elapsed = (Date.now() - s0) / 1000;
+  const c1 = await cpu();
+  if (process.env.CONSOLE_PROFILE) {
+    const { profile } = await cdp.send("Profiler.stop");
+    (await import("node:fs")).writeFileSync(process.env.CONSOLE_PROFILE, JSON.stringify(profile));
+  }
+  figures.mainThreadCpuS = Number((c1.thread - c0.thread).toFixed(2));
+  figures.scriptS = Number((c1.script - c0.script).toFixed(2));
+  figures.styleLayoutS = Number((c1.layout - c0.layout).toFixed(2));
+  const perf = await opsPage.evaluate(() => {
+    window.__perf.measuring = false;
+    return { ...window.__perf };
+  });
+  figures.streamed = want;
+  figures.received = Number(await opsPage.textContent("#feed-total"));
+  figures.feedRowsInDom = await opsPage.$$eval(".feed-row", (els) => els.length);
+  figures.seconds = Number(elapsed.toFixed(1));
+  figures.longestTaskMs = perf.longest;
+  figures.longTasks = perf.longTasks;
+  figures.fps = Number((perf.frames / elapsed).toFixed(1));
+  figures.longTaskMs = perf.tasks;
+  figures.maxScriptMsInALongFrame = Math.round(perf.maxScriptMs);
+  figures.scriptMsInLongFrames = Math.round(perf.scriptMs);
+  figures.flushes = await opsPage.evaluate(() => window.tradewindLive?.flushes ?? 0);
+  await opsPage.screenshot({ path: `${shots}/console-ops.png` });
+  console.log(`PASS ${JSON.stringify(figures)}`);
+} catch (e) {
+  fail(`${String(e).split("\n")[0]} ${JSON.stringify(figures)}`);
+} finally {
+  await browser.close();
+}
+process.exit(0);
