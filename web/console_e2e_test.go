@@ -10,17 +10,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
@@ -37,7 +41,12 @@ type consoleFigures struct {
 	Order           string   `json:"order"`
 	PlacedMs        int64    `json:"placedMs"`
 	ConfirmedLiveMs int64    `json:"confirmedLiveMs"`
-	Inbox           []string `json:"inbox"`
+	RowsAfterScroll int      `json:"rowsAfterScroll"`
+	Timeline        []string `json:"timeline"`
+	InboxSize       int      `json:"inboxSize"`
+	Search          []string `json:"search"`
+	SalesRows       int      `json:"salesRows"`
+	Replayed        bool     `json:"replayed"`
 	Streamed        int      `json:"streamed"`
 	Received        int      `json:"received"`
 	FeedRowsInDOM   int      `json:"feedRowsInDom"`
@@ -78,6 +87,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	restock(t, base, opsToken)
+	send(t, base, opsToken, "/v1/products", `{"sku":"SKU-1","name":"Kite","description":"A sturdy kite","category_id":"toys","price":1250,"currency":"EUR"}`)
+	// Three pages of orders for the customer (the console shows 20 a page).
+	var last string
+	for range 2*20 + 5 {
+		last = send(t, base, custToken, "/v1/orders", `{"currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unit_price":1250}]}`)
+	}
+	readable(t, base, custToken, "/v1/orders?limit=1&after="+last)
 
 	shots := t.TempDir()
 	if os.Getenv("TRADEWIND_SCREENSHOTS") == "update" {
@@ -91,6 +107,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
+	// A dead letter the operator replays in the browser: a valid command
+	// the orders consumer has never applied.
+	dead := uuid.NewString()
+	deadLetterOrder(t, nc, dead, customer)
 	msgs := opsNotifications(t, opsRate*int(opsDuration/time.Second))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -104,13 +124,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	var result string
+	var load float64 // the machine's, around the stream
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := sc.Text()
 		t.Log("driver:", line)
 		switch {
 		case line == "stream":
+			load = max(load, loadAverage())
 			n := stream(t, nc, msgs)
+			load = max(load, loadAverage())
 			_, _ = fmt.Fprintf(stdin, "sent %d\n", n)
 		case strings.HasPrefix(line, "PASS"), strings.HasPrefix(line, "FAIL"):
 			result = line
@@ -126,9 +149,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	summary := fmt.Sprintf("console e2e: order confirmed live %d ms after the click; ops feed: %d/%d notifications in %.1f s, "+
 		"longest task %.0f ms (%d over 50 ms), %.1f frames/s, main thread CPU %.2f s (script %.2f s, style+layout %.2f s), "+
-		"%d store flushes, %d feed rows in the DOM; idle page before: longest task %.0f ms (%d over 50 ms); screenshots in %s",
+		"%d store flushes, %d feed rows in the DOM; idle page before: longest task %.0f ms (%d over 50 ms); load average %.1f; screenshots in %s",
 		f.ConfirmedLiveMs, f.Received, f.Streamed, f.Seconds, f.LongestTaskMs, f.LongTasks, f.FPS, f.MainThreadCPU, f.ScriptS,
-		f.StyleLayoutS, f.Flushes, f.FeedRowsInDOM, f.IdleLongestMs, f.IdleLongTasks, shots)
+		f.StyleLayoutS, f.Flushes, f.FeedRowsInDOM, f.IdleLongestMs, f.IdleLongTasks, load, shots)
 	t.Log(summary)
 	fmt.Println(summary)
 	if f.Received < f.Streamed {
@@ -139,28 +162,50 @@ func TestConsoleInBrowser(t *testing.T) {
 	if busy := f.MainThreadCPU / f.Seconds; busy > 0.5 {
 		t.Errorf("the page's main thread was busy %.0f%% of the stream", busy*100)
 	}
-	switch {
+	switch busy := float64(runtime.NumCPU()) * 2; {
 	case f.LongestTaskMs <= longTaskBudget:
-	case f.IdleLongestMs > longTaskBudget:
-		// The same page, idle, already had long tasks: the machine is
-		// starving the browser (shared cores), so task durations say
-		// nothing about the page. CI runs on a machine of its own.
-		t.Logf("longest task %.0f ms over the %.0f ms budget, but the idle page had one of %.0f ms: the machine is "+
-			"too loaded to judge task durations (load average: see uptime); the CPU bound above still held",
-			f.LongestTaskMs, longTaskBudget, f.IdleLongestMs)
+	case f.IdleLongestMs > longTaskBudget || load > busy:
+		// The same page idle already had long tasks, or the machine ran
+		// more than two runnable jobs per CPU: other work is starving the
+		// browser (shared cores), and a task's wall-clock duration then
+		// says nothing about the page. CI runs on a machine of its own.
+		msg := fmt.Sprintf("longest task %.0f ms over the %.0f ms budget, but the machine is too loaded to judge task "+
+			"durations (load average %.1f on %d CPUs; the idle page's longest task %.0f ms); the CPU bound above held",
+			f.LongestTaskMs, longTaskBudget, load, runtime.NumCPU(), f.IdleLongestMs)
+		t.Log(msg)
+		fmt.Println(msg)
 	default:
 		t.Errorf("longest task %.0f ms, budget %.0f ms", f.LongestTaskMs, longTaskBudget)
 	}
+	if f.RowsAfterScroll < 2*20+1 {
+		t.Errorf("%d orders after scrolling, want the third page", f.RowsAfterScroll)
+	}
+	if len(f.Search) == 0 || f.Search[0] != "Kite" {
+		t.Errorf("catalog search found %v, want Kite", f.Search)
+	}
+	// The replayed dead letter was processed: its order exists.
+	readable(t, base, custToken, "/v1/orders/"+dead)
 	if f.FeedRowsInDOM > 100 {
 		t.Errorf("%d feed rows in the DOM: the feed is not virtualized", f.FeedRowsInDOM)
 	}
 }
 
-// restock gives SKU-1 stock through the gateway (an operator holds every
-// scope) and waits until the inventory read model has it.
-func restock(t *testing.T, base, token string) {
+// loadAverage is the machine's one-minute load average (0 where
+// /proc/loadavg is missing).
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	_, _ = fmt.Sscan(string(b), &l)
+	return l
+}
+
+// send POSTs a command and returns the 202's position token.
+func send(t *testing.T, base, token, path, body string) string {
 	t.Helper()
-	req, _ := http.NewRequest("POST", base+"/v1/inventory/SKU-1/restock", strings.NewReader(`{"quantity":1000}`))
+	req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Idempotency-Key", uuid.NewString())
@@ -171,12 +216,18 @@ func restock(t *testing.T, base, token string) {
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != http.StatusAccepted {
-		t.Fatalf("restock: %d %s", res.StatusCode, b)
+		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
 	}
 	var acc struct{ Position string }
 	_ = json.Unmarshal(b, &acc)
-	testenv.Eventually(t, 30*time.Second, "the restock in the inventory read model", func() bool {
-		req, _ := http.NewRequest("GET", base+"/v1/inventory/SKU-1?after="+acc.Position, nil)
+	return acc.Position
+}
+
+// readable waits until GET path answers 200.
+func readable(t *testing.T, base, token, path string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, "GET "+path, func() bool {
+		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -185,6 +236,46 @@ func restock(t *testing.T, base, token string) {
 		res.Body.Close()
 		return res.StatusCode == http.StatusOK
 	})
+}
+
+// deadLetterOrder puts a place-order command into the DLQ stream as the
+// orders consumer would have after giving up on it.
+func deadLetterOrder(t *testing.T, nc *nats.Conn, orderID, customer string) {
+	t.Helper()
+	ev, err := events.New(events.PlaceOrderV1, "", events.PlaceOrder{OrderID: orderID, CustomerID: customer, Currency: "EUR",
+		Lines: []events.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 1250}}}, events.WithSource("/tradewind/e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, err := events.NATSSubject(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := cenats.NewMsg(runner.DeadLetterSubject("orders-commands", subject), ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Header.Del(nats.MsgIdHdr)
+	m.Header.Set(runner.HdrDLQConsumer, "orders-commands")
+	m.Header.Set(runner.HdrDLQSubject, subject)
+	m.Header.Set(runner.HdrDLQStream, broker.StreamCommands)
+	m.Header.Set(runner.HdrDLQAttempts, "5")
+	m.Header.Set(runner.HdrDLQReason, "e2e: a bug, since fixed")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// restock gives SKU-1 stock through the gateway (an operator holds every
+// scope) and waits until the inventory read model has it.
+func restock(t *testing.T, base, token string) {
+	t.Helper()
+	pos := send(t, base, token, "/v1/inventory/SKU-1/restock", `{"quantity":1000}`)
+	readable(t, base, token, "/v1/inventory/SKU-1?after="+pos)
 }
 
 // opsNotifications renders n notifications as the notifier publishes them

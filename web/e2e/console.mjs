@@ -42,9 +42,31 @@ try {
   figures.confirmedLiveMs = Date.now() - t0;
   figures.order = id;
   await page.screenshot({ path: `${shots}/console-orders.png` });
+
+  // Infinite scroll: keyset pages fetched as the end of the table shows.
+  await page.waitForFunction(() => {
+    window.scrollTo(0, document.body.scrollHeight);
+    return Number(document.querySelector(".sentinel")?.dataset.pages) >= 3;
+  }, null, { timeout: 30000, polling: 250 });
+  figures.rowsAfterScroll = await page.$$eval("tr[data-order]", (els) => els.length);
+
+  // The order's saga timeline.
+  await page.click(`tr[data-order="${id}"] a`);
+  await page.waitForSelector('.timeline li[data-step="orders.confirmed"]', { timeout: 30000 });
+  figures.timeline = await page.$$eval(".timeline li", (els) => els.map((e) => e.dataset.step));
+
   await page.click('a[href="/notifications"]');
   await page.waitForSelector(`#inbox li[data-kind="order.confirmed"]`, { timeout: 30000 });
-  figures.inbox = await page.$$eval("#inbox li", (els) => els.map((e) => e.dataset.kind));
+  figures.inboxSize = await page.$$eval("#inbox li", (els) => els.length);
+
+  // Catalog: autocomplete, keyboard choice, ranked results.
+  await page.click('a[href="/catalog"]');
+  await page.fill("#catalog-search", "Ki");
+  await page.waitForSelector('li[role="option"]', { timeout: 30000 });
+  await page.press("#catalog-search", "ArrowDown");
+  await page.press("#catalog-search", "Enter");
+  await page.waitForSelector("#products li", { timeout: 30000 });
+  figures.search = await page.$$eval("#products li strong", (els) => els.map((e) => e.textContent));
 
   // 2. An operator watches the ops feed under a stream of notifications.
   const opsPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
@@ -78,9 +100,25 @@ try {
     };
     requestAnimationFrame(tick);
   });
-  await opsPage.goto(`${base}/ops#token=${ops}`);
+  // Analytics first: the chart, its table, its CSV.
+  await opsPage.goto(`${base}/analytics#token=${ops}`);
+  await opsPage.waitForSelector("#sales-chart canvas", { timeout: 30000 });
+  await opsPage.click("#toggle-table");
+  await opsPage.waitForSelector("#sales-table tbody tr", { timeout: 30000 });
+  figures.salesRows = await opsPage.$$eval("#sales-table tbody tr", (els) => els.length);
+  figures.csvLink = (await opsPage.getAttribute("#csv", "href"))?.startsWith("blob:") ?? false;
+
+  await opsPage.click('a[href="/ops"]');
   await opsPage.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
   await opsPage.waitForSelector("#feed", { timeout: 30000 });
+  // A dead letter: show it, replay it, see it gone.
+  await opsPage.waitForSelector("#dlq tr[data-dlq]", { timeout: 30000 });
+  await opsPage.click("#dlq tr[data-dlq] button:text('Show')");
+  await opsPage.waitForSelector(".dlq-detail", { timeout: 30000 });
+  await opsPage.click("#dlq tr[data-dlq] button:text('Replay')");
+  await opsPage.waitForFunction(() => document.querySelectorAll("#dlq tr[data-dlq]").length === 0, null, { timeout: 30000 });
+  figures.replayed = true;
+  await opsPage.waitForFunction(() => [...document.querySelectorAll("#consumers td")].some((td) => td.textContent === "orders-commands"), null, { timeout: 30000 });
   await opsPage.waitForTimeout(1000); // let the view settle (and its first queries answer)
   // CPU time of the page's main thread (ThreadTime) and of its renderer
   // (ProcessTime), which a loaded machine does not inflate the way it

@@ -70,4 +70,28 @@ describe("LiveStore", () => {
     expect(store.getOps().feed).toHaveLength(LiveStore.feedLimit);
     expect(store.getOps().total).toBe(LiveStore.feedLimit + 10);
   });
+
+  it("counts throughput per whole second, changing the series once a second", () => {
+    const frames = manualFrames();
+    let now = 10_000;
+    const store = new LiveStore(frames.schedule, () => now);
+    const burst = (n: number, from: number) => {
+      for (let i = 0; i < n; i++) store.push(notification(from + i, order(from + i).order_id, "order.placed", "ops.orders"));
+      frames.frame();
+    };
+    burst(3, 1);
+    const series = store.getOps().perSecond;
+    now += 400;
+    burst(2, 10);
+    expect(store.getOps().perSecond).toBe(series); // same second: same array
+    expect(store.getOps().current).toBe(5);
+    now += 700; // the next second
+    burst(1, 20);
+    expect(store.getOps().perSecond.at(-1)).toBe(5);
+    expect(store.getOps().current).toBe(1);
+    now += 3000; // two idle seconds in between
+    burst(1, 30);
+    expect(store.getOps().perSecond.slice(-3)).toEqual([1, 0, 0]);
+    expect(store.getOps().perSecond).toHaveLength(60);
+  });
 });

@@ -43,8 +43,10 @@ export interface OpsSnapshot {
   feed: readonly FeedItem[];
   total: number;
   byKind: Readonly<Record<string, number>>;
-  /** Notifications per second over the last 60 s, oldest first. */
+  /** Notifications per whole second over the last 60 s, oldest first. */
   perSecond: readonly number[];
+  /** Notifications so far in the current second. */
+  current: number;
 }
 
 export type ConnState = "connecting" | "open" | "reconnecting" | "stopped";
@@ -71,7 +73,7 @@ export class LiveStore {
   private readonly orderListeners = new Map<string, Set<() => void>>();
   private readonly listeners = new Set<() => void>();
   private inbox: readonly Notification[] = [];
-  private ops: OpsSnapshot = { feed: [], total: 0, byKind: {}, perSecond: new Array(60).fill(0) };
+  private ops: OpsSnapshot = { feed: [], total: 0, byKind: {}, perSecond: new Array(60).fill(0), current: 0 };
   private secondAt = 0;
   private readSeq = 0;
   private conn: ConnState = "stopped";
@@ -142,15 +144,22 @@ export class LiveStore {
     if (feed.length > LiveStore.feedLimit) feed = feed.slice(feed.length - LiveStore.feedLimit);
     const byKind = { ...o.byKind };
     for (const a of adds) byKind[a.kind] = (byKind[a.kind] ?? 0) + 1;
+    // perSecond holds whole seconds only, so it changes (and the
+    // sparkline redraws) once a second, not at every flush.
     const sec = Math.floor(this.now() / 1000);
-    let perSecond = o.perSecond.slice();
+    let perSecond = o.perSecond;
+    let current = o.current;
     if (this.secondAt === 0) this.secondAt = sec;
-    const shift = Math.min(sec - this.secondAt, 60);
-    if (shift > 0) perSecond = perSecond.slice(shift).concat(new Array(shift).fill(0));
-    this.secondAt = sec;
-    perSecond[perSecond.length - 1] = (perSecond[perSecond.length - 1] ?? 0) + adds.length;
-    this.ops = { feed, total: o.total + adds.length, byKind, perSecond };
+    if (sec > this.secondAt) {
+      const gap = Math.min(sec - this.secondAt - 1, 60);
+      perSecond = perSecond.concat([current], new Array(gap).fill(0)).slice(-60);
+      current = 0;
+      this.secondAt = sec;
+    }
+    current += adds.length;
+    this.ops = { feed, total: o.total + adds.length, byKind, perSecond, current };
   }
+
 
   private emit(): void {
     this.listeners.forEach((l) => l());

@@ -1,7 +1,7 @@
 // Live operations: every order notification as it happens (ops.orders),
 // virtualized; counters per kind and the throughput of the last minute;
 // consumers with their lag; dead letters to show, replay and purge.
-import { memo, useCallback, useDeferredValue, useRef, useState } from "react";
+import { memo, useCallback, useDeferredValue, useEffect, useRef, useState } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { Link } from "react-router";
@@ -25,7 +25,7 @@ export default function Ops() {
 
 function Counters() {
   const { total, byKind, perSecond } = useOps();
-  const last = perSecond[perSecond.length - 2] ?? 0; // the last whole second
+  const last = perSecond[perSecond.length - 1] ?? 0; // the last whole second
   return (
     <div className="counters">
       <div>
@@ -46,6 +46,29 @@ function Counters() {
 }
 
 const rowHeight = 28;
+/** How often the feed's rows are redrawn: nobody reads 500 rows a second,
+ * and redrawing every frame would be most of the page's work. */
+export const feedRefreshMs = 250;
+
+/** value, at most once per ms (the latest one, at the end of each period). */
+export function useThrottled<T>(value: T, ms: number): T {
+  const [shown, setShown] = useState(value);
+  const last = useRef(0);
+  useEffect(() => {
+    const wait = last.current + ms - Date.now();
+    const show = () => {
+      last.current = Date.now();
+      setShown(value);
+    };
+    if (wait <= 0) {
+      show();
+      return;
+    }
+    const t = setTimeout(show, wait);
+    return () => clearTimeout(t);
+  }, [value, ms]);
+  return shown;
+}
 const fixedRowHeight = () => rowHeight;
 
 const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: number }) {
@@ -61,12 +84,13 @@ const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: numb
 });
 
 /**
- * The feed, newest first; only the visible rows are in the DOM. It renders
- * a deferred copy of the feed: the counters above update at once, the
- * list in an interruptible background render that yields to input.
+ * The feed, newest first; only the visible rows are in the DOM. The rows
+ * are redrawn at most every feedRefreshMs, in an interruptible background
+ * render (useDeferredValue) that yields to input; the counters above
+ * follow every frame.
  */
 function Feed() {
-  const feed = useDeferredValue(useOps().feed);
+  const feed = useDeferredValue(useThrottled(useOps().feed, feedRefreshMs));
   const parent = useRef<HTMLDivElement>(null);
   // Stable callbacks: the virtualizer recomputes its measurements when
   // they change, so only a new feed (not a re-render) costs that.
