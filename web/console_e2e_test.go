@@ -47,6 +47,8 @@ type consoleFigures struct {
 	Search          []string `json:"search"`
 	SalesRows       int      `json:"salesRows"`
 	Replayed        bool     `json:"replayed"`
+	InboxBefore     int      `json:"inboxBeforeDrop"`
+	InboxAfter      int      `json:"inboxAfterReconnect"`
 	Streamed        int      `json:"streamed"`
 	Received        int      `json:"received"`
 	FeedRowsInDOM   int      `json:"feedRowsInDom"`
@@ -91,7 +93,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Three pages of orders for the customer (the console shows 20 a page).
 	var last string
 	for range 2*20 + 5 {
-		last = send(t, base, custToken, "/v1/orders", `{"currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unit_price":1250}]}`)
+		last, _ = place(t, base, custToken)
 	}
 	readable(t, base, custToken, "/v1/orders?limit=1&after="+last)
 
@@ -130,6 +132,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		line := sc.Text()
 		t.Log("driver:", line)
 		switch {
+		case line == "offline":
+			// The page's socket is cut: an order placed and confirmed
+			// now reaches the page only through the resume.
+			_, id := place(t, base, custToken)
+			confirmed(t, base, custToken, id)
+			_, _ = io.WriteString(stdin, "online\n")
 		case line == "stream":
 			load = max(load, loadAverage())
 			n := stream(t, nc, msgs)
@@ -202,8 +210,37 @@ func loadAverage() float64 {
 	return l
 }
 
+// place places an order of one SKU-1 for the token's customer.
+func place(t *testing.T, base, token string) (position, id string) {
+	t.Helper()
+	return sendID(t, base, token, "/v1/orders", `{"currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unit_price":1250}]}`)
+}
+
+// confirmed waits until order id is confirmed in the read model.
+func confirmed(t *testing.T, base, token, id string) {
+	t.Helper()
+	testenv.Eventually(t, 60*time.Second, "order "+id+" confirmed", func() bool {
+		req, _ := http.NewRequest("GET", base+"/v1/orders/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		var o struct{ Status string }
+		return res.StatusCode == http.StatusOK && json.NewDecoder(res.Body).Decode(&o) == nil && o.Status == "confirmed"
+	})
+}
+
 // send POSTs a command and returns the 202's position token.
 func send(t *testing.T, base, token, path, body string) string {
+	t.Helper()
+	pos, _ := sendID(t, base, token, path, body)
+	return pos
+}
+
+// sendID POSTs a command and returns the 202's position token and id.
+func sendID(t *testing.T, base, token, path, body string) (position, id string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -218,9 +255,9 @@ func send(t *testing.T, base, token, path, body string) string {
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("POST %s: %d %s", path, res.StatusCode, b)
 	}
-	var acc struct{ Position string }
+	var acc struct{ Position, ID string }
 	_ = json.Unmarshal(b, &acc)
-	return acc.Position
+	return acc.Position, acc.ID
 }
 
 // readable waits until GET path answers 200.

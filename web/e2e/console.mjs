@@ -30,6 +30,17 @@ try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
   page.on("console", (m) => console.error(`[customer] ${m.text()}`));
   page.on("pageerror", (e) => console.error(`[customer] page error: ${e.message}`));
+  // The customer's WebSocket goes through a route the test can cut.
+  let offline = false;
+  const sockets = [];
+  await page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+    if (offline) {
+      ws.close({ code: 1013, reason: "e2e: offline" });
+      return;
+    }
+    ws.connectToServer();
+    sockets.push(ws);
+  });
   await page.goto(`${base}/orders#token=${customer}`);
   await page.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
   await page.waitForSelector("table.orders", { timeout: 30000 });
@@ -58,6 +69,24 @@ try {
   await page.click('a[href="/notifications"]');
   await page.waitForSelector(`#inbox li[data-kind="order.confirmed"]`, { timeout: 30000 });
   figures.inboxSize = await page.$$eval("#inbox li", (els) => els.length);
+
+  // Reconnect and lose nothing: cut the socket, keep it cut while the
+  // test places an order and it is confirmed, then let it reconnect.
+  const seqs = () => page.$$eval("#inbox li", (els) => els.map((e) => Number(e.dataset.seq)));
+  const before = (await seqs()).length;
+  offline = true;
+  for (const ws of sockets.splice(0)) await ws.close({ code: 1012, reason: "e2e: drop" });
+  await page.waitForSelector('#conn:not([data-state="open"])', { timeout: 30000 });
+  console.log("offline");
+  if ((await nextLine()) !== "online") fail("no 'online' from the test");
+  offline = false;
+  await page.waitForSelector('#conn[data-state="open"]', { timeout: 60000 });
+  await page.waitForFunction((n) => document.querySelectorAll("#inbox li").length >= n + 2, before, { timeout: 30000 });
+  const after = await seqs();
+  const gapFree = after.every((q, i) => q === after.length - i);
+  if (!gapFree) fail(`inbox after reconnect not 1..n without gap or repeat: ${JSON.stringify(after.slice(0, 10))}…`);
+  figures.inboxBeforeDrop = before;
+  figures.inboxAfterReconnect = after.length;
 
   // Catalog: autocomplete, keyboard choice, ranked results.
   await page.click('a[href="/catalog"]');
