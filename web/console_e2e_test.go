@@ -40,6 +40,8 @@ const (
 type consoleFigures struct {
 	Order           string   `json:"order"`
 	PlacedMs        int64    `json:"placedMs"`
+	IdemKeys        []string `json:"idempotencyKeys"`
+	Replayed202     string   `json:"replayed202"`
 	ConfirmedLiveMs int64    `json:"confirmedLiveMs"`
 	RowsAfterScroll int      `json:"rowsAfterScroll"`
 	Timeline        []string `json:"timeline"`

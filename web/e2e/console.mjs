@@ -44,11 +44,29 @@ try {
   await page.goto(`${base}/orders#token=${customer}`);
   await page.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
   await page.waitForSelector("table.orders", { timeout: 30000 });
+  // The first POST /v1/orders reaches the gateway but its answer is lost
+  // (a network error for the page): the retry must carry the same
+  // Idempotency-Key and get the stored 202 replayed.
+  const keys = [];
+  let replayed = null;
+  await page.route(/\/v1\/orders$/, async (route) => {
+    const req = route.request();
+    if (req.method() !== "POST") return route.continue();
+    keys.push(req.headers()["idempotency-key"]);
+    const res = await route.fetch();
+    if (keys.length === 1) return route.abort("connectionreset");
+    replayed = res.headers()["idempotent-replayed"] ?? "false";
+    return route.fulfill({ response: res });
+  });
   const t0 = Date.now();
   await page.click("#place");
   const placed = await page.waitForSelector("[data-placed]", { timeout: 30000 });
   const id = await placed.getAttribute("data-placed");
   figures.placedMs = Date.now() - t0;
+  await page.unroute(/\/v1\/orders$/);
+  figures.idempotencyKeys = keys;
+  figures.replayed202 = replayed;
+  if (keys.length !== 2 || keys[0] !== keys[1] || replayed !== "true") fail(`retry after a network error: keys ${JSON.stringify(keys)}, Idempotent-Replayed ${replayed}`);
   await page.waitForSelector(`tr[data-order="${id}"][data-status="confirmed"]`, { timeout: 60000 });
   figures.confirmedLiveMs = Date.now() - t0;
   figures.order = id;
