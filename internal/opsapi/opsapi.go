@@ -2,6 +2,7 @@
 // console's Live operations view and scripts use them:
 //
 //	GET    /v1/ops/consumers                 durable consumers, position and lag
+//	GET    /v1/ops/flags                     feature flags and their rollout
 //	GET    /v1/ops/dlq[?consumer=&limit=]    dead letters, oldest first
 //	GET    /v1/ops/dlq/{id}                  one, with headers and body
 //	POST   /v1/ops/dlq/{id}/replay           replay one (same event id) and remove it
@@ -32,6 +33,7 @@ import (
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/consumers"
 	"github.com/tradewind/tradewind/internal/dlq"
+	"github.com/tradewind/tradewind/internal/flags"
 )
 
 // Authenticator returns the request's caller ("Authorization: Bearer").
@@ -58,6 +60,7 @@ func New(js jetstream.JetStream, authn Authenticator, log *slog.Logger) (*API, e
 // Register adds the routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/ops/consumers", a.op(a.listConsumers))
+	mux.Handle("GET /v1/ops/flags", a.op(a.listFlags))
 	mux.Handle("GET /v1/ops/dlq", a.op(a.listDLQ))
 	mux.Handle("GET /v1/ops/dlq/{id}", a.op(a.showDLQ))
 	mux.Handle("POST /v1/ops/dlq/{id}/replay", a.op(a.replayDLQ))
@@ -147,6 +150,35 @@ func (a *API) listConsumers(r *http.Request, _ auth.Principal) (any, error) {
 			AckPending: c.AckPending, Redelivered: c.Redelivered, DeadLetters: c.DeadLetters, Paused: c.Paused}
 	}
 	return map[string]any{"consumers": out}, nil
+}
+
+// Flag is a feature flag as GET /v1/ops/flags shows it (`tradewind flags
+// list`): the rollout percentage and the sizes of its lists.
+type Flag struct {
+	Name      string    `json:"name"`
+	Percent   float64   `json:"percent"`
+	Allowed   int       `json:"allowed"`
+	Denied    int       `json:"denied"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func (a *API) listFlags(r *http.Request, _ auth.Principal) (any, error) {
+	out := []Flag{}
+	admin, err := flags.Existing(r.Context(), a.js)
+	if errors.Is(err, flags.ErrNoBucket) {
+		return map[string]any{"flags": out}, nil // no flag was ever set
+	}
+	if err != nil {
+		return nil, err
+	}
+	fs, err := admin.List(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range fs {
+		out = append(out, Flag{Name: f.Name, Percent: f.Percent, Allowed: len(f.Allow), Denied: len(f.Deny), UpdatedAt: f.UpdatedAt})
+	}
+	return map[string]any{"flags": out}, nil
 }
 
 // Entry is a dead letter as the endpoints show it (`tradewind dlq list

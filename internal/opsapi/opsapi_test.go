@@ -16,6 +16,7 @@ import (
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/dlq"
+	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/opsapi"
 	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -197,6 +198,33 @@ func TestConsumersShowLag(t *testing.T) {
 		}
 	}
 	t.Fatalf("ops-test missing from %+v", out.Consumers)
+}
+
+func TestFlagsShowTheirRollout(t *testing.T) {
+	base, js := setup(t)
+	var out struct{ Flags []opsapi.Flag }
+	if code := call(t, "GET", base+"/v1/ops/flags", "ops", &out); code != 200 || len(out.Flags) != 0 {
+		t.Fatalf("no bucket yet: %d %+v, want an empty list", code, out)
+	}
+	admin, err := flags.Ensure(context.Background(), js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := admin.Update(context.Background(), "new-checkout", func(f *flags.Flag) {
+		f.Percent = 12.5
+		f.Allow = []string{"c-1", "c-2"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code := call(t, "GET", base+"/v1/ops/flags", "ops", &out); code != 200 || len(out.Flags) != 1 {
+		t.Fatalf("flags: %d %+v", code, out)
+	}
+	if f := out.Flags[0]; f.Name != "new-checkout" || f.Percent != 12.5 || f.Allowed != 2 || f.Denied != 0 {
+		t.Fatalf("flag %+v", f)
+	}
+	if code := call(t, "GET", base+"/v1/ops/flags", "customer", nil); code != 403 {
+		t.Fatalf("flags as a customer: %d, want 403", code)
+	}
 }
 
 func TestNewRefusesNilDependencies(t *testing.T) {

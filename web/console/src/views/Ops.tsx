@@ -19,6 +19,7 @@ export default function Ops() {
       <Feed />
       <Consumers />
       <DeadLetters />
+      <Flags />
     </section>
   );
 }
@@ -246,6 +247,47 @@ function DeadLetters() {
         </tbody>
       </table>
       {shown !== null && detail.data && <pre className="dlq-detail">{JSON.stringify(detail.data, null, 2)}</pre>}
+    </div>
+  );
+}
+
+interface FlagInfo {
+  name: string;
+  percent: number;
+  allowed: number;
+  denied: number;
+  updated_at: string;
+}
+
+/** Feature flags and their rollout (`tradewind flags set` changes them). */
+function Flags() {
+  const session = useSession();
+  const q = useQuery({
+    queryKey: ["ops", "flags"],
+    queryFn: ({ signal }) => get<{ flags: FlagInfo[] }>("/v1/ops/flags", session.token, signal),
+    refetchInterval: 10_000,
+  });
+  return (
+    <div>
+      <h2>Feature flags</h2>
+      {q.error && <p className="error">{q.error.message}</p>}
+      {q.data?.flags.length === 0 && <p>No flags (tradewind flags set NAME --percent 10).</p>}
+      <table id="flags">
+        <tbody>
+          {q.data?.flags.map((f) => (
+            <tr key={f.name}>
+              <td>{f.name}</td>
+              <td className="rollout">
+                <meter min={0} max={100} value={f.percent} /> {f.percent}%
+              </td>
+              <td>
+                {f.allowed} allowed, {f.denied} denied
+              </td>
+              <td className="meta">{new Date(f.updated_at).toLocaleString()}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
     </div>
   );
 }
