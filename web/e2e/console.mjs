@@ -165,6 +165,9 @@ try {
   await opsPage.click("#dlq tr[data-dlq] button:text('Replay')");
   await opsPage.waitForFunction(() => document.querySelectorAll("#dlq tr[data-dlq]").length === 0, null, { timeout: 30000 });
   figures.replayed = true;
+  await opsPage.waitForSelector("text=Feature flags", { timeout: 30000 });
+  if (await opsPage.isVisible(".dlq-detail")) fail("the replayed dead letter's detail is still shown");
+  await opsPage.evaluate(() => window.scrollTo(0, 0));
   await opsPage.waitForFunction(() => [...document.querySelectorAll("#consumers td")].some((td) => td.textContent === "orders-commands"), null, { timeout: 30000 });
   await opsPage.waitForTimeout(1000); // let the view settle (and its first queries answer)
   // CPU time of the page's main thread (ThreadTime) and of its renderer

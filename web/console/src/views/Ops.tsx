@@ -246,7 +246,9 @@ function DeadLetters() {
           ))}
         </tbody>
       </table>
-      {shown !== null && detail.data && <pre className="dlq-detail">{JSON.stringify(detail.data, null, 2)}</pre>}
+      {shown !== null && detail.data && entries.some((e) => e.id === shown) && (
+        <pre className="dlq-detail">{JSON.stringify(detail.data, null, 2)}</pre>
+      )}
     </div>
   );
 }
