@@ -106,6 +106,13 @@ try {
   figures.inboxBeforeDrop = before;
   figures.inboxAfterReconnect = after.length;
 
+  // Cancel the confirmed order: the saga refunds it and the row turns
+  // "cancelled" live.
+  await page.click('a[href="/orders"]');
+  await page.click(`tr[data-order="${id}"] button`);
+  await page.waitForSelector(`tr[data-order="${id}"][data-status="cancelled"]`, { timeout: 60000 });
+  figures.cancelledLive = true;
+
   // Catalog: autocomplete, keyboard choice, ranked results.
   await page.click('a[href="/catalog"]');
   await page.fill("#catalog-search", "Ki");
