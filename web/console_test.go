@@ -140,6 +140,9 @@ func TestConsoleUnitTests(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("node_modules", "vitest")); err != nil {
 		t.Skip("web/node_modules missing (run npm ci in web/): the console's unit tests skipped")
 	}
+	if v, ok := nodeVersion(); !ok {
+		t.Skipf("node %s is older than 20.19, which Vite and Vitest need: the console's unit tests skipped", v)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "node_modules/vitest/vitest.mjs", "run", "--config", "console/vite.config.ts")
@@ -151,4 +154,15 @@ func TestConsoleUnitTests(t *testing.T) {
 	if err != nil {
 		t.Fatalf("vitest: %v", err)
 	}
+}
+
+// nodeVersion is `node --version`, and whether it is at least 20.19.
+func nodeVersion() (string, bool) {
+	out, err := exec.Command("node", "--version").Output()
+	v := strings.TrimSpace(string(out))
+	var major, minor int
+	if _, serr := fmt.Sscanf(v, "v%d.%d", &major, &minor); err != nil || serr != nil {
+		return v, false
+	}
+	return v, major > 20 || major == 20 && minor >= 19
 }
