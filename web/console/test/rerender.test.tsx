@@ -62,4 +62,34 @@ describe("OrderTable", () => {
     expect(el.querySelector(`tr[data-order="${target}"]`)?.getAttribute("data-status")).toBe("confirmed");
     expect(el.querySelectorAll('tr[data-status="confirmed"]')).toHaveLength(1);
   });
+
+  it("shows the further status of the read model's and the stream's", async () => {
+    const frames = manualFrames();
+    const store = new LiveStore(frames.schedule);
+    const orders = [order(1, "confirmed"), order(2, "pending")];
+    const el = document.createElement("div");
+    document.body.append(el);
+    const root = createRoot(el);
+    cleanup = () => {
+      act(() => root.unmount());
+      el.remove();
+    };
+    await act(async () => {
+      store.push(notification(1, orders[0]!.order_id, "order.placed")); // older than the row
+      store.push(notification(2, orders[1]!.order_id, "order.cancelled")); // newer
+      frames.frame();
+      root.render(
+        <AuthProvider token={fakeToken("c-1")}>
+          <LiveProvider session={null} store={store}>
+            <MemoryRouter>
+              <OrderTable orders={orders} />
+            </MemoryRouter>
+          </LiveProvider>
+        </AuthProvider>,
+      );
+    });
+    const status = (o: (typeof orders)[number]) => el.querySelector(`tr[data-order="${o.order_id}"]`)?.getAttribute("data-status");
+    expect(status(orders[0]!)).toBe("confirmed");
+    expect(status(orders[1]!)).toBe("cancelled");
+  });
 });

@@ -3,6 +3,8 @@ import { Link } from "react-router";
 import { money, type Order } from "../api";
 import { useOrderLive } from "../live/hooks";
 
+const progress: Record<Order["status"], number> = { pending: 0, confirmed: 1, cancelled: 2 };
+
 export interface OrderRowProps {
   order: Order;
   onCancel: (id: string) => void;
@@ -19,8 +21,10 @@ export interface OrderRowProps {
 export const OrderRow = memo(function OrderRow({ order, onCancel, cancelling, onRender }: OrderRowProps) {
   onRender?.(order.order_id);
   const live = useOrderLive(order.order_id);
-  // The stream's word wins when it is newer than the read model's row.
-  const status = live && live.at >= order.updated_at ? live.status : order.status;
+  // An order's status only moves forward (pending → confirmed →
+  // cancelled, or pending → cancelled): the further of the read model's
+  // and the stream's is the current one, whichever arrived first.
+  const status = live && progress[live.status] > progress[order.status] ? live.status : order.status;
   return (
     <tr data-order={order.order_id} data-status={status}>
       <td>
