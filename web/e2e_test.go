@@ -132,7 +132,7 @@ func TestBrowserSeesOrdersNotifiedAcrossAWebSocketServerRestart(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "e2e/run.mjs", "http://"+wsCfg.HTTPAddr+"/#token="+token)
+	cmd := exec.CommandContext(ctx, "node", "e2e/run.mjs", "http://"+wsCfg.HTTPAddr+"/demo#token="+token)
 	cmd.Env = append(os.Environ(), "CHROMIUM="+browser)
 	cmd.Stderr = testWriter{t}
 	stdin, _ := cmd.StdinPipe()

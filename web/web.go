@@ -1,11 +1,14 @@
 // Package web serves the browser side that `tradewind serve` embeds: the
-// demo page at / (live notifications, a button that places a test order
-// through POST /v1/orders with the user's token) and the compiled
-// TypeScript client under /app/. In development mode only, POST
-// /demo/seed puts the demo's product in the catalog.
+// console at / (a React app: orders, notifications, live operations,
+// analytics, catalog; see docs/console.md), the demo page at /demo (live
+// notifications, a button that places a test order through POST
+// /v1/orders with the user's token) and the compiled TypeScript client
+// under /app/. In development mode only, POST /demo/seed puts the demo's
+// product in the catalog.
 //
 // dist/ is the committed output of `npm run build` in this folder, so a Go
-// build needs no Node.js; rebuild it after changing client/ or demo/.
+// build needs no Node.js; rebuild it after changing console/, client/ or
+// demo/.
 package web
 
 import (
@@ -48,27 +51,67 @@ type Config struct {
 	Seed http.Handler
 }
 
-// Register mounts the demo page at / and the assets under /app/, and in
-// development mode (cfg.Dev) the /demo/* write endpoints. The page itself
-// places orders through the gateway (POST /v1/orders) with the user's
-// token, so it gets what any customer gets: catalog prices, idempotency,
-// rate limits.
+// ConsoleRoutes are the console's client-side routes: each answers the
+// console's index.html, so a reload or a shared link opens that view.
+var ConsoleRoutes = []string{"/{$}", "/orders", "/orders/{id}", "/notifications", "/catalog", "/ops", "/analytics"}
+
+// Register mounts the console at / (its routes, and its hashed assets
+// under /assets/, cached as immutable), the demo page at /demo and the
+// client's assets under /app/, and in development mode (cfg.Dev) the
+// /demo/* write endpoints. The pages place orders through the gateway
+// (POST /v1/orders) with the user's token, so they get what any customer
+// gets: catalog prices, idempotency, rate limits.
 func Register(mux *http.ServeMux, cfg Config) {
 	assets := http.FileServerFS(Assets())
 	mux.Handle("GET /app/", http.StripPrefix("/app", assets))
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		b, err := fs.ReadFile(Assets(), "demo/index.html")
-		if err != nil {
-			http.Error(w, "demo page missing from this build", http.StatusNotFound)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		_, _ = w.Write(b)
+	console := Console()
+	for _, p := range ConsoleRoutes {
+		mux.Handle("GET "+p, console)
+	}
+	mux.Handle("GET /assets/", consoleAssets())
+	mux.HandleFunc("GET /demo", func(w http.ResponseWriter, r *http.Request) {
+		page(w, "demo/index.html")
 	})
 	if cfg.Dev && cfg.Seed != nil {
 		mux.Handle("POST /demo/seed", cfg.Seed)
 	}
+}
+
+// Console answers the console's index.html (never cached: it names the
+// current build's hashed assets).
+func Console() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		page(w, "console/index.html")
+	})
+}
+
+// consoleAssets serves dist/console/assets/: content-hashed file names, so
+// a response never changes and may be cached for good.
+func consoleAssets() http.Handler {
+	sub, err := fs.Sub(Assets(), "console")
+	if err != nil {
+		panic(err) // a constant path
+	}
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := fs.Stat(sub, strings.TrimPrefix(r.URL.Path, "/")); err != nil {
+			http.NotFound(w, r) // not cached: a later build may have it
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		files.ServeHTTP(w, r)
+	})
+}
+
+func page(w http.ResponseWriter, name string) {
+	b, err := fs.ReadFile(Assets(), name)
+	if err != nil {
+		http.Error(w, name+" is missing from this build (npm run build in web/)", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(b)
 }
 
 // The demo's product: what the page's button orders.

@@ -14,13 +14,14 @@ import (
 	"github.com/tradewind/tradewind/internal/api"
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/idempotency"
+	"github.com/tradewind/tradewind/internal/opsapi"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 )
 
 func init() {
 	Register(Role{
 		Name:  "api",
-		Help:  "the command gateway: POST /v1 commands, /openapi.json, /docs",
+		Help:  "the command gateway: POST /v1 commands, /openapi.json, /docs; operators' /v1/ops endpoints",
 		Build: buildAPI,
 	})
 }
@@ -79,6 +80,14 @@ func buildAPI(d *Deps) ([]Service, error) {
 		return nil, err
 	}
 	srv.Register(d.Mux)
+	// The operators' endpoints (consumers, dead letters) behind the same
+	// credentials: the console's Live operations view.
+	ops, err := opsapi.New(d.JS, creds.Principal, d.Log)
+	if err != nil {
+		idemPool.Close()
+		return nil, err
+	}
+	ops.Register(d.Mux)
 
 	services := []Service{ServiceFunc("api-maintenance", func(ctx context.Context) error {
 		defer idemPool.Close()

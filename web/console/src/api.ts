@@ -1,0 +1,165 @@
+// HTTP to Tradewind: the read API (GET /v1/…, problem+json errors) and the
+// command gateway (POST with an Idempotency-Key). The read models' shapes
+// are those of internal/readapi.
+
+/** An order as GET /v1/orders returns it (readapi.Order). */
+export interface Order {
+  order_id: string;
+  customer_id: string;
+  status: "pending" | "confirmed" | "cancelled";
+  currency: string;
+  total: number;
+  item_count: number;
+  lines: { sku: string; quantity: number; unit_price: number }[];
+  stock_status: string | null;
+  payment_status: string | null;
+  cancel_reason: string | null;
+  placed_at: string;
+  updated_at: string;
+  confirmed_at: string | null;
+  cancelled_at: string | null;
+}
+
+export interface OrderPage {
+  orders: Order[];
+  next_cursor?: string;
+}
+
+export interface TimelineStep {
+  step: string;
+  type: string;
+  event_id: string;
+  at: string;
+  since_prev_ms: number;
+  since_placed_ms: number;
+  position: number;
+  detail: unknown;
+}
+
+export interface Product {
+  sku: string;
+  name: string;
+  description?: string;
+  category_id: string | null;
+  category_name: string;
+  price: number;
+  currency: string;
+  rank?: number;
+}
+
+export interface SalesDay {
+  day: string;
+  currency: string;
+  orders: number;
+  units: number;
+  revenue: number;
+  revenue_running_total: number;
+  revenue_7d_avg: number;
+  orders_7d_avg: number;
+}
+
+/** The gateway's 202 (api.Accepted). */
+export interface Accepted {
+  status: "accepted";
+  id: string;
+  command_id: string;
+  type: string;
+  position: string;
+  location: string;
+}
+
+/** An answer other than 2xx; problem is the RFC 9457 body when there is one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: { title?: string; detail?: string; type?: string } | null,
+    readonly retryAfter: number | null,
+  ) {
+    super(problem?.detail || problem?.title || `HTTP ${status}`);
+  }
+}
+
+type Fetch = typeof fetch;
+
+async function fail(res: Response): Promise<never> {
+  let problem = null;
+  try {
+    problem = (await res.json()) as ApiError["problem"];
+  } catch {
+    /* not JSON */
+  }
+  const ra = Number(res.headers.get("Retry-After"));
+  throw new ApiError(res.status, problem, Number.isFinite(ra) && ra > 0 ? ra : null);
+}
+
+/** GET path with the bearer token; the JSON body or an ApiError. */
+export async function get<T>(path: string, token: string, signal?: AbortSignal, f: Fetch = fetch): Promise<T> {
+  const res = await f(path, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json" }, signal });
+  if (!res.ok) await fail(res);
+  return (await res.json()) as T;
+}
+
+export interface CommandOptions {
+  /** The fetch to use (tests). */
+  fetch?: Fetch;
+  /** Attempts in all, the first included (default 4). */
+  attempts?: number;
+  /** Delay before retry n (ms); default 250·2ⁿ. */
+  delay?: (attempt: number) => number;
+  /** The key; a new UUID by default. Exposed so a caller may show it. */
+  idempotencyKey?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * POSTs a command. One Idempotency-Key for all attempts: a network error
+ * (the request may have arrived) or a 503/409-in-flight answer is retried
+ * with the same key, so the gateway runs the command once and replays its
+ * 202 to the retry. Other answers are final.
+ */
+export async function command(path: string, body: unknown, token: string, o: CommandOptions = {}): Promise<Accepted> {
+  const f = o.fetch ?? fetch;
+  const attempts = o.attempts ?? 4;
+  const key = o.idempotencyKey ?? crypto.randomUUID();
+  const delay = o.delay ?? ((n: number) => 250 * 2 ** n);
+  let last: unknown;
+  for (let n = 0; n < attempts; n++) {
+    if (n > 0) await sleep(delay(n - 1));
+    let res: Response;
+    try {
+      res = await f(path, {
+        method: "POST",
+        headers: {
+          Authorization: `Bearer ${token}`,
+          "Content-Type": "application/json",
+          "Idempotency-Key": key,
+        },
+        body: JSON.stringify(body),
+      });
+    } catch (e) {
+      last = e; // a network error: the command may or may not have arrived
+      continue;
+    }
+    if (res.ok) return (await res.json()) as Accepted;
+    if (res.status === 503 || res.status === 409) {
+      last = await fail(res).catch((e: unknown) => e);
+      continue;
+    }
+    await fail(res);
+  }
+  throw last instanceof Error ? last : new Error(String(last));
+}
+
+/** Places an order for the signed-in customer (POST /v1/orders). */
+export function placeOrder(token: string, customer: string, lines: Order["lines"], o?: CommandOptions): Promise<Accepted> {
+  return command("/v1/orders", { customer_id: customer, currency: "EUR", lines }, token, o);
+}
+
+/** Cancels an order (POST /v1/orders/{id}/cancel). */
+export function cancelOrder(token: string, id: string, o?: CommandOptions): Promise<Accepted> {
+  return command(`/v1/orders/${encodeURIComponent(id)}/cancel`, {}, token, o);
+}
+
+export const money = (minor: number, currency: string) =>
+  new Intl.NumberFormat(undefined, { style: "currency", currency }).format(minor / 100);

@@ -1,0 +1,244 @@
+// End-to-end check of the console in headless Chromium, driven by
+// web/console_e2e_test.go over stdin/stdout:
+//   1. as a customer, open /orders, place an order, and watch its row turn
+//      "confirmed" live (WebSocket); see it in the inbox; screenshot;
+//   2. as an operator, open /ops, print "stream", and measure long tasks
+//      (PerformanceObserver "longtask") and frames (requestAnimationFrame)
+//      while the test streams notifications into ops.orders; the test
+//      answers "sent N"; wait until the feed counted N; screenshot;
+//   3. print "PASS <json figures>" or "FAIL <reason>".
+// Usage: node e2e/console.mjs <base url> <customer token> <ops token> <screenshot dir>
+import { chromium } from "playwright-core";
+import { createInterface } from "node:readline";
+
+const [base, customer, ops, shots] = process.argv.slice(2);
+const lines = createInterface({ input: process.stdin });
+const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
+const fail = (why) => {
+  console.log(`FAIL ${why}`);
+  process.exit(1);
+};
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-extensions", "--no-first-run"],
+});
+const figures = {};
+try {
+  // 1. A customer places an order and watches it confirm.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  page.on("console", (m) => console.error(`[customer] ${m.text()}`));
+  page.on("pageerror", (e) => console.error(`[customer] page error: ${e.message}`));
+  // The customer's WebSocket goes through a route the test can cut.
+  let offline = false;
+  const sockets = [];
+  await page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+    if (offline) {
+      ws.close({ code: 1013, reason: "e2e: offline" });
+      return;
+    }
+    ws.connectToServer();
+    sockets.push(ws);
+  });
+  await page.goto(`${base}/orders#token=${customer}`);
+  await page.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+  await page.waitForSelector("table.orders", { timeout: 30000 });
+  // The first POST /v1/orders reaches the gateway but its answer is lost
+  // (a network error for the page): the retry must carry the same
+  // Idempotency-Key and get the stored 202 replayed.
+  const keys = [];
+  let replayed = null;
+  await page.route(/\/v1\/orders$/, async (route) => {
+    const req = route.request();
+    if (req.method() !== "POST") return route.continue();
+    keys.push(req.headers()["idempotency-key"]);
+    const res = await route.fetch();
+    if (keys.length === 1) return route.abort("connectionreset");
+    replayed = res.headers()["idempotent-replayed"] ?? "false";
+    return route.fulfill({ response: res });
+  });
+  const t0 = Date.now();
+  await page.click("#place");
+  const placed = await page.waitForSelector("[data-placed]", { timeout: 30000 });
+  const id = await placed.getAttribute("data-placed");
+  figures.placedMs = Date.now() - t0;
+  await page.unroute(/\/v1\/orders$/);
+  figures.idempotencyKeys = keys;
+  figures.replayed202 = replayed;
+  if (keys.length !== 2 || keys[0] !== keys[1] || replayed !== "true") fail(`retry after a network error: keys ${JSON.stringify(keys)}, Idempotent-Replayed ${replayed}`);
+  await page.waitForSelector(`tr[data-order="${id}"][data-status="confirmed"]`, { timeout: 60000 });
+  figures.confirmedLiveMs = Date.now() - t0;
+  figures.order = id;
+  await page.screenshot({ path: `${shots}/console-orders.png` });
+
+  // Infinite scroll: keyset pages fetched as the end of the table shows.
+  await page.waitForFunction(() => {
+    window.scrollTo(0, document.body.scrollHeight);
+    return Number(document.querySelector(".sentinel")?.dataset.pages) >= 3;
+  }, null, { timeout: 30000, polling: 250 });
+  figures.rowsAfterScroll = await page.$$eval("tr[data-order]", (els) => els.length);
+
+  // The order's saga timeline.
+  await page.click(`tr[data-order="${id}"] a`);
+  await page.waitForSelector('.timeline li[data-step="orders.confirmed"]', { timeout: 30000 });
+  figures.timeline = await page.$$eval(".timeline li", (els) => els.map((e) => e.dataset.step));
+
+  await page.click('a[href="/notifications"]');
+  await page.waitForSelector(`#inbox li[data-kind="order.confirmed"]`, { timeout: 30000 });
+  figures.inboxSize = await page.$$eval("#inbox li", (els) => els.length);
+
+  // Reconnect and lose nothing: cut the socket, keep it cut while the
+  // test places an order and it is confirmed, then let it reconnect.
+  const seqs = () => page.$$eval("#inbox li", (els) => els.map((e) => Number(e.dataset.seq)));
+  const before = (await seqs()).length;
+  offline = true;
+  for (const ws of sockets.splice(0)) await ws.close({ code: 1012, reason: "e2e: drop" });
+  await page.waitForSelector('#conn:not([data-state="open"])', { timeout: 30000 });
+  console.log("offline");
+  if ((await nextLine()) !== "online") fail("no 'online' from the test");
+  offline = false;
+  await page.waitForSelector('#conn[data-state="open"]', { timeout: 60000 });
+  await page.waitForFunction((n) => document.querySelectorAll("#inbox li").length >= n + 2, before, { timeout: 30000 });
+  const after = await seqs();
+  const gapFree = after.every((q, i) => q === after.length - i);
+  if (!gapFree) fail(`inbox after reconnect not 1..n without gap or repeat: ${JSON.stringify(after.slice(0, 10))}…`);
+  figures.inboxBeforeDrop = before;
+  figures.inboxAfterReconnect = after.length;
+
+  // Cancel the confirmed order: the saga refunds it and the row turns
+  // "cancelled" live.
+  await page.click('a[href="/orders"]');
+  await page.click(`tr[data-order="${id}"] button`);
+  await page.waitForSelector(`tr[data-order="${id}"][data-status="cancelled"]`, { timeout: 60000 });
+  figures.cancelledLive = true;
+
+  // Catalog: autocomplete, keyboard choice, ranked results.
+  await page.click('a[href="/catalog"]');
+  await page.fill("#catalog-search", "Ki");
+  await page.waitForSelector('li[role="option"]', { timeout: 30000 });
+  await page.press("#catalog-search", "ArrowDown");
+  await page.press("#catalog-search", "Enter");
+  await page.waitForSelector("#products li", { timeout: 30000 });
+  figures.search = await page.$$eval("#products li strong", (els) => els.map((e) => e.textContent));
+
+  // 2. An operator watches the ops feed under a stream of notifications.
+  const opsPage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  opsPage.on("console", (m) => console.error(`[ops] ${m.text()}`));
+  opsPage.on("pageerror", (e) => console.error(`[ops] page error: ${e.message}`));
+  await opsPage.addInitScript(() => {
+    const perf = (window.__perf = { longest: 0, longTasks: 0, frames: 0, measuring: false, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    new PerformanceObserver((list) => {
+      if (!perf.measuring) return;
+      for (const e of list.getEntries()) {
+        perf.longTasks++;
+        perf.longest = Math.max(perf.longest, e.duration);
+        perf.tasks.push(Math.round(e.duration));
+      }
+    }).observe({ type: "longtask" });
+    // Long animation frames say how much of a long frame was script (our
+    // work) and how much was waiting for the CPU.
+    try {
+      new PerformanceObserver((list) => {
+        if (!perf.measuring) return;
+        for (const e of list.getEntries()) {
+          const script = (e.scripts ?? []).reduce((s, x) => s + x.duration, 0);
+          perf.maxScriptMs = Math.max(perf.maxScriptMs, script);
+          perf.scriptMs += script;
+        }
+      }).observe({ type: "long-animation-frame" });
+    } catch {}
+    const tick = () => {
+      if (perf.measuring) perf.frames++;
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  // Analytics first: the chart, its table, its CSV.
+  await opsPage.goto(`${base}/analytics#token=${ops}`);
+  await opsPage.waitForSelector("#sales-chart canvas", { timeout: 30000 });
+  await opsPage.click("#toggle-table");
+  await opsPage.waitForSelector("#sales-table tbody tr", { timeout: 30000 });
+  figures.salesRows = await opsPage.$$eval("#sales-table tbody tr", (els) => els.length);
+  figures.csvLink = (await opsPage.getAttribute("#csv", "href"))?.startsWith("blob:") ?? false;
+
+  await opsPage.click('a[href="/ops"]');
+  await opsPage.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });
+  await opsPage.waitForSelector("#feed", { timeout: 30000 });
+  // A dead letter: show it, replay it, see it gone.
+  await opsPage.waitForSelector("#dlq tr[data-dlq]", { timeout: 30000 });
+  await opsPage.click("#dlq tr[data-dlq] button:text('Show')");
+  await opsPage.waitForSelector(".dlq-detail", { timeout: 30000 });
+  await opsPage.click("#dlq tr[data-dlq] button:text('Replay')");
+  await opsPage.waitForFunction(() => document.querySelectorAll("#dlq tr[data-dlq]").length === 0, null, { timeout: 30000 });
+  figures.replayed = true;
+  await opsPage.waitForSelector("text=Feature flags", { timeout: 30000 });
+  if (await opsPage.isVisible(".dlq-detail")) fail("the replayed dead letter's detail is still shown");
+  await opsPage.evaluate(() => window.scrollTo(0, 0));
+  await opsPage.waitForFunction(() => [...document.querySelectorAll("#consumers td")].some((td) => td.textContent === "orders-commands"), null, { timeout: 30000 });
+  await opsPage.waitForTimeout(1000); // let the view settle (and its first queries answer)
+  // CPU time of the page's main thread (ThreadTime) and of its renderer
+  // (ProcessTime), which a loaded machine does not inflate the way it
+  // inflates wall-clock task durations.
+  const cdp = await opsPage.context().newCDPSession(opsPage);
+  await cdp.send("Performance.enable");
+  const cpu = async () => {
+    const { metrics } = await cdp.send("Performance.getMetrics");
+    const m = Object.fromEntries(metrics.map((x) => [x.name, x.value]));
+    return { thread: m.ThreadTime ?? 0, script: m.ScriptDuration ?? 0, layout: (m.LayoutDuration ?? 0) + (m.RecalcStyleDuration ?? 0) };
+  };
+  // The machine's noise floor: the same page, idle, for 5 s.
+  await opsPage.evaluate(() => (window.__perf.measuring = true));
+  await opsPage.waitForTimeout(5000);
+  const idle = await opsPage.evaluate(() => {
+    const p = window.__perf;
+    const out = { longest: p.longest, longTasks: p.longTasks, fps: p.frames / 5 };
+    Object.assign(p, { longest: 0, longTasks: 0, frames: 0, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    return out;
+  });
+  figures.idleLongestTaskMs = idle.longest;
+  figures.idleLongTasks = idle.longTasks;
+  figures.idleFps = idle.fps;
+  const c0 = await cpu();
+  if (process.env.CONSOLE_PROFILE) {
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.start");
+  }
+  const s0 = Date.now();
+  console.log("stream");
+  const sent = /^sent (\d+)$/.exec(await nextLine());
+  if (!sent) fail("no 'sent N' from the test");
+  const want = Number(sent[1]);
+  await opsPage.waitForFunction((n) => Number(document.getElementById("feed-total")?.textContent) >= n, want, { timeout: 30000, polling: 200 });
+  const elapsed = (Date.now() - s0) / 1000;
+  const c1 = await cpu();
+  if (process.env.CONSOLE_PROFILE) {
+    const { profile } = await cdp.send("Profiler.stop");
+    (await import("node:fs")).writeFileSync(process.env.CONSOLE_PROFILE, JSON.stringify(profile));
+  }
+  figures.mainThreadCpuS = Number((c1.thread - c0.thread).toFixed(2));
+  figures.scriptS = Number((c1.script - c0.script).toFixed(2));
+  figures.styleLayoutS = Number((c1.layout - c0.layout).toFixed(2));
+  const perf = await opsPage.evaluate(() => {
+    window.__perf.measuring = false;
+    return { ...window.__perf };
+  });
+  figures.streamed = want;
+  figures.received = Number(await opsPage.textContent("#feed-total"));
+  figures.feedRowsInDom = await opsPage.$$eval(".feed-row", (els) => els.length);
+  figures.seconds = Number(elapsed.toFixed(1));
+  figures.longestTaskMs = perf.longest;
+  figures.longTasks = perf.longTasks;
+  figures.fps = Number((perf.frames / elapsed).toFixed(1));
+  figures.longTaskMs = perf.tasks;
+  figures.maxScriptMsInALongFrame = Math.round(perf.maxScriptMs);
+  figures.scriptMsInLongFrames = Math.round(perf.scriptMs);
+  figures.flushes = await opsPage.evaluate(() => window.tradewindLive?.flushes ?? 0);
+  await opsPage.screenshot({ path: `${shots}/console-ops.png` });
+  console.log(`PASS ${JSON.stringify(figures)}`);
+} catch (e) {
+  fail(`${String(e).split("\n")[0]} ${JSON.stringify(figures)}`);
+} finally {
+  await browser.close();
+}
+process.exit(0);
