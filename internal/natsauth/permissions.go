@@ -1,0 +1,271 @@
+// Package natsauth is who may do what on Tradewind's NATS: one NATS user
+// per Tradewind role (and per producer context, plus ops), the subjects
+// each may publish and subscribe to, and the passwords that prove it.
+//
+// The table in this file is the single place that grants NATS rights.
+// Its invariants, checked by tests against a real server:
+//   - a producer publishes only its own context's commands (cmd.<context>.*);
+//   - only the relay (the outbox publisher) publishes evt.> and ntf.>;
+//   - only the api role (the gateway) and ops write the KV buckets
+//     tradewind_revoked and tradewind_ratelimit; only ops writes flags;
+//   - only ops purges or deletes streams, messages and consumers of the
+//     Tradewind streams;
+//   - each Tradewind user receives replies on its own inbox prefix
+//     (InboxPrefix), so no other user can read the responses it gets (its
+//     pull consumers' messages arrive there).
+package natsauth
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/broker"
+)
+
+// Users that are not a single role.
+const (
+	// UserOps is the operator: every right, including purges and deletes.
+	// The CLI and the nats CLI use it (the state file's nats_url holds it
+	// for the embedded server).
+	UserOps = "ops"
+	// UserAll is a process running every role (`make run`).
+	UserAll = "tradewind"
+	// ProducerPrefix starts the user of a producer service of one bounded
+	// context: producer-orders publishes cmd.orders.* only.
+	ProducerPrefix = "producer-"
+)
+
+// KV buckets and their streams (KV_<bucket>).
+const (
+	bucketRevoked   = "tradewind_revoked"   // auth.DefaultRevocationBucket
+	bucketRateLimit = "tradewind_ratelimit" // ratelimit.DefaultKVBucket
+	bucketFlags     = "TRADEWIND_FLAGS"     // flags.Bucket
+)
+
+// Permissions are a user's rights: subjects it may publish to and
+// subscribe to (NATS wildcards), and whether it may answer requests it
+// received (the discovery endpoints every process serves).
+type Permissions struct {
+	Publish   []string
+	Subscribe []string
+	Responses bool
+}
+
+// Roles are the Tradewind roles, as config.AllRoles lists them.
+var Roles = []string{"api", "ws", "orders", "inventory", "payments", "notifier", "projections", "relay"}
+
+// roleTable is what each role needs beyond common(). Read it as the trust
+// model: the right column is everything a compromised role could do.
+func roleTable() map[string]Permissions {
+	sagaConsumer := join(consume(broker.StreamCommands), consume(broker.StreamEvents),
+		[]string{"dlq.>"}) // runners dead-letter what they cannot handle
+	return map[string]Permissions{
+		// The gateway publishes every context's commands, records logouts
+		// and keeps the shared rate limit state.
+		"api": {Publish: join([]string{"cmd.>"},
+			kvWrite(bucketRevoked), kvWrite(bucketRateLimit), kvRead(bucketRateLimit))},
+		// WebSocket fan-out: core subscription on ntf.>, revocation watch.
+		// cmd.orders.place: the demo page's POST /demo/orders.
+		"ws": {Publish: []string{"cmd.orders.place"}, Subscribe: []string{"ntf.>"}},
+		// Saga participants consume commands and events and write their
+		// results to the outbox (PostgreSQL): they publish nothing but
+		// dead letters and acks.
+		"orders":    {Publish: sagaConsumer},
+		"inventory": {Publish: sagaConsumer},
+		"payments":  {Publish: sagaConsumer},
+		"notifier":  {Publish: sagaConsumer},
+		// Read models: ordered consumers on EVENTS.
+		"projections": {Publish: consume(broker.StreamEvents)},
+		// The outbox relay is the only publisher of events and
+		// notifications (and of commands a saga step sends).
+		"relay": {Publish: []string{"evt.>", "ntf.>", "cmd.>"}},
+	}
+}
+
+// common is what every Tradewind process needs whatever its roles: it
+// creates or updates the streams and the KV buckets it uses at start
+// (EnsureStreams, flags.Open, auth.NewRevocations), watches flags and
+// revocations, polls consumer info for metrics, and registers its roles
+// for discovery (micro services on $SRV.> and tradewind.<role>.status).
+func common(user string) Permissions {
+	var pub []string
+	pub = append(pub, "$JS.API.INFO")
+	for _, s := range []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ,
+		kvStream(bucketFlags), kvStream(bucketRevoked), kvStream(bucketRateLimit)} {
+		pub = append(pub, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s, "$JS.API.STREAM.INFO."+s)
+	}
+	pub = append(pub, "$JS.API.CONSUMER.INFO.*.*")
+	pub = append(pub, kvRead(bucketFlags)...)
+	pub = append(pub, kvRead(bucketRevoked)...)
+	return Permissions{
+		Publish:   pub,
+		Subscribe: []string{InboxPrefix(user) + ".>", "$SRV.>", "tradewind.*.status"},
+		Responses: true,
+	}
+}
+
+// consume is reading a stream through durable or ordered pull consumers:
+// create (or update) them, fetch, acknowledge, answer flow control.
+func consume(stream string) []string {
+	return []string{
+		"$JS.API.CONSUMER.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.DURABLE.CREATE." + stream + ".>",
+		"$JS.API.CONSUMER.MSG.NEXT." + stream + ".>",
+		"$JS.ACK." + stream + ".>",
+		"$JS.FC." + stream + ".>",
+	}
+}
+
+// kvRead is reading and watching a KV bucket.
+func kvRead(bucket string) []string {
+	return append(consume(kvStream(bucket)),
+		"$JS.API.DIRECT.GET."+kvStream(bucket)+".>",
+		"$JS.API.STREAM.MSG.GET."+kvStream(bucket))
+}
+
+// kvWrite is putting into (and so deleting from) a KV bucket: a KV delete
+// is a put with a header, so writers can do both.
+func kvWrite(bucket string) []string { return []string{"$KV." + bucket + ".>"} }
+
+func kvStream(bucket string) string { return "KV_" + bucket }
+
+// denied are refused to everyone but ops whatever the allow lists say.
+var denied = []string{
+	"$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MSG.DELETE.>",
+	"$JS.API.CONSUMER.DELETE.>", "$KV." + bucketFlags + ".>",
+}
+
+// ForRoles is the union of the roles' rights for the user a process with
+// those roles connects as. Unknown roles are an error.
+func ForRoles(roles []string) (Permissions, error) {
+	table := roleTable()
+	user := UserFor(roles)
+	p := common(user)
+	for _, r := range roles {
+		rp, ok := table[r]
+		if !ok {
+			return Permissions{}, fmt.Errorf("natsauth: unknown role %q (known: %s)", r, strings.Join(Roles, ","))
+		}
+		p.Publish = append(p.Publish, rp.Publish...)
+		p.Subscribe = append(p.Subscribe, rp.Subscribe...)
+	}
+	p.Publish, p.Subscribe = dedupe(p.Publish), dedupe(p.Subscribe)
+	return p, nil
+}
+
+// Producer is the right of a producer service of one bounded context:
+// publish its commands and receive JetStream's acknowledgements.
+func Producer(context string) Permissions {
+	return Permissions{Publish: []string{"cmd." + context + ".*"}, Subscribe: []string{"_INBOX.>"}}
+}
+
+// Ops may do everything.
+func Ops() Permissions { return Permissions{Publish: []string{">"}, Subscribe: []string{">"}} }
+
+// ProducerContexts are the bounded contexts that receive commands, from
+// the message catalogue.
+func ProducerContexts() []string {
+	var out []string
+	for _, s := range events.All() {
+		if s.Kind == events.Command && !slices.Contains(out, s.Context) {
+			out = append(out, s.Context)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// UserFor names the user of a process running roles: the role itself for
+// one, UserAll for all of them, else the sorted roles joined by "+"
+// (api+orders+relay).
+func UserFor(roles []string) string {
+	rs := dedupe(slices.Clone(roles))
+	sort.Strings(rs)
+	all := slices.Clone(Roles)
+	sort.Strings(all)
+	switch {
+	case len(rs) == 1:
+		return rs[0]
+	case slices.Equal(rs, all):
+		return UserAll
+	}
+	return strings.Join(rs, "+")
+}
+
+// InboxPrefix is the reply subject prefix of a Tradewind user: replies to
+// its requests (and its pull consumers' messages) go to <prefix>.<id>,
+// which only it may subscribe to.
+func InboxPrefix(user string) string {
+	var b strings.Builder
+	b.WriteString("_INBOX_")
+	for _, r := range user {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+// Principal is one NATS user and its rights.
+type Principal struct {
+	User  string
+	Perms Permissions
+	// Ops is the unrestricted operator (no deny list).
+	Ops bool
+}
+
+// Principals lists every user of a deployment: one per role, UserAll,
+// ops, one producer per command context, and one per extra role set (a
+// process running several roles, e.g. "orders,relay").
+func Principals(extra ...[]string) ([]Principal, error) {
+	var out []Principal
+	seen := map[string]bool{}
+	add := func(p Principal) {
+		if !seen[p.User] {
+			seen[p.User] = true
+			out = append(out, p)
+		}
+	}
+	add(Principal{User: UserOps, Perms: Ops(), Ops: true})
+	sets := [][]string{Roles}
+	for _, r := range Roles {
+		sets = append(sets, []string{r})
+	}
+	sets = append(sets, extra...)
+	for _, rs := range sets {
+		p, err := ForRoles(rs)
+		if err != nil {
+			return nil, err
+		}
+		add(Principal{User: UserFor(rs), Perms: p})
+	}
+	for _, c := range ProducerContexts() {
+		add(Principal{User: ProducerPrefix + c, Perms: Producer(c)})
+	}
+	return out, nil
+}
+
+func join(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	out := s[:0]
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
