@@ -162,6 +162,7 @@ func TestAProducerCannotAttackTheSystem(t *testing.T) {
 			"$JS.API.STREAM.DELETE." + broker.StreamCommands,
 			"$JS.API.STREAM.DELETE.KV_" + auth.DefaultRevocationBucket,
 			"$JS.API.STREAM.MSG.DELETE." + broker.StreamEvents,
+			"$JS.API.CONSUMER.DELETE." + broker.StreamCommands + ".orders-commands",
 		} {
 			refused(t, nc, subject, func(ctx context.Context) error {
 				_, err := nc.RequestWithContext(ctx, subject, []byte(`{}`))

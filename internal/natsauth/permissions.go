@@ -8,8 +8,9 @@
 //   - only the relay (the outbox publisher) publishes evt.> and ntf.>;
 //   - only the api role (the gateway) and ops write the KV buckets
 //     tradewind_revoked and tradewind_ratelimit; only ops writes flags;
-//   - only ops purges or deletes streams, messages and consumers of the
-//     Tradewind streams;
+//   - only ops purges or deletes streams and their messages, and deletes
+//     consumers of COMMANDS and DLQ (readers of EVENTS and of the KV
+//     buckets delete their own ordered consumers);
 //   - each Tradewind user receives replies on its own inbox prefix
 //     (InboxPrefix), so no other user can read the responses it gets (its
 //     pull consumers' messages arrive there).
@@ -77,8 +78,9 @@ func roleTable() map[string]Permissions {
 		"inventory": {Publish: sagaConsumer},
 		"payments":  {Publish: sagaConsumer},
 		"notifier":  {Publish: sagaConsumer},
-		// Read models: ordered consumers on EVENTS.
-		"projections": {Publish: consume(broker.StreamEvents)},
+		// Read models: ordered consumers on EVENTS (which delete their
+		// ephemeral consumer when they reset or stop).
+		"projections": {Publish: append(consume(broker.StreamEvents), deleteConsumers(broker.StreamEvents))},
 		// The outbox relay is the only publisher of events and
 		// notifications (and of commands a saga step sends).
 		"relay": {Publish: []string{"evt.>", "ntf.>", "cmd.>"}},
@@ -119,9 +121,15 @@ func consume(stream string) []string {
 	}
 }
 
+// deleteConsumers is deleting a stream's consumers: an ordered consumer
+// (a KV watch, a projection's reader) deletes its own when it stops.
+// JetStream cannot tell those from the durable ones, so it is granted only
+// where ordered consumers are used.
+func deleteConsumers(stream string) string { return "$JS.API.CONSUMER.DELETE." + stream + ".>" }
+
 // kvRead is reading and watching a KV bucket.
 func kvRead(bucket string) []string {
-	return append(consume(kvStream(bucket)),
+	return append(consume(kvStream(bucket)), deleteConsumers(kvStream(bucket)),
 		"$JS.API.DIRECT.GET."+kvStream(bucket)+".>",
 		"$JS.API.STREAM.MSG.GET."+kvStream(bucket))
 }
@@ -135,7 +143,8 @@ func kvStream(bucket string) string { return "KV_" + bucket }
 // denied are refused to everyone but ops whatever the allow lists say.
 var denied = []string{
 	"$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.DELETE.>", "$JS.API.STREAM.MSG.DELETE.>",
-	"$JS.API.CONSUMER.DELETE.>", "$KV." + bucketFlags + ".>",
+	"$KV." + bucketFlags + ".>",
+	"$JS.API.CONSUMER.DELETE." + broker.StreamCommands + ".>", "$JS.API.CONSUMER.DELETE." + broker.StreamDLQ + ".>",
 }
 
 // ForRoles is the union of the roles' rights for the user a process with
