@@ -348,3 +348,15 @@ func containsAll(have []string, want ...string) bool {
 	}
 	return true
 }
+
+// TestSecurityDocShowsThePermissionTable: docs/security.md shows the
+// table this package enforces.
+func TestSecurityDocShowsThePermissionTable(t *testing.T) {
+	b, err := os.ReadFile("../../docs/security.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), natsauth.MarkdownTable()) {
+		t.Errorf("docs/security.md (NATS accounts) lacks the current table; put this there:\n%s", natsauth.MarkdownTable())
+	}
+}

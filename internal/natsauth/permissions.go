@@ -82,8 +82,8 @@ func roleTable() map[string]Permissions {
 		// ephemeral consumer when they reset or stop).
 		"projections": {Publish: append(consume(broker.StreamEvents), deleteConsumers(broker.StreamEvents))},
 		// The outbox relay is the only publisher of events and
-		// notifications (and of commands a saga step sends).
-		"relay": {Publish: []string{"evt.>", "ntf.>", "cmd.>"}},
+		// notifications (no saga step emits a command).
+		"relay": {Publish: []string{"evt.>", "ntf.>"}},
 	}
 }
 
@@ -273,6 +273,87 @@ func dedupe(s []string) []string {
 	for _, v := range s {
 		if !seen[v] {
 			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// MarkdownTable renders the rights of every kind of user as the Markdown
+// table docs/security.md shows (a test keeps the two in sync).
+func MarkdownTable() string {
+	var b strings.Builder
+	code := func(s []string) string {
+		if len(s) == 0 {
+			return "—"
+		}
+		q := summarize(s)
+		for i, v := range q {
+			if !strings.Contains(v, " ") {
+				q[i] = "`" + v + "`"
+			}
+		}
+		return strings.Join(q, ", ")
+	}
+	b.WriteString("| User | May publish | May subscribe |\n|---|---|---|\n")
+	c := common("<user>")
+	c.Subscribe[0] = "_INBOX_<user>.>"
+	fmt.Fprintf(&b, "| every Tradewind process (each role below adds to it) | %s | %s, answers requests it received |\n",
+		code(c.Publish), code(c.Subscribe))
+	table := roleTable()
+	for _, r := range Roles {
+		p := table[r]
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r, code(p.Publish), code(p.Subscribe))
+	}
+	fmt.Fprintf(&b, "| `%s` (all roles), `a+b` (roles a and b) | the union of its roles' | the union of its roles' |\n", UserAll)
+	p := Producer("<context>")
+	fmt.Fprintf(&b, "| `%s<context>` (%s) | %s | %s |\n", ProducerPrefix, strings.Join(ProducerContexts(), ", "), code(p.Publish), code(p.Subscribe))
+	fmt.Fprintf(&b, "| `%s` | everything | everything |\n", UserOps)
+	fmt.Fprintf(&b, "\nRefused to every user but `%s`, whatever the lists above say: %s.\n", UserOps, code(denied))
+	return b.String()
+}
+
+// summarize names the groups of JetStream API subjects the table is built
+// from, so that the documentation reads as rights; the rest stays as is.
+func summarize(subjects []string) []string {
+	left := slices.Clone(subjects)
+	var out []string
+	take := func(group []string, name string) {
+		for _, g := range group {
+			if !slices.Contains(left, g) {
+				return
+			}
+		}
+		left = slices.DeleteFunc(left, func(v string) bool { return slices.Contains(group, v) })
+		out = append(out, name)
+	}
+	var streams []string
+	for _, st := range []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ} {
+		streams = append(streams, st)
+	}
+	for _, bk := range []string{bucketFlags, bucketRevoked, bucketRateLimit} {
+		streams = append(streams, kvStream(bk))
+	}
+	var mgmt []string
+	for _, st := range streams {
+		mgmt = append(mgmt, "$JS.API.STREAM.CREATE."+st, "$JS.API.STREAM.UPDATE."+st, "$JS.API.STREAM.INFO."+st)
+	}
+	take(mgmt, "create, update and read the configuration of the streams "+strings.Join(streams, ", "))
+	for _, bk := range []string{bucketFlags, bucketRevoked, bucketRateLimit} {
+		take(kvRead(bk), "read and watch KV "+bk)
+	}
+	for _, st := range []string{broker.StreamCommands, broker.StreamEvents} {
+		take(consume(st), "consume "+st+" (create consumers, fetch, ack)")
+	}
+	for _, v := range left {
+		switch {
+		case strings.HasPrefix(v, "$JS.API.CONSUMER.DELETE."):
+			out = append(out, "delete consumers of "+strings.TrimSuffix(strings.TrimPrefix(v, "$JS.API.CONSUMER.DELETE."), ".>"))
+		case strings.HasPrefix(v, "$KV.") && strings.HasSuffix(v, ".>"):
+			out = append(out, "write (and so delete) KV "+strings.TrimSuffix(strings.TrimPrefix(v, "$KV."), ".>"))
+		case v == "$JS.API.CONSUMER.INFO.*.*":
+			out = append(out, "read consumer info")
+		default:
 			out = append(out, v)
 		}
 	}
