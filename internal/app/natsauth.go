@@ -102,3 +102,12 @@ func (a *natsAuth) stateURL(natsURL string) (string, error) {
 	u.User = url.UserPassword(natsauth.UserOps, a.ops)
 	return u.String(), nil
 }
+
+// explain adds what to set to a connection refused for its credentials.
+func (a *natsAuth) explain(err error) error {
+	if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) {
+		return fmt.Errorf("%w (NATS user %q: set TRADEWIND_NATS_CREDENTIALS to the directory holding its password file, "+
+			"or put user:password in NATS_URL; docs/security.md, NATS accounts)", err, a.user)
+	}
+	return err
+}

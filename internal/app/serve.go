@@ -104,7 +104,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	}
 	nc, err := broker.Connect(natsURL, "tradewind-serve", natsAuth.opts...)
 	if err != nil {
-		return err
+		return natsAuth.explain(err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
