@@ -88,4 +88,23 @@ func TestNATSConfigRunsAServerWithTheUsers(t *testing.T) {
 		err := nc.LastError()
 		return errors.Is(err, nats.ErrPermissionViolation) && strings.Contains(err.Error(), "evt.payments.authorized.x")
 	})
+
+	// The CLI next to a deployment: NATS_URL without a user plus the
+	// credentials directory connects as ops.
+	t.Setenv("TRADEWIND_NATS_CREDENTIALS", creds)
+	url, err := resolveNATS(s.ClientURL()+","+s.ClientURL(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := nats.Connect(url)
+	if err != nil {
+		t.Fatalf("the CLI as ops: %v", err)
+	}
+	defer ops.Close()
+	if _, err := ops.SubscribeSync(">"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ops.Flush(); err != nil || ops.LastError() != nil {
+		t.Fatalf("ops subscribes to everything: %v %v", err, ops.LastError())
+	}
 }

@@ -2,12 +2,15 @@ package natsauth
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tradewind/tradewind/internal/logx"
 )
 
 // ServerUsers are the users of an in-process server: passwords in clear
@@ -100,4 +103,21 @@ func ClientOptions(user, password string) []nats.Option {
 		opts = append(opts, nats.CustomInboxPrefix(InboxPrefix(user)))
 	}
 	return opts
+}
+
+// WithUserInfo puts user and password into every URL of a comma-separated
+// NATS server list that carries none (the form the CLI passes on).
+func WithUserInfo(urls, user, password string) (string, error) {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		if err != nil || u.Host == "" {
+			return "", fmt.Errorf("NATS URL %q: want nats://host:port", logx.RedactString(p))
+		}
+		if u.User == nil {
+			u.User = url.UserPassword(user, password)
+		}
+		parts[i] = u.String()
+	}
+	return strings.Join(parts, ","), nil
 }
