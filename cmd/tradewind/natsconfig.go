@@ -30,7 +30,7 @@ func newNATSConfigCmd() *cobra.Command {
 A process connects as its roles' user with TRADEWIND_NATS_CREDENTIALS set to
 the credentials directory (or NATS_URL=nats://<user>:<password>@host:4222).
 --roles-set adds a user for a process running several roles (e.g.
-"orders,relay" gives the user "orders+relay"). Rotate a password by deleting
+"orders,relay" gives the user "orders_relay"). Rotate a password by deleting
 its file and running the command again (docs/security.md, NATS accounts).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -32,12 +32,12 @@ func TestNATSConfigRunsAServerWithTheUsers(t *testing.T) {
 	}
 	run()
 	creds := filepath.Join(dir, "credentials")
-	first, err := natsauth.ReadPassword(creds, "orders+relay")
+	first, err := natsauth.ReadPassword(creds, "orders_relay")
 	if err != nil {
 		t.Fatal(err)
 	}
 	run()
-	if again, _ := natsauth.ReadPassword(creds, "orders+relay"); again != first {
+	if again, _ := natsauth.ReadPassword(creds, "orders_relay"); again != first {
 		t.Fatal("a second run changed a password")
 	}
 	for _, f := range []string{"auth.conf", "credentials/ops", "credentials/producer-orders"} {

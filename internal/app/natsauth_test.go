@@ -93,7 +93,7 @@ func TestEmbeddedNATSAcceptsOnlyItsUsers(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("credentials directory: %v %v, want mode 0700", fi, err)
 	}
-	for _, user := range []string{natsauth.UserOps, "api+relay+ws", "relay", natsauth.ProducerPrefix + "orders"} {
+	for _, user := range []string{natsauth.UserOps, "api_relay_ws", "relay", natsauth.ProducerPrefix + "orders"} {
 		fi, err := os.Stat(filepath.Join(dir, user))
 		if err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("password of %s: %v %v, want mode 0600", user, fi, err)

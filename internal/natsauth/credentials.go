@@ -72,7 +72,7 @@ func ReadPassword(dir, user string) (string, error) {
 	return pw, nil
 }
 
-// fileName is the user itself: user names are roles, "+"-joined role
+// fileName is the user itself: user names are roles, "_"-joined role
 // sets, ops and producer-<context>, all safe as file names (and as k8s
 // Secret keys).
 func fileName(user string) string { return user }

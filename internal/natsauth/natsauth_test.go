@@ -325,9 +325,9 @@ func TestServerConfigParses(t *testing.T) {
 		t.Fatalf("%d users parsed, want %d", len(opts.Users), len(ps))
 	}
 	for _, u := range opts.Users {
-		if u.Username == "orders+relay" {
+		if u.Username == "orders_relay" {
 			if !containsAll(u.Permissions.Publish.Allow, "$JS.ACK.COMMANDS.>", "evt.>") || u.Permissions.Response == nil {
-				t.Errorf("orders+relay: %+v", u.Permissions.Publish)
+				t.Errorf("orders_relay: %+v", u.Permissions.Publish)
 			}
 			if !strings.HasPrefix(u.Password, "$2a$") {
 				t.Errorf("password not hashed: %q", u.Password)

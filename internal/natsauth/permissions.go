@@ -188,8 +188,8 @@ func ProducerContexts() []string {
 }
 
 // UserFor names the user of a process running roles: the role itself for
-// one, UserAll for all of them, else the sorted roles joined by "+"
-// (api+orders+relay).
+// one, UserAll for all of them, else the sorted roles joined by "_"
+// (api_orders_relay: a file name, a k8s Secret key and a NATS user alike).
 func UserFor(roles []string) string {
 	rs := dedupe(slices.Clone(roles))
 	sort.Strings(rs)
@@ -201,7 +201,7 @@ func UserFor(roles []string) string {
 	case slices.Equal(rs, all):
 		return UserAll
 	}
-	return strings.Join(rs, "+")
+	return strings.Join(rs, "_")
 }
 
 // InboxPrefix is the reply subject prefix of a Tradewind user: replies to
@@ -305,7 +305,7 @@ func MarkdownTable() string {
 		p := table[r]
 		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", r, code(p.Publish), code(p.Subscribe))
 	}
-	fmt.Fprintf(&b, "| `%s` (all roles), `a+b` (roles a and b) | the union of its roles' | the union of its roles' |\n", UserAll)
+	fmt.Fprintf(&b, "| `%s` (all roles), `a_b` (roles a and b) | the union of its roles' | the union of its roles' |\n", UserAll)
 	p := Producer("<context>")
 	fmt.Fprintf(&b, "| `%s<context>` (%s) | %s | %s |\n", ProducerPrefix, strings.Join(ProducerContexts(), ", "), code(p.Publish), code(p.Subscribe))
 	fmt.Fprintf(&b, "| `%s` | everything | everything |\n", UserOps)
