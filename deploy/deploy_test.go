@@ -17,14 +17,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v4"
 
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/natsauth"
 )
 
 func TestComposeFileLoads(t *testing.T) {
@@ -62,6 +65,31 @@ func TestComposeFileLoads(t *testing.T) {
 		if _, ok := s.DependsOn["migrate"]; !ok {
 			t.Errorf("service %s does not wait for migrations", role)
 		}
+		if v := env["TRADEWIND_NATS_CREDENTIALS"]; v == nil || !mounts(s, "nats-auth", filepath.Dir(*v)) {
+			t.Errorf("service %s: TRADEWIND_NATS_CREDENTIALS = %v, want a directory of the nats-auth volume", role, deref(v))
+		}
+	}
+	// NATS: users from the nats-auth volume, client and monitoring ports
+	// on the host's loopback only.
+	if _, err := p.GetService("nats-auth"); err != nil {
+		t.Error("no nats-auth service generating the NATS users")
+	}
+	for _, name := range []string{"nats-1", "nats-2", "nats-3"} {
+		s, err := p.GetService(name)
+		if err != nil {
+			continue
+		}
+		if !mounts(s, "nats-auth", "/etc/nats-auth") {
+			t.Errorf("service %s does not mount the nats-auth volume at /etc/nats-auth", name)
+		}
+		if _, ok := s.DependsOn["nats-auth"]; !ok {
+			t.Errorf("service %s does not wait for its users", name)
+		}
+		for _, port := range s.Ports {
+			if port.HostIP != "127.0.0.1" {
+				t.Errorf("service %s publishes %d on %q, want 127.0.0.1", name, port.Target, port.HostIP)
+			}
+		}
 	}
 	// Every file a service mounts exists in the repository.
 	for _, s := range p.Services {
@@ -74,6 +102,16 @@ func TestComposeFileLoads(t *testing.T) {
 			}
 		}
 	}
+}
+
+// mounts reports whether s mounts the named volume at target.
+func mounts(s types.ServiceConfig, volume, target string) bool {
+	for _, v := range s.Volumes {
+		if v.Type == "volume" && v.Source == volume && v.Target == target {
+			return true
+		}
+	}
+	return false
 }
 
 func deref(p *string) string {
@@ -90,10 +128,15 @@ func TestNATSClusterConfigs(t *testing.T) {
 	}
 	names := map[string]bool{}
 	for _, f := range files {
-		o, err := server.ProcessConfigFile(f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := server.ProcessConfigFile(withNATSAuth(t, b))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
+		wantUsers(t, f, o)
 		names[o.ServerName] = true
 		if !o.JetStream || !o.SyncAlways {
 			t.Errorf("%s: JetStream=%v sync always=%v, want both", f, o.JetStream, o.SyncAlways)
@@ -209,6 +252,13 @@ func TestKubernetesManifests(t *testing.T) {
 				t.Errorf("%s: %s = %v, want %v", name, k, v, want[k])
 			}
 		}
+		// Its own NATS password only, where TRADEWIND_NATS_CREDENTIALS points.
+		if get(d.Spec, "template", "spec", "volumes", 1, "secret", "secretName") != "tradewind-nats-credentials" ||
+			get(d.Spec, "template", "spec", "volumes", 1, "secret", "items", 0, "key") != role ||
+			get(d.Spec, "template", "spec", "volumes", 1, "secret", "items", 1) != nil ||
+			get(c, "volumeMounts", 1, "mountPath") != "/run/nats-auth/credentials" {
+			t.Errorf("%s: want the tradewind-nats-credentials Secret's key %s (only) at /run/nats-auth/credentials", name, role)
+		}
 		for _, r := range []string{"requests", "limits"} {
 			if get(c, "resources", r, "memory") == nil || get(c, "resources", r, "cpu") == nil {
 				t.Errorf("%s: resources.%s needs cpu and memory", name, r)
@@ -223,6 +273,9 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 	if !pdbs["nats"] {
 		t.Error("no PodDisruptionBudget for NATS")
+	}
+	if get(nats.Spec, "template", "spec", "containers", 0, "volumeMounts", 1, "mountPath") != "/etc/nats-auth" {
+		t.Error("NATS does not mount its users (the nats-auth Secret) at /etc/nats-auth")
 	}
 }
 
@@ -239,16 +292,70 @@ func TestKubernetesNATSConfigParses(t *testing.T) {
 		t.Fatal("no nats-config ConfigMap with nats.conf")
 	}
 	t.Setenv("POD_NAME", "nats-0")
-	f := filepath.Join(t.TempDir(), "nats.conf")
-	if err := os.WriteFile(f, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	o, err := server.ProcessConfigFile(f)
+	o, err := server.ProcessConfigFile(withNATSAuth(t, []byte(conf)))
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantUsers(t, "nats-config ConfigMap", o)
 	if o.ServerName != "nats-0" || !o.SyncAlways || len(o.Routes) != 3 {
 		t.Errorf("server %q sync always %v routes %d", o.ServerName, o.SyncAlways, len(o.Routes))
+	}
+}
+
+// withNATSAuth lays a node configuration out as the containers see it:
+// <dir>/nats/nats.conf next to <dir>/nats-auth/auth.conf, generated as
+// `tradewind nats-config` (the compose init service, or the k8s Secret)
+// generates it. It returns the configuration's path.
+func withNATSAuth(t *testing.T, conf []byte) string {
+	t.Helper()
+	dir := t.TempDir()
+	auth, err := authConf()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, b := range map[string][]byte{"nats/nats.conf": conf, "nats-auth/auth.conf": auth} {
+		path = filepath.Join(dir, path)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "nats", "nats.conf")
+}
+
+// authConf is one generated auth.conf for every test (bcrypt is slow on
+// purpose).
+var authConf = sync.OnceValues(func() ([]byte, error) {
+	ps, err := natsauth.Principals()
+	if err != nil {
+		return nil, err
+	}
+	pws := map[string]string{}
+	for _, p := range ps {
+		pws[p.User] = "test-password-" + p.User
+	}
+	return natsauth.ServerConfig(ps, pws)
+})
+
+// wantUsers checks that a node accepts only Tradewind's users, each role
+// with its permissions.
+func wantUsers(t *testing.T, name string, o *server.Options) {
+	t.Helper()
+	users := map[string]*server.User{}
+	for _, u := range o.Users {
+		users[u.Username] = u
+	}
+	for _, want := range append([]string{natsauth.UserOps, natsauth.UserAll, natsauth.ProducerPrefix + "orders"}, config.AllRoles...) {
+		u, ok := users[want]
+		if !ok {
+			t.Errorf("%s: no NATS user %s", name, want)
+			continue
+		}
+		if want != natsauth.UserOps && (u.Permissions == nil || u.Permissions.Publish == nil || len(u.Permissions.Publish.Allow) == 0) {
+			t.Errorf("%s: user %s has no publish permissions", name, want)
+		}
 	}
 }
 

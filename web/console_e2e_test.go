@@ -92,6 +92,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	restock(t, base, opsToken)
 	send(t, base, opsToken, "/v1/products", `{"sku":"SKU-1","name":"Kite","description":"A sturdy kite","category_id":"toys","price":1250,"currency":"EUR"}`)
+	// The gateway prices orders from the catalog read model: wait for it.
+	testenv.Eventually(t, 60*time.Second, "SKU-1 in the catalog read model", func() bool {
+		req, _ := http.NewRequest("GET", base+"/v1/products/search?q=Kite", nil)
+		req.Header.Set("Authorization", "Bearer "+opsToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode == http.StatusOK && strings.Contains(string(b), "SKU-1")
+	})
 	// Three pages of orders for the customer (the console shows 20 a page).
 	var last string
 	for range 2*20 + 5 {

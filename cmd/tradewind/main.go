@@ -34,7 +34,7 @@ Start everything in one process with 'tradewind serve' (or 'make run').`,
 }
 
 // commands are the subcommand constructors, one file each.
-var commands []func() *cobra.Command
+var commands = []func() *cobra.Command{newNATSConfigCmd}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

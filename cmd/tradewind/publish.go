@@ -15,6 +15,7 @@ import (
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/natsauth"
 )
 
 func init() {
@@ -128,11 +129,28 @@ func readData(data, file string) ([]byte, error) {
 // state file.
 func resolveNATS(natsURL, dataDir string) (string, error) {
 	if natsURL != "" {
-		return natsURL, nil
+		return withNATSCredentials(natsURL)
 	}
 	st, err := app.ReadState(dataDir)
 	if err != nil || st.NATSURL == "" {
 		return "", config.ErrNoSystem
 	}
 	return st.NATSURL, nil
+}
+
+// withNATSCredentials adds the password of TRADEWIND_NATS_USER (default
+// ops) from the TRADEWIND_NATS_CREDENTIALS directory to a NATS URL that has
+// no user, so the CLI runs as an operator next to a deployment
+// (docs/security.md, NATS accounts).
+func withNATSCredentials(natsURL string) (string, error) {
+	dir := os.Getenv("TRADEWIND_NATS_CREDENTIALS")
+	if dir == "" {
+		return natsURL, nil
+	}
+	user := envOr("TRADEWIND_NATS_USER", natsauth.UserOps)
+	pw, err := natsauth.ReadPassword(dir, user)
+	if err != nil {
+		return "", fmt.Errorf("TRADEWIND_NATS_CREDENTIALS: %w (the CLI connects as %s; set TRADEWIND_NATS_USER to use another user)", err, user)
+	}
+	return natsauth.WithUserInfo(natsURL, user, pw)
 }

@@ -78,7 +78,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	httpURL := "http://" + ln.Addr().String()
 	log.Info("HTTP listening", "url", httpURL)
 
-	// NATS: external or embedded.
+	// NATS: external or embedded, with this process's user (natsauth.go).
+	natsAuth, err := newNATSAuth(cfg, log)
+	if err != nil {
+		return err
+	}
 	natsURL := cfg.NATSURL
 	if natsURL == "" {
 		host, portStr, _ := net.SplitHostPort(cfg.NATSListen)
@@ -89,7 +93,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		interval, always, _ := cfg.SyncSetting()
 		emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
 			Dir: filepath.Join(cfg.DataDir, "nats"), Host: host, Port: port,
-			SyncInterval: interval, SyncAlways: always,
+			SyncInterval: interval, SyncAlways: always, Users: natsAuth.users,
 		})
 		if err != nil {
 			return err
@@ -98,9 +102,9 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		natsURL = emb.URL
 		log.Info("embedded NATS JetStream started", "url", natsURL, "store", filepath.Join(cfg.DataDir, "nats"))
 	}
-	nc, err := broker.Connect(natsURL, "tradewind-serve")
+	nc, err := broker.Connect(natsURL, "tradewind-serve", natsAuth.opts...)
 	if err != nil {
-		return err
+		return natsAuth.explain(err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -215,7 +219,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	}
 	defer stopDiscovery()
 
-	st := State{PID: os.Getpid(), NATSURL: natsURL, DatabaseURL: pg.URL, HTTPURL: httpURL, PaymentURL: paymentURL, StartedAt: time.Now().UTC()}
+	stateNATSURL, err := natsAuth.stateURL(natsURL)
+	if err != nil {
+		return err
+	}
+	st := State{PID: os.Getpid(), NATSURL: stateNATSURL, DatabaseURL: pg.URL, HTTPURL: httpURL, PaymentURL: paymentURL, StartedAt: time.Now().UTC()}
 	if err := WriteState(cfg.DataDir, st); err != nil {
 		return err
 	}

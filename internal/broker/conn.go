@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/tradewind/tradewind/internal/logx"
 )
 
 // Connect dials NATS with settings fit for a long-running service:
@@ -19,7 +21,7 @@ func Connect(url, name string, extra ...nats.Option) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", logx.RedactString(url), err)
 	}
 	return nc, nil
 }

@@ -41,6 +41,10 @@ type EmbeddedConfig struct {
 	Routes      []string
 	// Debug enables the server's own logging.
 	Debug bool
+	// Users, when set, are the only clients the server accepts, each with
+	// its permissions (internal/natsauth builds them); empty: no
+	// authentication (tests of one package, a server on loopback).
+	Users []*server.User
 }
 
 // Embedded is a running in-process NATS server.
@@ -80,6 +84,7 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		NoSigs:       true,
 		NoLog:        !cfg.Debug,
 		MaxPayload:   8 << 20,
+		Users:        cfg.Users,
 	}
 	if cfg.ClusterPort != 0 {
 		opts.Cluster = server.ClusterOpts{Name: cfg.ClusterName, Host: cfg.Host, Port: cfg.ClusterPort}

@@ -25,6 +25,8 @@ type Config struct {
 	NATSURL         string        // NATS_URL: external NATS; empty starts an embedded server
 	NATSListen      string        // TRADEWIND_NATS_LISTEN: embedded server's client address
 	NATSSync        string        // TRADEWIND_NATS_SYNC: embedded JetStream fsync: "default", "always" or a duration
+	NATSUser        string        // TRADEWIND_NATS_USER: NATS user; empty: named after the roles (internal/natsauth)
+	NATSCredentials string        // TRADEWIND_NATS_CREDENTIALS: directory of NATS password files (one per user)
 	DatabaseURL     string        // DATABASE_URL
 	HTTPAddr        string        // TRADEWIND_HTTP_ADDR
 	DataDir         string        // TRADEWIND_DATA_DIR
@@ -85,6 +87,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.str(&c.NATSURL, "NATS_URL", "nats-url", "", "NATS server URL; empty starts an embedded NATS JetStream server")
 	b.str(&c.NATSListen, "TRADEWIND_NATS_LISTEN", "nats-listen", "127.0.0.1:4222", "embedded NATS client address (port taken: a free port is used)")
 	b.str(&c.NATSSync, "TRADEWIND_NATS_SYNC", "nats-sync", "default", `embedded JetStream fsync: "default" (server's 2m interval), "always", or an interval like 1s`)
+	b.str(&c.NATSUser, "TRADEWIND_NATS_USER", "nats-user", "", `NATS user this process connects as; empty: its roles' user (one role: the role, all roles: "tradewind", else e.g. "orders_relay")`)
+	b.str(&c.NATSCredentials, "TRADEWIND_NATS_CREDENTIALS", "nats-credentials", "", "directory holding the NATS user's password in a file named after the user (`tradewind nats-config` writes it; a mounted k8s Secret has the same shape); empty: NATS_URL's user:password, or with the embedded server <data dir>/nats-credentials")
 	b.str(&c.DatabaseURL, "DATABASE_URL", "database-url", "", "PostgreSQL URL; empty tries localhost:5432, then a throwaway cluster")
 	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, health, metrics)")
 	b.str(&c.DataDir, "TRADEWIND_DATA_DIR", "data-dir", "./.tradewind", "local state: embedded NATS store, throwaway PostgreSQL, state file")

@@ -63,6 +63,13 @@ var (
 		Namespace: Namespace, Subsystem: "ws", Name: "delivered_total",
 		Help: "Messages written to WebSocket clients.",
 	})
+	// WSDropped counts notifications from ntf.> that were never pushed:
+	// not a CloudEvent (decode), not a notification (type), failing its
+	// schema (schema), or on another channel's subject (subject).
+	WSDropped = factory.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "ws", Name: "notifications_dropped_total",
+		Help: "Notifications dropped before WebSocket fan-out because they failed validation, by reason.",
+	}, []string{"reason"})
 )
 
 // WSConnected counts a new WebSocket connection and returns the function

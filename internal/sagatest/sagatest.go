@@ -34,6 +34,7 @@ import (
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
 	"github.com/tradewind/tradewind/internal/flags"
+	"github.com/tradewind/tradewind/internal/natsauth"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -70,6 +71,8 @@ type env struct {
 	Flags    *flags.Store // the system's feature flags (set them with Flags.Admin())
 
 	deps   *app.Deps
+	nats   *testenv.SecureNATS
+	root   testing.TB // the test that started the system: owns its connections
 	ctx    context.Context
 	wg     sync.WaitGroup
 	logMu  sync.Mutex
@@ -98,8 +101,20 @@ func Start(t testing.TB, opts Options) *System {
 	if opts.Faults.Outage == "" {
 		opts.Faults.Outage = provider.OutageOff
 	}
-	_, nc, js := testenv.JetStream(t)
-	s := &System{t: t, env: &env{NC: nc, JS: js, Pool: testenv.Pool(t)}}
+	// NATS with Tradewind's users and permissions: the test itself acts
+	// as ops, the relay and every role connect as their own users, so a
+	// right missing from internal/natsauth's table fails the saga suite.
+	secure := testenv.NATSWithAuth(t)
+	nc, js := secure.ConnectAs(t, natsauth.UserOps)
+	{
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := broker.EnsureStreams(ctx, js, broker.DefaultTopology())
+		cancel()
+		if err != nil {
+			t.Fatalf("ensure streams: %v", err)
+		}
+	}
+	s := &System{t: t, env: &env{NC: nc, JS: js, Pool: testenv.Pool(t), nats: secure, root: t}}
 
 	sim, err := provider.NewServer(provider.Options{DataDir: t.TempDir(), Faults: opts.Faults, Seed: 1,
 		Log: slog.New(slog.DiscardHandler)})
@@ -116,7 +131,8 @@ func Start(t testing.TB, opts Options) *System {
 	log := slog.New(&recorder{e: s.env, level: slog.LevelWarn})
 	// As serve wires them: writers publish after commit, the relay sweeps
 	// what they leave behind.
-	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond, MinAge: 200 * time.Millisecond}, s.Pool, js, log)
+	_, relayJS := secure.ConnectAs(t, "relay")
+	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond, MinAge: 200 * time.Millisecond}, s.Pool, relayJS, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +178,19 @@ func (s *System) StartRole(name string) {
 		if r.Name != name {
 			continue
 		}
-		svcs, err := r.Build(s.deps)
+		// The role's own connection and user, as `serve --roles=<name>`
+		// has; the rest of its dependencies are the system's.
+		nc, js := s.nats.ConnectAs(s.root, name)
+		// Its own outbox publisher too: what it writes it publishes under
+		// its own user (the relay sweeps whatever it cannot).
+		pub, err := outbox.NewPublisher(outbox.PublisherConfig{}, s.deps.Pool, js, s.deps.Log)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.run(app.ServiceFunc("outbox-publisher-"+name, pub.Run))
+		d := &app.Deps{Cfg: s.deps.Cfg, Log: s.deps.Log, NC: nc, JS: js, Pool: s.deps.Pool, Relay: s.deps.Relay,
+			Flags: s.deps.Flags, Outbox: pub}
+		svcs, err := r.Build(d)
 		if err != nil {
 			s.t.Fatalf("build role %s: %v", name, err)
 		}

@@ -2,7 +2,9 @@ package ws
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"log/slog"
 	"strings"
 	"sync"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/metrics"
+	"github.com/tradewind/tradewind/schemas"
 )
 
 // hub is the instance's index of local subscriptions by NATS key, fed by
@@ -126,7 +130,13 @@ func (h *hub) dispatch(m *nats.Msg) {
 	}
 	seq, frame, err := encode(key, m)
 	if err != nil {
-		h.log.Warn("notification dropped: not a valid notification", "subject", m.Subject, "err", err)
+		var inv *invalidError
+		reason := "decode"
+		if errors.As(err, &inv) {
+			reason = inv.reason
+		}
+		metrics.WSDropped.WithLabelValues(reason).Inc()
+		h.log.Warn("notification dropped: not a valid notification", "subject", m.Subject, "reason", reason, "err", err)
 		return
 	}
 	for _, s := range targets {
@@ -135,24 +145,32 @@ func (h *hub) dispatch(m *nats.Msg) {
 	clear(targets) // let closed connections be collected
 }
 
-// encode decodes a notification message and renders its frame. The data
-// is not validated against its schema again: ntf.> is written only by the
-// notifier, through the outbox, after validation (a full validation per
-// message was the largest cost of the fan-out); the envelope is still
-// decoded strictly and the type checked.
+// encode decodes a notification message, validates it and renders its
+// frame. Nothing reaches a browser unless it is a notification CloudEvent
+// whose data passes its JSON Schema and whose subject is its channel's:
+// NATS permissions let only the relay publish on ntf.>, and this check
+// still holds if a credential leaks. It runs once per message and only
+// when a local subscriber listens (dispatch returns before).
 func encode(key string, m *nats.Msg) (int64, []byte, error) {
 	ev, err := cenats.Decode(m.Header, m.Data)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, &invalidError{"decode", err}
 	}
 	if ev.Type() != events.NotificationV1 {
-		return 0, nil, fmt.Errorf("notification %s: type %q on %s", ev.ID(), ev.Type(), m.Subject)
+		return 0, nil, &invalidError{"type", fmt.Errorf("notification %s: type %q on %s", ev.ID(), ev.Type(), m.Subject)}
+	}
+	if err := schemas.ValidateEvent(ev); err != nil {
+		return 0, nil, &invalidError{"schema", fmt.Errorf("notification %s: %w", ev.ID(), err)}
 	}
 	var d struct {
-		Seq int64 `json:"seq"`
+		Seq     int64  `json:"seq"`
+		OrderID string `json:"order_id"`
 	}
 	if err := json.Unmarshal(ev.Data(), &d); err != nil || d.Seq < 1 {
-		return 0, nil, fmt.Errorf("notification %s: no seq", ev.ID())
+		return 0, nil, &invalidError{"schema", fmt.Errorf("notification %s: no seq", ev.ID())}
+	}
+	if !onItsChannel(ev, d.OrderID, m.Subject) {
+		return 0, nil, &invalidError{"subject", fmt.Errorf("notification %s for channel %q arrived on %s", ev.ID(), ev.Subject(), m.Subject)}
 	}
 	structured, err := json.Marshal(ev)
 	if err != nil {
@@ -160,3 +178,24 @@ func encode(key string, m *nats.Msg) (int64, []byte, error) {
 	}
 	return d.Seq, frameNotification(frameChannel(key), d.Seq, structured), nil
 }
+
+// onItsChannel: a notification is published on its user's channel (its
+// CloudEvent subject) and, when it is about an order, copied to the
+// order's channel and the ops feed (see notifier.Append); no other
+// subject is its.
+func onItsChannel(ev *event.Event, orderID, subject string) bool {
+	if own, err := events.NATSSubject(ev); err == nil && subject == own {
+		return true
+	}
+	return orderID != "" && (subject == "ntf."+events.OrderChannel(orderID) || subject == "ntf."+events.ChannelOpsOrders)
+}
+
+// invalidError is a notification refused before fan-out; reason labels
+// metrics.WSDropped.
+type invalidError struct {
+	reason string
+	err    error
+}
+
+func (e *invalidError) Error() string { return e.err.Error() }
+func (e *invalidError) Unwrap() error { return e.err }
