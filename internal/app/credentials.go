@@ -77,12 +77,17 @@ func (c *Credentials) Principal(r *http.Request) (auth.Principal, error) {
 }
 
 // readCaller is a principal as the read API sees it: a browser user reads
-// their own data; operators and producer services' API keys read all.
+// their own data, an operator reads all; an API key reads the kinds of
+// data its read scopes (orders:read, customers:read, analytics:read, or
+// "*") name, and nothing else.
 type readCaller struct{ p auth.Principal }
 
 func (c readCaller) CustomerID() string { return c.p.Subject }
-func (c readCaller) IsOps() bool {
-	return c.p.Kind == auth.KindAPIKey || c.p.Role == auth.RoleOps
+func (c readCaller) ReadsAll(scope string) bool {
+	if c.p.Kind == auth.KindUser {
+		return c.p.Role == auth.RoleOps
+	}
+	return c.p.Can(scope)
 }
 
 // ReadCaller adapts Principal to the read API's CallerFrom.

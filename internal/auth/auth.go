@@ -29,8 +29,17 @@ const (
 	ScopeAll            = "*"
 )
 
+// Read scopes: each lets a key read every customer's data of one kind
+// through the read API. A key without them reads no customer's data.
+const (
+	ScopeOrdersRead    = "orders:read"    // orders and their timelines
+	ScopeCustomersRead = "customers:read" // customer histories
+	ScopeAnalyticsRead = "analytics:read" // sales analytics
+)
+
 // KnownScopes lists every scope a key can be given.
-var KnownScopes = []string{ScopeOrdersWrite, ScopeCatalogWrite, ScopeInventoryWrite, ScopeCustomersWrite, ScopeAll}
+var KnownScopes = []string{ScopeOrdersWrite, ScopeCatalogWrite, ScopeInventoryWrite, ScopeCustomersWrite,
+	ScopeOrdersRead, ScopeCustomersRead, ScopeAnalyticsRead, ScopeAll}
 
 // Roles of user tokens.
 const (
@@ -70,7 +79,8 @@ type Principal struct {
 
 // Can reports whether the principal holds scope. Operators hold every
 // scope; customers hold orders:write only, for their own orders (callers
-// check Subject against the command's customer).
+// check Subject against the command's customer); a customer reads their
+// own data without a read scope (the read API checks Subject).
 func (p Principal) Can(scope string) bool {
 	if p.Kind == KindUser {
 		return p.Role == RoleOps || scope == ScopeOrdersWrite

@@ -28,12 +28,24 @@ import (
 	"github.com/tradewind/tradewind/internal/projector"
 )
 
+// Read scopes: each lets its holder read every customer's data of one
+// kind. A caller without the scope reads only its own customer's data (a
+// browser user's), or nothing (an API key without it).
+const (
+	ScopeOrders    = "orders:read"    // orders and their timelines
+	ScopeCustomers = "customers:read" // customer histories
+	ScopeAnalytics = "analytics:read" // sales analytics
+)
+
 // Caller is who is asking, as the gateway's authentication established.
 type Caller interface {
-	// CustomerID is the customer the caller acts for ("" for staff).
+	// CustomerID is the customer the caller acts for ("" for staff and
+	// producer services).
 	CustomerID() string
-	// IsOps reports staff access: every customer's data and analytics.
-	IsOps() bool
+	// ReadsAll reports whether the caller holds the read scope (one of
+	// ScopeOrders, ScopeCustomers, ScopeAnalytics): every customer's data
+	// of that kind.
+	ReadsAll(scope string) bool
 }
 
 // Config wires the API.
@@ -99,9 +111,17 @@ type request struct {
 	caller Caller
 }
 
-// mayRead reports whether the caller may see customer id's data.
-func (r *request) mayRead(customerID string) bool {
-	return r.caller == nil || r.caller.IsOps() || r.caller.CustomerID() == customerID
+// readsAll reports whether the caller may see every customer's data of the
+// scope's kind.
+func (r *request) readsAll(scope string) bool {
+	return r.caller == nil || r.caller.ReadsAll(scope)
+}
+
+// mayRead reports whether the caller may see customer id's data of the
+// scope's kind: with the scope, or as that customer. A caller acting for
+// no customer (an API key) needs the scope.
+func (r *request) mayRead(scope, customerID string) bool {
+	return r.readsAll(scope) || (r.caller.CustomerID() != "" && r.caller.CustomerID() == customerID)
 }
 
 type handlerFunc func(r *request) (any, error)

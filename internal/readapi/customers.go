@@ -27,7 +27,7 @@ func (a *API) customerHistory(r *request) (any, error) {
 	if id == "" || len(id) > 100 {
 		return nil, errBadRequest("id", "must be 1 to 100 bytes")
 	}
-	if !r.mayRead(id) {
+	if !r.mayRead(ScopeCustomers, id) {
 		return nil, errNotFound("customer " + id)
 	}
 	asOf, err := timeParam(r, "as_of")

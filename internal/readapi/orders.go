@@ -60,7 +60,7 @@ func (a *API) getOrder(r *request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read order %s: %w", id, err)
 	}
-	if !r.mayRead(o.CustomerID) {
+	if !r.mayRead(ScopeOrders, o.CustomerID) {
 		return nil, errNotFound("order " + id.String()) // do not reveal that it exists
 	}
 	asOf, err := timeParam(r, "as_of")
@@ -162,11 +162,12 @@ func (a *API) listOrders(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.caller != nil && !r.caller.IsOps() {
-		if customer != "" && customer != r.caller.CustomerID() {
+	if !r.readsAll(ScopeOrders) {
+		own := r.caller.CustomerID()
+		if own == "" || (customer != "" && customer != own) {
 			return nil, errForbidden()
 		}
-		customer = r.caller.CustomerID()
+		customer = own
 	}
 	var afterT *time.Time
 	var afterID *uuid.UUID
@@ -238,12 +239,12 @@ func (a *API) orderTimeline(r *request) (any, error) {
 	if len(steps) == 0 {
 		return nil, errNotFound("order " + id.String())
 	}
-	if r.caller != nil && !r.caller.IsOps() {
+	if !r.readsAll(ScopeOrders) {
 		var placed struct {
 			CustomerID string `json:"customer_id"`
 		}
 		_ = json.Unmarshal(steps[0].Detail, &placed)
-		if placed.CustomerID != r.caller.CustomerID() {
+		if !r.mayRead(ScopeOrders, placed.CustomerID) {
 			return nil, errNotFound("order " + id.String())
 		}
 	}
