@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,8 +70,8 @@ func (a *API) getOrder(r *request) (any, error) {
 	}
 	var asOfPos *int64
 	if s := r.URL.Query().Get("as_of_position"); s != "" {
-		var p int64
-		if _, err := fmt.Sscan(s, &p); err != nil || p < 0 {
+		p, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || p < 0 {
 			return nil, errBadRequest("as_of_position", "must be a stream position")
 		}
 		asOfPos = &p
