@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
@@ -266,5 +267,31 @@ func decodeJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%v: %s", err, b)
+	}
+}
+
+// TestFailedAuthenticationsAreThrottled: after the throttle's burst of
+// failures a client is answered 429 with Retry-After, its credentials not
+// checked (a valid key too, until the bucket refills), never a 500.
+func TestFailedAuthenticationsAreThrottled(t *testing.T) {
+	sys := newSystem(t)
+	sys.failures = &auth.Throttle{Burst: 3, Every: time.Hour}
+	gw := sys.gateway()
+	key := sys.apiKey(auth.ScopeAll)
+	bogus := "tw_0123456789abcdef_" + strings.Repeat("B", 43)
+	for i := range 3 {
+		if res := gw.do(t, bogus, request{path: "/v1/orders", body: validOrder}); res.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401: %s", i+1, res.status, res.body)
+		}
+	}
+	for _, bearer := range []string{bogus, "not-a-jwt", key} {
+		res := gw.do(t, bearer, request{path: "/v1/orders", body: validOrder})
+		if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
+			t.Fatalf("after the burst: status %d (Retry-After %q), want 429 with Retry-After: %s",
+				res.status, res.header.Get("Retry-After"), res.body)
+		}
+		if p := res.problem(t); p.Type != "https://tradewind.dev/problems/rate-limited" {
+			t.Errorf("problem type %s", p.Type)
+		}
 	}
 }

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -21,6 +23,9 @@ type Credentials struct {
 	Development bool // the signing key is the generated development key
 	Revocations *auth.Revocations
 	Verifier    *auth.Verifier
+	// Failures throttles failed authentications per client IP, for the
+	// gateway and the read API together.
+	Failures *auth.Throttle
 }
 
 type credentialsOnce struct {
@@ -56,24 +61,38 @@ func newCredentials(ctx context.Context, d *Deps) (*Credentials, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier}, nil
+	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier,
+		Failures: auth.NewThrottle()}, nil
 }
 
-// Principal authenticates "Authorization: Bearer <API key or token>".
+// Principal authenticates "Authorization: Bearer <API key or token>". A
+// client (remote IP) that failed too often recently gets ErrThrottled and
+// its credentials are not checked.
 func (c *Credentials) Principal(r *http.Request) (auth.Principal, error) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return auth.Principal{}, fmt.Errorf("%w: no bearer credentials", auth.ErrInvalid)
 	}
-	if auth.IsAPIKey(tok) {
-		return c.Keys.Authenticate(r.Context(), tok)
-	}
-	claims, err := c.Verifier.Verify(r.Context(), tok)
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return auth.Principal{}, err
+		client = r.RemoteAddr
 	}
-	return claims.Principal(), nil
+	if ok, _ := c.Failures.Allow(client); !ok {
+		return auth.Principal{}, auth.ErrThrottled
+	}
+	var p auth.Principal
+	if auth.IsAPIKey(tok) {
+		p, err = c.Keys.Authenticate(r.Context(), tok)
+	} else {
+		var claims auth.Claims
+		claims, err = c.Verifier.Verify(r.Context(), tok)
+		p = claims.Principal()
+	}
+	if err != nil && !errors.Is(err, auth.ErrUnavailable) {
+		c.Failures.Fail(client)
+	}
+	return p, err
 }
 
 // readCaller is a principal as the read API sees it: a browser user reads

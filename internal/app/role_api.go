@@ -72,6 +72,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 	}, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: d.JS}, Keys: keys, Tokens: verifier, Sessions: revocations,
 		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool}, Log: d.Log,
+		Failures: creds.Failures,
 	})
 	if err != nil {
 		idemPool.Close()
