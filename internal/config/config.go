@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,15 @@ type Config struct {
 	RateLimitStore   string        // TRADEWIND_RATE_LIMIT_STORE: nats or postgres
 	JWTSecret        string        // TRADEWIND_JWT_SECRET: HS256 key; empty = development key in the data dir
 	TokenMaxLifetime time.Duration // TRADEWIND_TOKEN_MAX_LIFETIME
+
+	// WebSocket fan-out (ws role): ws.Config.
+	WSOrigins                []string      // TRADEWIND_WS_ORIGINS: Origin hosts allowed besides the server's own
+	WSAuthTimeout            time.Duration // TRADEWIND_WS_AUTH_TIMEOUT
+	WSMaxConnections         int           // TRADEWIND_WS_MAX_CONNECTIONS: per instance
+	WSMaxConnectionsPerUser  int           // TRADEWIND_WS_MAX_CONNECTIONS_PER_USER
+	WSMaxAuthenticatingPerIP int           // TRADEWIND_WS_MAX_AUTHENTICATING_PER_IP
+	WSMaxSubscriptions       int           // TRADEWIND_WS_MAX_SUBSCRIPTIONS: per connection
+	WSMaxFrameBytes          int           // TRADEWIND_WS_MAX_FRAME_BYTES: largest client frame
 
 	// Order saga (orders, inventory, payments roles).
 	PaymentURL             string        // TRADEWIND_PAYMENT_URL: payment provider; empty starts the simulator in-process
@@ -91,6 +101,13 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.str(&c.RateLimitStore, "TRADEWIND_RATE_LIMIT_STORE", "rate-limit-store", "nats", "where shared rate limit state lives: nats (KV) or postgres")
 	b.str(&c.JWTSecret, "TRADEWIND_JWT_SECRET", "jwt-secret", "", "HS256 key (32+ bytes) for user access tokens; empty: a development key in the data dir")
 	b.dur(&c.TokenMaxLifetime, "TRADEWIND_TOKEN_MAX_LIFETIME", "token-max-lifetime", 24*time.Hour, "longest accepted access token lifetime (revocations are kept this long)")
+	b.list(&c.WSOrigins, "TRADEWIND_WS_ORIGINS", "ws-origins", nil, "WebSocket: Origin hosts allowed besides the server's own (patterns like shop.example.com, *.example.com); clients sending no Origin are allowed")
+	b.dur(&c.WSAuthTimeout, "TRADEWIND_WS_AUTH_TIMEOUT", "ws-auth-timeout", 5*time.Second, "WebSocket: time a client has to authenticate")
+	b.int(&c.WSMaxConnections, "TRADEWIND_WS_MAX_CONNECTIONS", "ws-max-connections", 10000, "WebSocket: connections per instance, authenticating ones included (more: 503)")
+	b.int(&c.WSMaxConnectionsPerUser, "TRADEWIND_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", 16, "WebSocket: connections per user and instance")
+	b.int(&c.WSMaxAuthenticatingPerIP, "TRADEWIND_WS_MAX_AUTHENTICATING_PER_IP", "ws-max-authenticating-per-ip", 64, "WebSocket: connections one remote IP may hold before they authenticate (more: 429)")
+	b.int(&c.WSMaxSubscriptions, "TRADEWIND_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", 16, "WebSocket: subscriptions per connection")
+	b.int(&c.WSMaxFrameBytes, "TRADEWIND_WS_MAX_FRAME_BYTES", "ws-max-frame-bytes", 4096, "WebSocket: largest client frame in bytes (larger closes 1009)")
 	b.str(&c.PaymentURL, "TRADEWIND_PAYMENT_URL", "payment-url", "", "payment provider base URL; empty starts the payment provider simulator in-process")
 	b.dur(&c.PaymentTimeout, "TRADEWIND_PAYMENT_TIMEOUT", "payment-timeout", 2*time.Second, "timeout of one payment provider request")
 	b.dur(&c.PaymentBreakerCooldown, "TRADEWIND_PAYMENT_BREAKER_COOLDOWN", "payment-breaker-cooldown", 5*time.Second, "how long the payment circuit breaker stays open before a trial request (messages wait this long)")
@@ -190,6 +207,28 @@ func (c *Config) Validate() error {
 	}
 	if c.TokenMaxLifetime < time.Minute {
 		add("TRADEWIND_TOKEN_MAX_LIFETIME: want at least 1m, got %s", c.TokenMaxLifetime)
+	}
+	for _, o := range c.WSOrigins {
+		if _, err := path.Match(o, ""); err != nil || strings.Contains(o, "/") {
+			add("TRADEWIND_WS_ORIGINS: %q is not a host pattern (want e.g. shop.example.com or *.example.com)", o)
+		}
+	}
+	if c.WSAuthTimeout < 100*time.Millisecond || c.WSAuthTimeout > time.Minute {
+		add("TRADEWIND_WS_AUTH_TIMEOUT: want 100ms..1m, got %s", c.WSAuthTimeout)
+	}
+	for _, l := range []struct {
+		env    string
+		v, max int
+	}{
+		{"TRADEWIND_WS_MAX_CONNECTIONS", c.WSMaxConnections, 1_000_000},
+		{"TRADEWIND_WS_MAX_CONNECTIONS_PER_USER", c.WSMaxConnectionsPerUser, 10_000},
+		{"TRADEWIND_WS_MAX_AUTHENTICATING_PER_IP", c.WSMaxAuthenticatingPerIP, 1_000_000},
+		{"TRADEWIND_WS_MAX_SUBSCRIPTIONS", c.WSMaxSubscriptions, 10_000},
+		{"TRADEWIND_WS_MAX_FRAME_BYTES", c.WSMaxFrameBytes, 1 << 20},
+	} {
+		if l.v < 1 || l.v > l.max {
+			add("%s: want 1..%d, got %d", l.env, l.max, l.v)
+		}
 	}
 	if c.PaymentURL != "" {
 		if u, err := url.Parse(c.PaymentURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
