@@ -21,6 +21,10 @@ import (
 // AllRoles are the roles `serve` can run; the default is all of them.
 var AllRoles = []string{"api", "ws", "orders", "inventory", "payments", "notifier", "projections", "relay"}
 
+// DefaultOpsAddr is where /metrics and /readyz listen by default:
+// loopback only.
+const DefaultOpsAddr = "127.0.0.1:9464"
+
 // Config is the whole configuration of `tradewind serve` and the CLI.
 type Config struct {
 	NATSURL         string        // NATS_URL: external NATS; empty starts an embedded server
@@ -28,6 +32,7 @@ type Config struct {
 	NATSSync        string        // TRADEWIND_NATS_SYNC: embedded JetStream fsync: "default", "always" or a duration
 	DatabaseURL     string        // DATABASE_URL
 	HTTPAddr        string        // TRADEWIND_HTTP_ADDR
+	OpsAddr         string        // TRADEWIND_OPS_ADDR: /metrics and /readyz
 	DataDir         string        // TRADEWIND_DATA_DIR
 	Roles           []string      // TRADEWIND_ROLES
 	Replicas        int           // TRADEWIND_STREAM_REPLICAS
@@ -84,7 +89,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.str(&c.NATSListen, "TRADEWIND_NATS_LISTEN", "nats-listen", "127.0.0.1:4222", "embedded NATS client address (port taken: a free port is used)")
 	b.str(&c.NATSSync, "TRADEWIND_NATS_SYNC", "nats-sync", "default", `embedded JetStream fsync: "default" (server's 2m interval), "always", or an interval like 1s`)
 	b.str(&c.DatabaseURL, "DATABASE_URL", "database-url", "", "PostgreSQL URL; empty tries localhost:5432, then a throwaway cluster")
-	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, health, metrics)")
+	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, WebSocket, /healthz)")
+	b.str(&c.OpsAddr, "TRADEWIND_OPS_ADDR", "ops-addr", DefaultOpsAddr, "operator listen address: /metrics, /readyz (keep it off the public network; default port taken: a free port is used)")
 	b.str(&c.DataDir, "TRADEWIND_DATA_DIR", "data-dir", "./.tradewind", "local state: embedded NATS store, throwaway PostgreSQL, state file")
 	b.list(&c.Roles, "TRADEWIND_ROLES", "roles", AllRoles, "roles to run in this process")
 	b.int(&c.Replicas, "TRADEWIND_STREAM_REPLICAS", "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
@@ -155,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("TRADEWIND_HTTP_ADDR %q: want host:port", c.HTTPAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+		add("TRADEWIND_OPS_ADDR %q: want host:port", c.OpsAddr)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		add("TRADEWIND_DATA_DIR: must not be empty")
