@@ -24,7 +24,7 @@ test: vet ## the whole default suite against real NATS JetStream and PostgreSQL
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) test -count=1 -timeout 12m -p 2 $(PKGS)
 
-test-short: ## fast unit tests only
+test-short: ## fast unit tests only: no PostgreSQL needed (tests that need one skip, saying so), NATS embedded
 	$(GO) test -short -count=1 $(PKGS)
 
 vet: ## go vet
