@@ -206,7 +206,9 @@ func (a *API) waitFor(w http.ResponseWriter, r *http.Request, projection string,
 			return false
 		}
 		h, err := resolveCommand(ctx, a.cfg.Pool, a.cfg.EventsHead, token.commands)
-		if errors.Is(err, errCommandPending) {
+		// The wait's deadline may also end a query in flight: still "not
+		// applied yet", never a server error.
+		if errors.Is(err, errCommandPending) || (errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
 			return behind(fmt.Sprintf("command COMMANDS:%d is not applied yet; retry shortly", token.commands), 0)
 		}
 		if err != nil {
@@ -217,7 +219,7 @@ func (a *API) waitFor(w http.ResponseWriter, r *http.Request, projection string,
 	}
 	left := time.Until(deadlineOf(ctx))
 	pos, err := projector.WaitFor(r.Context(), a.cfg.Pool, projection, want, max(left, 0))
-	if errors.Is(err, projector.ErrBehind) {
+	if errors.Is(err, projector.ErrBehind) || (errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
 		return behind(fmt.Sprintf("%s is at position %d, the request needs %d; retry shortly", projection, pos, want), pos)
 	}
 	if err != nil {
