@@ -51,13 +51,12 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 	publish(events.RestockedV1, "PH-1", events.Restocked{SKU: "PH-1", Quantity: 4, OnHand: 4})
 	publish(events.CustomerUpsertedV1, "c-1", events.Customer{CustomerID: "c-1", Email: "a@example.com", Name: "Ada", Country: "GB"})
 	publish(events.CustomerUpsertedV1, "c-1", events.Customer{CustomerID: "c-1", Email: "a@example.com", Name: "Ada", Country: "FR"})
-	var last uint64
 	for i := 1; i <= 5; i++ {
 		placed := at.Add(time.Hour)
-		last = publish(events.OrderPlacedV1, orderID(i), events.OrderPlaced{OrderID: orderID(i), CustomerID: "c-1", Currency: "EUR", Total: 100,
+		publish(events.OrderPlacedV1, orderID(i), events.OrderPlaced{OrderID: orderID(i), CustomerID: "c-1", Currency: "EUR", Total: 100,
 			Lines: []events.OrderLine{{SKU: "PH-1", Quantity: 1, UnitPrice: 100}}, PlacedAt: placed.Format(time.RFC3339), Deadline: placed.Add(time.Hour).Format(time.RFC3339)})
 	}
-	last = publish(events.OrderConfirmedV1, orderID(1), events.OrderConfirmed{OrderID: orderID(1), CustomerID: "c-1", Currency: "EUR", Total: 100,
+	last := publish(events.OrderConfirmedV1, orderID(1), events.OrderConfirmed{OrderID: orderID(1), CustomerID: "c-1", Currency: "EUR", Total: 100,
 		AuthorizationID: "a-1", ConfirmedAt: at.Add(time.Hour).Format(time.RFC3339)})
 	for _, p := range projections.All() {
 		cp, err := projector.LiveCheckpoint(ctx, pool, p.Name())
