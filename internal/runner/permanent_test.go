@@ -55,7 +55,10 @@ func TestDataExceptionsAndControlCharactersAreDeadLetteredAtOnce(t *testing.T) {
 	}
 	cfg := ordersConsumer("class22-orders")
 	cfg.MaxDeliver = 5
-	r, _ := s.start(cfg, dataException{next: mustPlaceOrder(t), customer: prefix + "-bad"})
+	// The good message is applied by a handler that emits nothing: this
+	// test leaves no outbox rows for the package's other tests' relays.
+	noEvents := runner.HandlerFunc(func(context.Context, pgx.Tx, *event.Event) ([]*event.Event, error) { return nil, nil })
+	r, _ := s.start(cfg, dataException{next: noEvents, customer: prefix + "-bad"})
 	testenv.Eventually(t, 15*time.Second, "two dead letters and one order", func() bool {
 		return r.Stats().DeadLettered.Load() == 2 && r.Stats().Applied.Load() >= 1
 	})
