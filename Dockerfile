@@ -23,8 +23,10 @@ WORKDIR /home/nonroot
 #   docker run -e TRADEWIND_DEV=1 -p 8080:8080 tradewind:local
 ENV TRADEWIND_DATA_DIR=/home/nonroot/.tradewind \
     TRADEWIND_HTTP_ADDR=0.0.0.0:8080 \
+    TRADEWIND_OPS_ADDR=0.0.0.0:9464 \
     TRADEWIND_LOG_FORMAT=json
 USER 65532:65532
-EXPOSE 8080
+# 8080: API, WebSocket; 9464: /metrics and /readyz (publish it to operators only)
+EXPOSE 8080 9464
 ENTRYPOINT ["/usr/local/bin/tradewind"]
 CMD ["serve"]

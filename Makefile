@@ -6,6 +6,9 @@ BIN      := bin/tradewind
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 PKGS     := ./...
+GOLANGCI_LINT ?= golangci-lint
+# The version .ci/run installs (go install …/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)).
+GOLANGCI_LINT_VERSION := v2.15.0
 
 .PHONY: all build run test test-short vet fmt lint fuzz bench bench-gateway bench-ws chaos clean help
 
@@ -20,15 +23,20 @@ build: ## build bin/tradewind
 run: build ## run all roles: embedded NATS unless NATS_URL; PostgreSQL from DATABASE_URL, localhost:5432, or a throwaway cluster
 	./$(BIN) serve
 
-test: vet ## the whole default suite against real NATS JetStream and PostgreSQL
+test: vet ## the whole default suite against real NATS JetStream and PostgreSQL (and lint, when golangci-lint is installed)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	@if command -v $(GOLANGCI_LINT) >/dev/null; then $(MAKE) --no-print-directory lint; \
+	else echo "golangci-lint not installed: lint skipped (go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION))"; fi
 	$(GO) test -count=1 -timeout 12m -p 2 $(PKGS)
 
-test-short: ## fast unit tests only
+test-short: ## fast unit tests only: no PostgreSQL needed (tests that need one skip, saying so), NATS embedded
 	$(GO) test -short -count=1 $(PKGS)
 
 vet: ## go vet
 	$(GO) vet $(PKGS)
+
+lint: ## golangci-lint with the checked-in .golangci.yml
+	$(GOLANGCI_LINT) run $(PKGS)
 
 fmt: ## gofmt -w
 	gofmt -w $$(git ls-files '*.go')

@@ -110,7 +110,6 @@ func BenchmarkRebuildOrders(b *testing.B) {
 	var applied int
 	var rows [][]any
 	for range b.N {
-		rows = nil
 		runtime.GC() // publishing's garbage is not the rebuild's to collect
 		stopProfile := profileRebuild(b)
 		res, err := projector.Rebuild(ctx, pool, js, projections.Orders{}, projector.RebuildOptions{})

@@ -120,7 +120,7 @@ func (CustomersHistory) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch
 	var closeIDs []string
 	var closeAt []time.Time
 	for id, v := range stored {
-		if v.to != infinity {
+		if !v.to.Equal(infinity) {
 			closeIDs, closeAt = append(closeIDs, id), append(closeAt, v.to)
 		}
 	}
@@ -135,10 +135,10 @@ func (CustomersHistory) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch
 	out := make([][]any, len(opened))
 	for i, v := range opened {
 		to := any(v.to)
-		if v.to == infinity {
+		if v.to.Equal(infinity) {
 			to = pgInfinity
 		}
-		out[i] = []any{v.CustomerID, v.version, v.Email, v.Name, v.Segment, v.Country, v.from, to, v.to == infinity, v.eventID, int64(v.seq)}
+		out[i] = []any{v.CustomerID, v.version, v.Email, v.Name, v.Segment, v.Country, v.from, to, v.to.Equal(infinity), v.eventID, int64(v.seq)}
 	}
 	return b.Copy(ctx, tx, "customers_history", []string{"customer_id", "version", "email", "name", "segment", "country",
 		"valid_from", "valid_to", "is_current", "event_id", "last_seq"}, out)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -50,6 +51,49 @@ func TestEveryTypeHasASchemaAndEverySchemaAType(t *testing.T) {
 	}
 	if _, err := load(); err != nil {
 		t.Fatalf("schemas do not compile: %v", err)
+	}
+}
+
+// TestStringsRefuseControlCharacters checks that every free string in
+// every file (no format, enum or const) has a pattern refusing NUL and the
+// other control characters (multi-line text may hold tab, LF and CR):
+// PostgreSQL refuses NUL in text, so such a value would be accepted and
+// then fail in every consumer.
+func TestStringsRefuseControlCharacters(t *testing.T) {
+	var check func(file, at string, v any)
+	check = func(file, at string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			_, hasFormat := v["format"]
+			_, hasEnum := v["enum"]
+			_, hasConst := v["const"]
+			if v["type"] == "string" && !hasFormat && !hasEnum && !hasConst {
+				pat, _ := v["pattern"].(string)
+				re, err := regexp.Compile(pat)
+				switch {
+				case pat == "" || err != nil:
+					t.Errorf("%s: string at %s has no pattern refusing control characters", file, at)
+				case re.MatchString("a\x00") || re.MatchString("a\x1b") || re.MatchString("a\x7f") || re.MatchString("a\u0085"):
+					t.Errorf("%s: string at %s: pattern %s admits control characters", file, at, pat)
+				}
+			}
+			for k, c := range v {
+				check(file, at+"/"+k, c)
+			}
+		case []any:
+			for _, c := range v {
+				check(file, at+"/[]", c)
+			}
+		}
+	}
+	names, _ := fs.Glob(FS(), "*.json")
+	for _, name := range names {
+		b, _ := fs.ReadFile(FS(), name)
+		var doc any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		check(name, "", doc)
 	}
 }
 
@@ -156,6 +200,9 @@ func TestInvalidPayloads(t *testing.T) {
 		{"price beyond int64", place, edit(validPlace, `"unit_price":1999`, `"unit_price":92233720368547758070`), "/lines/0/unit_price", "must be <= 100000000 but found 92233720368547758070"},
 		{"negative price", place, edit(validPlace, `"unit_price":0`, `"unit_price":-1`), "/lines/1/unit_price", "must be >= 0 but found -1"},
 		{"empty sku", place, edit(validPlace, `"SKU-1"`, `""`), "/lines/0/sku", "at least 1 characters"},
+		{"NUL in sku", place, edit(validPlace, `"SKU-1"`, `"SKU-1\u0000"`), "/lines/0/sku", "must match"},
+		{"escape in customer", place, edit(validPlace, `"c-1"`, `"c-1\u001b[2J"`), "/customer_id", "must match"},
+		{"C1 control in sku", place, edit(validPlace, `"SKU-1"`, `"SKU-1\u0085"`), "/lines/0/sku", "must match"},
 		{"unknown field", place, edit(validPlace, `"currency"`, `"discount":5,"currency"`), "/discount", "not an allowed property"},
 		{"unknown line field", place, edit(validPlace, `"sku":"SKU-2"`, `"sku":"SKU-2","note":"x"`), "/lines/1/note", "not an allowed property"},
 		{"lower-case currency", place, edit(validPlace, `"EUR"`, `"eur"`), "/currency", `must match ^[A-Z]{3}$ but found "eur"`},

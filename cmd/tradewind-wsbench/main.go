@@ -755,7 +755,7 @@ func twServer(args []string) error {
 		return ws.Principal{UserID: c.Subject, Roles: []string{c.Role}, SessionID: c.ID, ExpiresAt: c.ExpiresAt}, nil
 	})
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv, err := ws.New(ws.Config{MaxConnections: 100000, MaxConnectionsPerUser: 4, RevalidateEvery: -1}, nc, inbox, authn, log)
+	srv, err := ws.New(ws.Config{MaxConnections: 100000, MaxConnectionsPerUser: 4, MaxAuthenticatingPerIP: 100000, RevalidateEvery: -1}, nc, inbox, authn, log)
 	if err != nil {
 		return err
 	}

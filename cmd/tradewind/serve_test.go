@@ -29,7 +29,9 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 	bin := testenv.BuildTradewind(t)
 	dataDir := t.TempDir()
 	httpAddr := testenv.FreeAddr(t)
+	opsAddr := testenv.FreeAddr(t)
 	env := append(os.Environ(),
+		"TRADEWIND_OPS_ADDR="+opsAddr,
 		"DATABASE_URL="+testenv.DatabaseURL(t),
 		"TRADEWIND_DATA_DIR="+dataDir,
 		"TRADEWIND_HTTP_ADDR="+httpAddr,
@@ -48,7 +50,7 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 	defer func() { cancel(); _ = serve.Wait() }()
 
 	testenv.Eventually(t, 60*time.Second, "/readyz 200", func() bool {
-		resp, err := http.Get("http://" + httpAddr + "/readyz")
+		resp, err := http.Get("http://" + opsAddr + "/readyz")
 		if err != nil {
 			return false
 		}
@@ -59,7 +61,7 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 	if err != nil {
 		t.Fatalf("state file: %v", err)
 	}
-	if st.HTTPURL != "http://"+httpAddr || !strings.HasPrefix(st.NATSURL, "nats://") {
+	if st.HTTPURL != "http://"+httpAddr || st.OpsURL != "http://"+opsAddr || !strings.HasPrefix(st.NATSURL, "nats://") {
 		t.Fatalf("state file = %+v", st)
 	}
 
@@ -93,8 +95,19 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 		t.Errorf("bad publish: err=%v out=%s", err, out)
 	}
 
+	// The operator endpoints are not on the API listener.
+	for _, path := range []string{"/readyz", "/metrics"} {
+		resp, err := http.Get("http://" + httpAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("API listener GET %s = %d, want 404 (operator listener only)", path, resp.StatusCode)
+		}
+	}
 	// /readyz reports each check.
-	resp, err := http.Get("http://" + httpAddr + "/readyz")
+	resp, err := http.Get("http://" + opsAddr + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,15 +52,16 @@ pg_ticks() { # CPU ticks of the PostgreSQL backends serving the database
 }
 
 echo "== starting tradewind serve --roles=api on $GW_ADDR (log: serve.log in a temp dir)"
-TRADEWIND_ROLES=api TRADEWIND_DATA_DIR="$work" TRADEWIND_HTTP_ADDR="$GW_ADDR" DATABASE_URL="$DATABASE_URL" \
+OPS_ADDR=${OPS_ADDR:-127.0.0.1:18464}
+TRADEWIND_ROLES=api TRADEWIND_DATA_DIR="$work" TRADEWIND_HTTP_ADDR="$GW_ADDR" TRADEWIND_OPS_ADDR="$OPS_ADDR" DATABASE_URL="$DATABASE_URL" \
   TRADEWIND_LOG_LEVEL=warn "$BIN" serve >"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 300); do
-  curl -fsS "http://$GW_ADDR/readyz" >/dev/null 2>&1 && break
+  curl -fsS "http://$OPS_ADDR/readyz" >/dev/null 2>&1 && break
   kill -0 "$serve_pid" 2>/dev/null || { cat "$work/serve.log" >&2; exit 1; }
   sleep 0.1
 done
-curl -fsS "http://$GW_ADDR/readyz" >/dev/null || { echo "gateway not ready" >&2; cat "$work/serve.log" >&2; exit 1; }
+curl -fsS "http://$OPS_ADDR/readyz" >/dev/null || { echo "gateway not ready" >&2; cat "$work/serve.log" >&2; exit 1; }
 
 key=$("$BIN" keys create --name wrk-bench --scopes orders:write,orders:price --rate 1000000 --burst 1000000 --database-url "$DATABASE_URL" 2>/dev/null)
 

@@ -139,6 +139,9 @@ type Deps struct {
 	Orders      OrderOwners
 	Catalog     Catalog // prices orders of callers without the orders:price scope
 	Log         *slog.Logger
+	// Failures throttles failed authentications per client IP; nil: a
+	// throttle of the gateway's own with the default limits.
+	Failures *auth.Throttle
 }
 
 // Server is the command gateway.
@@ -169,6 +172,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	log := d.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if d.Failures == nil {
+		d.Failures = auth.NewThrottle()
 	}
 	return &Server{cfg: cfg, d: d, log: log}, nil
 }

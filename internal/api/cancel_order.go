@@ -4,10 +4,9 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/google/uuid"
-
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/httpx"
 )
 
 func init() {
@@ -32,8 +31,8 @@ func prepareCancelOrder(ctx context.Context, s *Server, r *http.Request, p auth.
 		return tgt, prob
 	}
 	if p.Kind == auth.KindUser && p.Role != auth.RoleOps {
-		if _, err := uuid.Parse(id); err != nil {
-			return tgt, nil // schema validation names the bad path parameter
+		if _, err := httpx.ParseUUID(id); err != nil {
+			return tgt, nil // schema validation names the bad path parameter (urn:uuid:… included)
 		}
 		owner, found, err := s.d.Orders.OrderOwner(ctx, id)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -301,6 +302,11 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *Problem) {
 		return auth.Principal{}, p
 	}
 	tok = strings.TrimSpace(tok)
+	client := clientIP(r)
+	if ok, wait := s.d.Failures.Allow(client); !ok {
+		return auth.Principal{}, problem(http.StatusTooManyRequests, "rate-limited", "Too many failed authentications",
+			"this client failed to authenticate too often; the credentials were not checked").retry(max(1, ceilSeconds(wait.Seconds())))
+	}
 	var (
 		p   auth.Principal
 		err error
@@ -319,6 +325,7 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *Problem) {
 		s.log.Warn("credential store unavailable", "request_id", requestIDFrom(r.Context()), "err", err)
 		return p, unavailable("credentials cannot be checked right now")
 	}
+	s.d.Failures.Fail(client)
 	detail, code := "the credentials are not valid", "invalid_token"
 	switch {
 	case errors.Is(err, auth.ErrExpired):
@@ -329,6 +336,17 @@ func (s *Server) authenticate(r *http.Request) (auth.Principal, *Problem) {
 	prob := problem(http.StatusUnauthorized, "unauthenticated", "Authentication failed", detail).header("Authorization")
 	prob.authError = code
 	return p, prob
+}
+
+// clientIP is the address failed authentications are counted against:
+// the connection's remote IP (forwarding headers are not trusted: anyone
+// can send them).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // allow applies the shared rate limit and sets the RateLimit headers.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
@@ -56,6 +57,16 @@ func TestBadInputIsAPreciseClientError(t *testing.T) {
 		{"customer orders for another", userToken(t, "c-2", auth.RoleCustomer), request{path: "/v1/orders", body: validOrder}, 403, "forbidden", "/customer_id", "body"},
 		{"customer cannot upsert products", userToken(t, "c-1", auth.RoleCustomer), request{path: "/v1/products", body: `{}`}, 403, "forbidden", "", ""},
 		{"customer cancels an unknown order", userToken(t, "c-1", auth.RoleCustomer), request{path: "/v1/orders/0190f1d2-0000-7000-8000-000000000001/cancel"}, 404, "not-found", "", ""},
+		// Issue 11: a customer may not choose the order id (squatting
+		// another customer's); control characters and non-canonical UUIDs
+		// are refused at the edge, not dead-lettered or answered 503.
+		{"customer chooses the order id", userToken(t, "c-1", auth.RoleCustomer), request{path: "/v1/orders", body: strings.Replace(validOrder, `{"customer_id"`, `{"order_id":"0190f1d2-0000-7000-8000-000000000002","customer_id"`, 1)}, 403, "forbidden", "/order_id", "body"},
+		{"NUL in a SKU", key, request{path: "/v1/orders", body: strings.Replace(validOrder, `"SKU-1"`, `"SKU-1\u0000"`, 1)}, 422, "invalid-field", "/lines/0/sku", "body"},
+		{"escape in a customer id", key, request{path: "/v1/orders", body: strings.Replace(validOrder, `"c-1"`, `"c-1\u001b"`, 1)}, 422, "invalid-field", "/customer_id", "body"},
+		{"NUL in a SKU in the path", key, request{path: "/v1/inventory/SKU-1%00/restock", body: `{"quantity":5}`}, 422, "invalid-field", "/sku", "path"},
+		{"urn:uuid order id", key, request{path: "/v1/orders", body: strings.Replace(validOrder, `{"customer_id"`, `{"order_id":"urn:uuid:0190f1d2-0000-7000-8000-000000000002","customer_id"`, 1)}, 422, "invalid-field", "/order_id", "body"},
+		{"customer cancels a urn:uuid order", userToken(t, "c-1", auth.RoleCustomer), request{path: "/v1/orders/urn:uuid:0190f1d2-0000-7000-8000-000000000001/cancel"}, 422, "invalid-field", "/order_id", "path"},
+		{"customer cancels a braced order id", userToken(t, "c-1", auth.RoleCustomer), request{path: "/v1/orders/%7B0190f1d2-0000-7000-8000-000000000001%7D/cancel"}, 422, "invalid-field", "/order_id", "path"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -256,5 +267,31 @@ func decodeJSON(t *testing.T, b []byte, v any) {
 	t.Helper()
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%v: %s", err, b)
+	}
+}
+
+// TestFailedAuthenticationsAreThrottled: after the throttle's burst of
+// failures a client is answered 429 with Retry-After, its credentials not
+// checked (a valid key too, until the bucket refills), never a 500.
+func TestFailedAuthenticationsAreThrottled(t *testing.T) {
+	sys := newSystem(t)
+	sys.failures = &auth.Throttle{Burst: 3, Every: time.Hour}
+	gw := sys.gateway()
+	key := sys.apiKey(auth.ScopeAll)
+	bogus := "tw_0123456789abcdef_" + strings.Repeat("B", 43)
+	for i := range 3 {
+		if res := gw.do(t, bogus, request{path: "/v1/orders", body: validOrder}); res.status != http.StatusUnauthorized {
+			t.Fatalf("failure %d: status %d, want 401: %s", i+1, res.status, res.body)
+		}
+	}
+	for _, bearer := range []string{bogus, "not-a-jwt", key} {
+		res := gw.do(t, bearer, request{path: "/v1/orders", body: validOrder})
+		if res.status != http.StatusTooManyRequests || res.header.Get("Retry-After") == "" {
+			t.Fatalf("after the burst: status %d (Retry-After %q), want 429 with Retry-After: %s",
+				res.status, res.header.Get("Retry-After"), res.body)
+		}
+		if p := res.problem(t); p.Type != "https://tradewind.dev/problems/rate-limited" {
+			t.Errorf("problem type %s", p.Type)
+		}
 	}
 }

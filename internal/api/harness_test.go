@@ -39,6 +39,9 @@ type system struct {
 	natsURL string
 	// idemOpts configure the idempotency store of gateways made next.
 	idemOpts []idempotency.Option
+	// failures is the failed-authentication throttle of gateways made
+	// next (nil: each gateway's default).
+	failures *auth.Throttle
 }
 
 func newSystem(t testing.TB) *system {
@@ -106,7 +109,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	srv, err := api.New(cfg, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: js}, Keys: keys, Tokens: ver, Sessions: rev,
 		Limiter: lim, Idempotency: idem, Orders: api.PostgresOrders{Pool: pool}, Catalog: api.PostgresCatalog{Pool: pool},
-		Log: slog.New(slog.DiscardHandler),
+		Log: slog.New(slog.DiscardHandler), Failures: s.failures,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -42,7 +42,9 @@ func init() {
 // preparePlaceOrder assigns the order id when the producer chose none
 // (derived from the command id, so retries name the same order), binds
 // a customer's order to the customer (a user token may place orders only
-// for its own subject; customer_id defaults to it) and prices the lines:
+// for its own subject; customer_id defaults to it, and it may not choose
+// the order id, else a customer could claim an id another customer's
+// order will use, or learn that one exists) and prices the lines:
 //
 //   - a caller without the orders:price scope (every user token, API keys
 //     without it) gets every line priced from the catalog: unit_price may
@@ -58,6 +60,10 @@ func init() {
 //     invalid-total), so no zero total reaches payments.
 func preparePlaceOrder(ctx context.Context, s *Server, _ *http.Request, p auth.Principal, doc map[string]any, commandID string) (target, *Problem) {
 	if p.Kind == auth.KindUser && p.Role != auth.RoleOps {
+		if _, present := doc["order_id"]; present {
+			return target{}, problem(http.StatusForbidden, "forbidden", "Forbidden",
+				"a customer cannot choose the order id; Tradewind assigns it (retry with the same Idempotency-Key to name the same order)").field("/order_id", "body")
+		}
 		cust, present := doc["customer_id"]
 		if !present {
 			doc["customer_id"] = p.Subject

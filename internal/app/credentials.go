@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -32,6 +33,9 @@ type Credentials struct {
 	Revocations *auth.Revocations
 	Verifier    *auth.Verifier
 	idp         *auth.IdentityProvider
+	// Failures throttles failed authentications per client IP, for the
+	// gateway and the read API together.
+	Failures *auth.Throttle
 }
 
 type credentialsOnce struct {
@@ -125,33 +129,52 @@ func newCredentials(ctx context.Context, d *Deps) (*Credentials, error) {
 		d.Log.Info("user tokens", "mode", mode, "hs256_key", hs256, "hs256_previous_key", secrets.Previous != nil,
 			"audience", audience, "idp_issuer", cfg.IDPIssuer)
 	}
-	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier, idp: idp}, nil
+	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier, idp: idp,
+		Failures: auth.NewThrottle()}, nil
 }
 
-// Principal authenticates "Authorization: Bearer <API key or token>".
+// Principal authenticates "Authorization: Bearer <API key or token>". A
+// client (remote IP) that failed too often recently gets ErrThrottled and
+// its credentials are not checked.
 func (c *Credentials) Principal(r *http.Request) (auth.Principal, error) {
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		return auth.Principal{}, fmt.Errorf("%w: no bearer credentials", auth.ErrInvalid)
 	}
-	if auth.IsAPIKey(tok) {
-		return c.Keys.Authenticate(r.Context(), tok)
-	}
-	claims, err := c.Verifier.Verify(r.Context(), tok)
+	client, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return auth.Principal{}, err
+		client = r.RemoteAddr
 	}
-	return claims.Principal(), nil
+	if ok, _ := c.Failures.Allow(client); !ok {
+		return auth.Principal{}, auth.ErrThrottled
+	}
+	var p auth.Principal
+	if auth.IsAPIKey(tok) {
+		p, err = c.Keys.Authenticate(r.Context(), tok)
+	} else {
+		var claims auth.Claims
+		claims, err = c.Verifier.Verify(r.Context(), tok)
+		p = claims.Principal()
+	}
+	if err != nil && !errors.Is(err, auth.ErrUnavailable) {
+		c.Failures.Fail(client)
+	}
+	return p, err
 }
 
 // readCaller is a principal as the read API sees it: a browser user reads
-// their own data; operators and producer services' API keys read all.
+// their own data, an operator reads all; an API key reads the kinds of
+// data its read scopes (orders:read, customers:read, analytics:read, or
+// "*") name, and nothing else.
 type readCaller struct{ p auth.Principal }
 
 func (c readCaller) CustomerID() string { return c.p.Subject }
-func (c readCaller) IsOps() bool {
-	return c.p.Kind == auth.KindAPIKey || c.p.Role == auth.RoleOps
+func (c readCaller) ReadsAll(scope string) bool {
+	if c.p.Kind == auth.KindUser {
+		return c.p.Role == auth.RoleOps
+	}
+	return c.p.Can(scope)
 }
 
 // ReadCaller adapts Principal to the read API's CallerFrom.

@@ -27,7 +27,8 @@ import (
 func TestMain(m *testing.M) { testenv.Main(m) }
 
 // TestReadAPIServesEachUserOnlyTheirOwnOrders wires the read API the way
-// the projections role does and checks who may read what.
+// the projections role does and checks who may read what: users their own
+// data, operators all, API keys what their read scopes name.
 func TestReadAPIServesEachUserOnlyTheirOwnOrders(t *testing.T) {
 	ctx := context.Background()
 	_, nc, js := testenv.JetStream(t)
@@ -52,7 +53,22 @@ func TestReadAPIServesEachUserOnlyTheirOwnOrders(t *testing.T) {
 		t.Fatal(err)
 	}
 	ops, _, _ := auth.Issue(creds.Signing, "olga", auth.RoleOps, time.Hour)
-	key, _, err := creds.Keys.Create(ctx, auth.NewKeyInput{Name: "analytics", Scopes: []string{auth.ScopeAll}})
+	if readapi.ScopeOrders != auth.ScopeOrdersRead || readapi.ScopeCustomers != auth.ScopeCustomersRead || readapi.ScopeAnalytics != auth.ScopeAnalyticsRead {
+		t.Fatal("the read API's scope names differ from the API keys' scope names")
+	}
+	key, _, err := creds.Keys.Create(ctx, auth.NewKeyInput{Name: "everything", Scopes: []string{auth.ScopeAll}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer, _, err := creds.Keys.Create(ctx, auth.NewKeyInput{Name: "storefront", Scopes: []string{auth.ScopeOrdersWrite}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	orderReader, _, err := creds.Keys.Create(ctx, auth.NewKeyInput{Name: "fulfilment", Scopes: []string{auth.ScopeOrdersRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	analyst, _, err := creds.Keys.Create(ctx, auth.NewKeyInput{Name: "bi", Scopes: []string{auth.ScopeAnalyticsRead, auth.ScopeCustomersRead}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +91,16 @@ func TestReadAPIServesEachUserOnlyTheirOwnOrders(t *testing.T) {
 		{"someone else's orders", "/v1/orders?customer_id=bob", alice, http.StatusForbidden},
 		{"analytics as a customer", "/v1/analytics/sales", alice, http.StatusForbidden},
 		{"operator reads anyone", "/v1/orders?customer_id=bob", ops, http.StatusOK},
-		{"API key reads anyone", "/v1/orders?customer_id=bob", key, http.StatusOK},
+		{"API key with * reads anyone", "/v1/orders?customer_id=bob", key, http.StatusOK},
+		{"write-only key lists no orders", "/v1/orders", writer, http.StatusForbidden},
+		{"write-only key reads no customer's orders", "/v1/orders?customer_id=bob", writer, http.StatusForbidden},
+		{"write-only key reads no customer", "/v1/customers/bob/history", writer, http.StatusNotFound},
+		{"write-only key reads no analytics", "/v1/analytics/sales", writer, http.StatusForbidden},
+		{"orders:read lists orders", "/v1/orders?customer_id=bob", orderReader, http.StatusOK},
+		{"orders:read reads no analytics", "/v1/analytics/sales", orderReader, http.StatusForbidden},
+		{"analytics:read reads analytics", "/v1/analytics/sales", analyst, http.StatusOK},
+		{"analytics:read lists no orders", "/v1/orders", analyst, http.StatusForbidden},
+		{"customer reads no other history", "/v1/customers/bob/history", alice, http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -74,6 +74,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 		Publisher: api.JetStreamPublisher{JS: d.JS}, Keys: keys, Tokens: verifier, Sessions: revocations,
 		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool},
 		Catalog: api.PostgresCatalog{Pool: d.Pool}, Log: d.Log,
+		Failures: creds.Failures,
 	})
 	if err != nil {
 		idemPool.Close()

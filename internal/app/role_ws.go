@@ -26,7 +26,13 @@ func init() {
 				return nil, err
 			}
 			authn := wsAuthenticator{creds.Verifier}
-			srv, err := ws.New(ws.Config{}, d.NC, inbox, authn, d.Log)
+			c := d.Cfg
+			srv, err := ws.New(ws.Config{
+				OriginPatterns: c.WSOrigins, AuthTimeout: c.WSAuthTimeout,
+				MaxConnections: c.WSMaxConnections, MaxConnectionsPerUser: c.WSMaxConnectionsPerUser,
+				MaxAuthenticatingPerIP: c.WSMaxAuthenticatingPerIP, MaxSubscriptions: c.WSMaxSubscriptions,
+				MaxFrameBytes: int64(c.WSMaxFrameBytes),
+			}, d.NC, inbox, authn, d.Log)
 			if err != nil {
 				return nil, err
 			}

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -34,8 +35,9 @@ type Hooks struct {
 }
 
 // Serve runs the configured roles in this process until ctx ends. The
-// HTTP server answers /healthz and /readyz from the first moment; /readyz
-// turns 200 once NATS, PostgreSQL, migrations and every consumer are up.
+// HTTP server answers /healthz from the first moment; the operator
+// listener (startOps) answers /metrics and /readyz, which turns 200 once
+// NATS, PostgreSQL, migrations and every consumer are up.
 func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks) (err error) {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -53,14 +55,17 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		log.Info("tracing on", "otlp_endpoint", cfg.OTLPEndpoint, "service", cfg.OTELServiceName)
 	}
 
-	ready := &readiness{}
+	ready := &readiness{log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
-	mux.HandleFunc("GET /readyz", ready.serve)
-	mux.Handle("GET /metrics", metrics.Handler())
+	opsURL, stopOps, err := startOps(cfg.OpsAddr, ready, log)
+	if err != nil {
+		return err
+	}
+	defer stopOps()
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen on TRADEWIND_HTTP_ADDR %s: %w", cfg.HTTPAddr, err)
@@ -140,7 +145,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 				return err
 			}
 			if v < latest {
-				return fmt.Errorf("migrations at %d, want %d", v, latest)
+				return fmt.Errorf("%w: at %d, want %d", errMigrationsPending, v, latest)
 			}
 			return nil
 		}
@@ -213,7 +218,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 		}()
 	}
 
-	stopDiscovery, err := registerDiscovery(nc, Version, byRole, map[string]string{"http": httpURL})
+	stopDiscovery, err := registerDiscovery(nc, Version, byRole, map[string]string{"http": httpURL, "ops": opsURL})
 	if err != nil {
 		return err
 	}
@@ -223,7 +228,7 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	if err != nil {
 		return err
 	}
-	st := State{PID: os.Getpid(), NATSURL: stateNATSURL, DatabaseURL: pg.URL, HTTPURL: httpURL, PaymentURL: paymentURL, StartedAt: time.Now().UTC()}
+	st := State{PID: os.Getpid(), NATSURL: stateNATSURL, DatabaseURL: pg.URL, HTTPURL: httpURL, OpsURL: opsURL, PaymentURL: paymentURL, StartedAt: time.Now().UTC()}
 	if err := WriteState(cfg.DataDir, st); err != nil {
 		return err
 	}
@@ -251,9 +256,16 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 // anything a user would call a delay after a crash.
 const outboxMinAge = 2 * time.Second
 
+// errMigrationsPending: the database schema is older than this build's.
+var errMigrationsPending = errors.New("migrations pending")
+
 // readiness answers /readyz. Its checks are filled in as start-up
-// progresses, while the HTTP server already serves.
+// progresses, while the HTTP server already serves. The answer names each
+// dependency and its state in fixed words ("ok", "disconnected",
+// "unreachable", "migrations pending", "not running"); the error behind a
+// state goes to the log only, never to the response.
 type readiness struct {
+	log      *slog.Logger
 	started  atomic.Bool
 	mu       sync.Mutex
 	nats     func() bool
@@ -287,10 +299,16 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 		ctx, cancel := context.WithTimeout(req.Context(), 2*time.Second)
 		err := pg(ctx)
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			checks["postgres"] = "ok"
-		} else {
-			checks["postgres"], ok = err.Error(), false
+		case errors.Is(err, errMigrationsPending):
+			checks["postgres"], ok = "migrations pending", false
+		default:
+			checks["postgres"], ok = "unreachable", false
+		}
+		if err != nil && r.log != nil {
+			r.log.Warn("readiness: PostgreSQL check failed", "err", err)
 		}
 	}
 	if r.started.Load() {

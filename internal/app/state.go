@@ -19,6 +19,7 @@ type State struct {
 	NATSURL     string    `json:"nats_url"`
 	DatabaseURL string    `json:"database_url"`
 	HTTPURL     string    `json:"http_url"`
+	OpsURL      string    `json:"ops_url,omitempty"`     // /metrics and /readyz (the operator listener)
 	PaymentURL  string    `json:"payment_url,omitempty"` // the payment provider (the in-process simulator unless configured)
 	StartedAt   time.Time `json:"started_at"`
 }

@@ -39,13 +39,23 @@ type Key struct {
 //
 // Authenticate caches successful lookups for CacheTTL (default 10s) to
 // keep the database off the hot path: a revoked key stays usable on an
-// instance for at most that long.
+// instance for at most that long. It caches failures (an unknown key, a
+// wrong secret, a revoked key) for NegativeTTL (default 1m), so the same
+// bogus key is one query per minute, not one per request; a key created
+// meanwhile is never in that cache (its id and secret are fresh).
 type Keys struct {
-	pool     *pgxpool.Pool
-	CacheTTL time.Duration
+	pool        *pgxpool.Pool
+	CacheTTL    time.Duration
+	NegativeTTL time.Duration
 
-	mu    sync.Mutex
-	cache map[[32]byte]cachedKey
+	mu     sync.Mutex
+	cache  map[[32]byte]cachedKey
+	misses map[[32]byte]cachedMiss
+}
+
+type cachedMiss struct {
+	err     error
+	expires time.Time
 }
 
 type cachedKey struct {
@@ -60,7 +70,8 @@ func NewKeys(pool *pgxpool.Pool) (*Keys, error) {
 	if pool == nil {
 		return nil, errors.New("auth: keys need a pool")
 	}
-	return &Keys{pool: pool, CacheTTL: 10 * time.Second, cache: map[[32]byte]cachedKey{}}, nil
+	return &Keys{pool: pool, CacheTTL: 10 * time.Second, NegativeTTL: time.Minute,
+		cache: map[[32]byte]cachedKey{}, misses: map[[32]byte]cachedMiss{}}, nil
 }
 
 // NewKeyInput describes a key to create.
@@ -156,10 +167,36 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (Principal, error
 	now := time.Now()
 	k.mu.Lock()
 	c, ok := k.cache[full]
+	miss, missed := k.misses[full]
 	k.mu.Unlock()
 	if ok && now.Before(c.expires) {
 		return c.p, nil
 	}
+	if missed && now.Before(miss.expires) {
+		return Principal{}, miss.err
+	}
+	p, err := k.lookup(ctx, token)
+	switch {
+	case err == nil:
+		k.mu.Lock()
+		if len(k.cache) >= maxCachedKeys {
+			clear(k.cache)
+		}
+		k.cache[full] = cachedKey{p: p, expires: now.Add(k.CacheTTL)}
+		k.mu.Unlock()
+	case k.NegativeTTL > 0 && (errors.Is(err, ErrInvalid) || errors.Is(err, ErrRevoked)):
+		k.mu.Lock()
+		if len(k.misses) >= maxCachedKeys {
+			clear(k.misses)
+		}
+		k.misses[full] = cachedMiss{err: err, expires: now.Add(k.NegativeTTL)}
+		k.mu.Unlock()
+	}
+	return p, err
+}
+
+// lookup checks an API key against the database.
+func (k *Keys) lookup(ctx context.Context, token string) (Principal, error) {
 	rest, ok := strings.CutPrefix(token, KeyPrefix)
 	id, sec, ok2 := strings.Cut(rest, "_")
 	if !ok || !ok2 || len(id) != 16 || len(sec) != 43 {
@@ -192,12 +229,5 @@ func (k *Keys) Authenticate(ctx context.Context, token string) (Principal, error
 	if revoked != nil {
 		return Principal{}, fmt.Errorf("%w: API key %s revoked at %s", ErrRevoked, id, revoked.Format(time.RFC3339))
 	}
-	p := Principal{Kind: KindAPIKey, Caller: "key:" + id, Name: name, Scopes: scopes, RatePerSecond: rate, Burst: burst}
-	k.mu.Lock()
-	if len(k.cache) >= maxCachedKeys {
-		clear(k.cache)
-	}
-	k.cache[full] = cachedKey{p: p, expires: now.Add(k.CacheTTL)}
-	k.mu.Unlock()
-	return p, nil
+	return Principal{Kind: KindAPIKey, Caller: "key:" + id, Name: name, Scopes: scopes, RatePerSecond: rate, Burst: burst}, nil
 }

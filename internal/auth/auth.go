@@ -40,8 +40,17 @@ const (
 	ScopeAll         = "*"
 )
 
+// Read scopes: each lets a key read every customer's data of one kind
+// through the read API. A key without them reads no customer's data.
+const (
+	ScopeOrdersRead    = "orders:read"    // orders and their timelines
+	ScopeCustomersRead = "customers:read" // customer histories
+	ScopeAnalyticsRead = "analytics:read" // sales analytics
+)
+
 // KnownScopes lists every scope a key can be given.
-var KnownScopes = []string{ScopeOrdersWrite, ScopeOrdersPrice, ScopeCatalogWrite, ScopeInventoryWrite, ScopeCustomersWrite, ScopeAll}
+var KnownScopes = []string{ScopeOrdersWrite, ScopeOrdersPrice, ScopeCatalogWrite, ScopeInventoryWrite, ScopeCustomersWrite,
+	ScopeOrdersRead, ScopeCustomersRead, ScopeAnalyticsRead, ScopeAll}
 
 // Roles of user tokens.
 const (
@@ -81,8 +90,9 @@ type Principal struct {
 
 // Can reports whether the principal holds scope. Operators hold every
 // scope but orders:price; customers hold orders:write only, for their own
-// orders (callers check Subject against the command's customer). No user
-// token sets prices.
+// orders (callers check Subject against the command's customer), and read
+// their own data without a read scope (the read API checks Subject). No
+// user token sets prices.
 func (p Principal) Can(scope string) bool {
 	if p.Kind == KindUser {
 		return scope != ScopeOrdersPrice && (p.Role == RoleOps || scope == ScopeOrdersWrite)

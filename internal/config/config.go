@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,10 @@ import (
 // AllRoles are the roles `serve` can run; the default is all of them.
 var AllRoles = []string{"api", "ws", "orders", "inventory", "payments", "notifier", "projections", "relay"}
 
+// DefaultOpsAddr is where /metrics and /readyz listen by default:
+// loopback only.
+const DefaultOpsAddr = "127.0.0.1:9464"
+
 // Config is the whole configuration of `tradewind serve` and the CLI.
 type Config struct {
 	NATSURL         string        // NATS_URL: external NATS; empty starts an embedded server
@@ -29,6 +34,7 @@ type Config struct {
 	NATSCredentials string        // TRADEWIND_NATS_CREDENTIALS: directory of NATS password files (one per user)
 	DatabaseURL     string        // DATABASE_URL
 	HTTPAddr        string        // TRADEWIND_HTTP_ADDR
+	OpsAddr         string        // TRADEWIND_OPS_ADDR: /metrics and /readyz
 	DataDir         string        // TRADEWIND_DATA_DIR
 	Roles           []string      // TRADEWIND_ROLES
 	Replicas        int           // TRADEWIND_STREAM_REPLICAS
@@ -59,6 +65,14 @@ type Config struct {
 	IDPAudience           string        // TRADEWIND_IDP_AUDIENCE: required aud of its tokens
 	IDPCustomerClaim      string        // TRADEWIND_IDP_CUSTOMER_CLAIM: the claim naming the customer
 	IDPJWKSRefresh        time.Duration // TRADEWIND_IDP_JWKS_REFRESH: key set refresh period
+	// WebSocket fan-out (ws role): ws.Config.
+	WSOrigins                []string      // TRADEWIND_WS_ORIGINS: Origin hosts allowed besides the server's own
+	WSAuthTimeout            time.Duration // TRADEWIND_WS_AUTH_TIMEOUT
+	WSMaxConnections         int           // TRADEWIND_WS_MAX_CONNECTIONS: per instance
+	WSMaxConnectionsPerUser  int           // TRADEWIND_WS_MAX_CONNECTIONS_PER_USER
+	WSMaxAuthenticatingPerIP int           // TRADEWIND_WS_MAX_AUTHENTICATING_PER_IP
+	WSMaxSubscriptions       int           // TRADEWIND_WS_MAX_SUBSCRIPTIONS: per connection
+	WSMaxFrameBytes          int           // TRADEWIND_WS_MAX_FRAME_BYTES: largest client frame
 
 	// Order saga (orders, inventory, payments roles).
 	PaymentURL             string        // TRADEWIND_PAYMENT_URL: payment provider; empty starts the simulator in-process
@@ -90,7 +104,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.str(&c.NATSUser, "TRADEWIND_NATS_USER", "nats-user", "", `NATS user this process connects as; empty: its roles' user (one role: the role, all roles: "tradewind", else e.g. "orders_relay")`)
 	b.str(&c.NATSCredentials, "TRADEWIND_NATS_CREDENTIALS", "nats-credentials", "", "directory holding the NATS user's password in a file named after the user (`tradewind nats-config` writes it; a mounted k8s Secret has the same shape); empty: NATS_URL's user:password, or with the embedded server <data dir>/nats-credentials")
 	b.str(&c.DatabaseURL, "DATABASE_URL", "database-url", "", "PostgreSQL URL; empty tries localhost:5432, then a throwaway cluster")
-	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, health, metrics)")
+	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, WebSocket, /healthz)")
+	b.str(&c.OpsAddr, "TRADEWIND_OPS_ADDR", "ops-addr", DefaultOpsAddr, "operator listen address: /metrics, /readyz (keep it off the public network; default port taken: a free port is used)")
 	b.str(&c.DataDir, "TRADEWIND_DATA_DIR", "data-dir", "./.tradewind", "local state: embedded NATS store, throwaway PostgreSQL, state file")
 	b.list(&c.Roles, "TRADEWIND_ROLES", "roles", AllRoles, "roles to run in this process")
 	b.int(&c.Replicas, "TRADEWIND_STREAM_REPLICAS", "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")
@@ -117,6 +132,13 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.str(&c.IDPAudience, "TRADEWIND_IDP_AUDIENCE", "idp-audience", "", "aud the identity provider's tokens must carry (required with TRADEWIND_IDP_JWKS_URL)")
 	b.str(&c.IDPCustomerClaim, "TRADEWIND_IDP_CUSTOMER_CLAIM", "idp-customer-claim", "sub", "claim of the identity provider's tokens that holds the customer id (a top-level string claim)")
 	b.dur(&c.IDPJWKSRefresh, "TRADEWIND_IDP_JWKS_REFRESH", "idp-jwks-refresh", 15*time.Minute, "how often the identity provider's key set is fetched again (an unknown key id fetches it at once)")
+	b.list(&c.WSOrigins, "TRADEWIND_WS_ORIGINS", "ws-origins", nil, "WebSocket: Origin hosts allowed besides the server's own (patterns like shop.example.com, *.example.com); clients sending no Origin are allowed")
+	b.dur(&c.WSAuthTimeout, "TRADEWIND_WS_AUTH_TIMEOUT", "ws-auth-timeout", 5*time.Second, "WebSocket: time a client has to authenticate")
+	b.int(&c.WSMaxConnections, "TRADEWIND_WS_MAX_CONNECTIONS", "ws-max-connections", 10000, "WebSocket: connections per instance, authenticating ones included (more: 503)")
+	b.int(&c.WSMaxConnectionsPerUser, "TRADEWIND_WS_MAX_CONNECTIONS_PER_USER", "ws-max-connections-per-user", 16, "WebSocket: connections per user and instance")
+	b.int(&c.WSMaxAuthenticatingPerIP, "TRADEWIND_WS_MAX_AUTHENTICATING_PER_IP", "ws-max-authenticating-per-ip", 64, "WebSocket: connections one remote IP may hold before they authenticate (more: 429)")
+	b.int(&c.WSMaxSubscriptions, "TRADEWIND_WS_MAX_SUBSCRIPTIONS", "ws-max-subscriptions", 16, "WebSocket: subscriptions per connection")
+	b.int(&c.WSMaxFrameBytes, "TRADEWIND_WS_MAX_FRAME_BYTES", "ws-max-frame-bytes", 4096, "WebSocket: largest client frame in bytes (larger closes 1009)")
 	b.str(&c.PaymentURL, "TRADEWIND_PAYMENT_URL", "payment-url", "", "payment provider base URL; empty starts the payment provider simulator in-process")
 	b.dur(&c.PaymentTimeout, "TRADEWIND_PAYMENT_TIMEOUT", "payment-timeout", 2*time.Second, "timeout of one payment provider request")
 	b.dur(&c.PaymentBreakerCooldown, "TRADEWIND_PAYMENT_BREAKER_COOLDOWN", "payment-breaker-cooldown", 5*time.Second, "how long the payment circuit breaker stays open before a trial request (messages wait this long)")
@@ -164,6 +186,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		add("TRADEWIND_HTTP_ADDR %q: want host:port", c.HTTPAddr)
+	}
+	if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {
+		add("TRADEWIND_OPS_ADDR %q: want host:port", c.OpsAddr)
 	}
 	if strings.TrimSpace(c.DataDir) == "" {
 		add("TRADEWIND_DATA_DIR: must not be empty")
@@ -214,6 +239,28 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateCredentials()...)
 	if c.TokenMaxLifetime < time.Minute {
 		add("TRADEWIND_TOKEN_MAX_LIFETIME: want at least 1m, got %s", c.TokenMaxLifetime)
+	}
+	for _, o := range c.WSOrigins {
+		if _, err := path.Match(o, ""); err != nil || strings.Contains(o, "/") {
+			add("TRADEWIND_WS_ORIGINS: %q is not a host pattern (want e.g. shop.example.com or *.example.com)", o)
+		}
+	}
+	if c.WSAuthTimeout < 100*time.Millisecond || c.WSAuthTimeout > time.Minute {
+		add("TRADEWIND_WS_AUTH_TIMEOUT: want 100ms..1m, got %s", c.WSAuthTimeout)
+	}
+	for _, l := range []struct {
+		env    string
+		v, max int
+	}{
+		{"TRADEWIND_WS_MAX_CONNECTIONS", c.WSMaxConnections, 1_000_000},
+		{"TRADEWIND_WS_MAX_CONNECTIONS_PER_USER", c.WSMaxConnectionsPerUser, 10_000},
+		{"TRADEWIND_WS_MAX_AUTHENTICATING_PER_IP", c.WSMaxAuthenticatingPerIP, 1_000_000},
+		{"TRADEWIND_WS_MAX_SUBSCRIPTIONS", c.WSMaxSubscriptions, 10_000},
+		{"TRADEWIND_WS_MAX_FRAME_BYTES", c.WSMaxFrameBytes, 1 << 20},
+	} {
+		if l.v < 1 || l.v > l.max {
+			add("%s: want 1..%d, got %d", l.env, l.max, l.v)
+		}
 	}
 	if c.PaymentURL != "" {
 		if u, err := url.Parse(c.PaymentURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -71,11 +71,10 @@ func TestPercentilesUseNearestRank(t *testing.T) {
 }
 
 func TestLinesMakeEachClassTakeItsPath(t *testing.T) {
-	g, err := New(Config{Orders: 1, Seed: 3}, nil)
-	if err == nil {
+	if _, err := New(Config{Orders: 1, Seed: 3}, nil); err == nil {
 		t.Fatal("New accepted a nil JetStream")
 	}
-	g = &Generator{cfg: Config{SKUs: 10, Customers: 5}, run: "load-t", rnd: rand.New(rand.NewPCG(3, 4))}
+	g := &Generator{cfg: Config{SKUs: 10, Customers: 5}, run: "load-t", rnd: rand.New(rand.NewPCG(3, 4))}
 	g.cat = g.newCatalogue()
 	total := func(c Class, byAmount bool) (sum int64, scarce int64) {
 		for _, l := range g.lines(c, byAmount) {

@@ -105,7 +105,6 @@ func (s *KV) TakeN(ctx context.Context, bucket string, now time.Time, l Limit, n
 					cur.tat = 0 // corrupt state: a full bucket, overwritten below
 				}
 			}
-			known = true
 		}
 		next, granted, d := gcraN(now.UnixNano(), cur.tat, l, n)
 		if granted == 0 {

@@ -21,7 +21,7 @@ type SalesDay struct {
 // currency), optionally one category and its descendants, with running
 // totals from the start of the range and 7-day moving averages. Staff only.
 func (a *API) sales(r *request) (any, error) {
-	if r.caller != nil && !r.caller.IsOps() {
+	if !r.readsAll(ScopeAnalytics) {
 		return nil, errForbidden()
 	}
 	from, err := dateParam(r, "from")

@@ -28,12 +28,24 @@ import (
 	"github.com/tradewind/tradewind/internal/projector"
 )
 
+// Read scopes: each lets its holder read every customer's data of one
+// kind. A caller without the scope reads only its own customer's data (a
+// browser user's), or nothing (an API key without it).
+const (
+	ScopeOrders    = "orders:read"    // orders and their timelines
+	ScopeCustomers = "customers:read" // customer histories
+	ScopeAnalytics = "analytics:read" // sales analytics
+)
+
 // Caller is who is asking, as the gateway's authentication established.
 type Caller interface {
-	// CustomerID is the customer the caller acts for ("" for staff).
+	// CustomerID is the customer the caller acts for ("" for staff and
+	// producer services).
 	CustomerID() string
-	// IsOps reports staff access: every customer's data and analytics.
-	IsOps() bool
+	// ReadsAll reports whether the caller holds the read scope (one of
+	// ScopeOrders, ScopeCustomers, ScopeAnalytics): every customer's data
+	// of that kind.
+	ReadsAll(scope string) bool
 }
 
 // Config wires the API.
@@ -99,9 +111,17 @@ type request struct {
 	caller Caller
 }
 
-// mayRead reports whether the caller may see customer id's data.
-func (r *request) mayRead(customerID string) bool {
-	return r.caller == nil || r.caller.IsOps() || r.caller.CustomerID() == customerID
+// readsAll reports whether the caller may see every customer's data of the
+// scope's kind.
+func (r *request) readsAll(scope string) bool {
+	return r.caller == nil || r.caller.ReadsAll(scope)
+}
+
+// mayRead reports whether the caller may see customer id's data of the
+// scope's kind: with the scope, or as that customer. A caller acting for
+// no customer (an API key) needs the scope.
+func (r *request) mayRead(scope, customerID string) bool {
+	return r.readsAll(scope) || (r.caller.CustomerID() != "" && r.caller.CustomerID() == customerID)
 }
 
 type handlerFunc func(r *request) (any, error)
@@ -186,7 +206,9 @@ func (a *API) waitFor(w http.ResponseWriter, r *http.Request, projection string,
 			return false
 		}
 		h, err := resolveCommand(ctx, a.cfg.Pool, a.cfg.EventsHead, token.commands)
-		if errors.Is(err, errCommandPending) {
+		// The wait's deadline may also end a query in flight: still "not
+		// applied yet", never a server error.
+		if errors.Is(err, errCommandPending) || (errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
 			return behind(fmt.Sprintf("command COMMANDS:%d is not applied yet; retry shortly", token.commands), 0)
 		}
 		if err != nil {
@@ -197,7 +219,7 @@ func (a *API) waitFor(w http.ResponseWriter, r *http.Request, projection string,
 	}
 	left := time.Until(deadlineOf(ctx))
 	pos, err := projector.WaitFor(r.Context(), a.cfg.Pool, projection, want, max(left, 0))
-	if errors.Is(err, projector.ErrBehind) {
+	if errors.Is(err, projector.ErrBehind) || (errors.Is(err, context.DeadlineExceeded) && r.Context().Err() == nil) {
 		return behind(fmt.Sprintf("%s is at position %d, the request needs %d; retry shortly", projection, pos, want), pos)
 	}
 	if err != nil {

@@ -22,12 +22,12 @@ type Stock struct {
 
 // getInventory: GET /v1/inventory/{sku}.
 func (a *API) getInventory(r *request) (any, error) {
-	sku := r.PathValue("sku")
-	if sku == "" || len(sku) > 100 {
-		return nil, errBadRequest("sku", "must be 1 to 100 bytes")
+	sku, err := pathText(r, "sku", 100)
+	if err != nil {
+		return nil, err
 	}
 	var s Stock
-	err := r.tx.QueryRow(r.Context(), `SELECT sku, on_hand, reserved, available, reorder_level, low_stock, updated_at
+	err = r.tx.QueryRow(r.Context(), `SELECT sku, on_hand, reserved, available, reorder_level, low_stock, updated_at
 		FROM public.inventory WHERE sku = $1`, sku).
 		Scan(&s.SKU, &s.OnHand, &s.Reserved, &s.Available, &s.ReorderLevel, &s.LowStock, &s.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -23,11 +23,11 @@ type CustomerVersion struct {
 // customerHistory: GET /v1/customers/{id}/history[?as_of=T]: every
 // version, oldest first, or only the one valid at T.
 func (a *API) customerHistory(r *request) (any, error) {
-	id := r.PathValue("id")
-	if id == "" || len(id) > 100 {
-		return nil, errBadRequest("id", "must be 1 to 100 bytes")
+	id, err := pathText(r, "id", 100)
+	if err != nil {
+		return nil, err
 	}
-	if !r.mayRead(id) {
+	if !r.mayRead(ScopeCustomers, id) {
 		return nil, errNotFound("customer " + id)
 	}
 	asOf, err := timeParam(r, "as_of")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func (a *API) getOrder(r *request) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read order %s: %w", id, err)
 	}
-	if !r.mayRead(o.CustomerID) {
+	if !r.mayRead(ScopeOrders, o.CustomerID) {
 		return nil, errNotFound("order " + id.String()) // do not reveal that it exists
 	}
 	asOf, err := timeParam(r, "as_of")
@@ -74,8 +75,8 @@ func (a *API) getOrder(r *request) (any, error) {
 	}
 	var asOfPos *int64
 	if s := r.URL.Query().Get("as_of_position"); s != "" {
-		var p int64
-		if _, err := fmt.Sscan(s, &p); err != nil || p < 0 {
+		p, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || p < 0 {
 			return nil, errBadRequest("as_of_position", "must be a stream position")
 		}
 		asOfPos = &p
@@ -173,11 +174,12 @@ func (a *API) listOrders(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.caller != nil && !r.caller.IsOps() {
-		if customer != "" && customer != r.caller.CustomerID() {
+	if !r.readsAll(ScopeOrders) {
+		own := r.caller.CustomerID()
+		if own == "" || (customer != "" && customer != own) {
 			return nil, errForbidden()
 		}
-		customer = r.caller.CustomerID()
+		customer = own
 	}
 	var afterT *time.Time
 	var afterID *uuid.UUID
@@ -249,12 +251,12 @@ func (a *API) orderTimeline(r *request) (any, error) {
 	if len(steps) == 0 {
 		return nil, errNotFound("order " + id.String())
 	}
-	if r.caller != nil && !r.caller.IsOps() {
+	if !r.readsAll(ScopeOrders) {
 		var placed struct {
 			CustomerID string `json:"customer_id"`
 		}
 		_ = json.Unmarshal(steps[0].Detail, &placed)
-		if placed.CustomerID != r.caller.CustomerID() {
+		if !r.mayRead(ScopeOrders, placed.CustomerID) {
 			return nil, errNotFound("order " + id.String())
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+
+	"github.com/tradewind/tradewind/internal/httpx"
 )
 
 // limitParam reads ?limit= (default def, 1..max).
@@ -25,12 +27,25 @@ func limitParam(r *request, def, max int) (int, error) {
 
 // textParam reads a required or optional bounded text parameter.
 func textParam(r *request, name string, required bool, maxLen int) (string, error) {
-	s := r.URL.Query().Get(name)
+	return checkText(name, r.URL.Query().Get(name), required, maxLen)
+}
+
+// pathText reads a {name} path value as bounded text (an id or a SKU).
+func pathText(r *request, name string, maxLen int) (string, error) {
+	return checkText(name, r.PathValue(name), true, maxLen)
+}
+
+// checkText refuses what no stored value can be: empty when required,
+// invalid UTF-8, too long, or holding control characters (NUL included,
+// which PostgreSQL refuses in text).
+func checkText(name, s string, required bool, maxLen int) (string, error) {
 	switch {
 	case s == "" && required:
 		return "", errBadRequest(name, "is required")
 	case !utf8.ValidString(s) || len(s) > maxLen:
 		return "", errBadRequest(name, "must be valid UTF-8 of at most "+strconv.Itoa(maxLen)+" bytes")
+	case httpx.HasControl(s):
+		return "", errBadRequest(name, "must not contain control characters")
 	}
 	return s, nil
 }
@@ -61,11 +76,12 @@ func dateParam(r *request, name string) (*time.Time, error) {
 	return &t, nil
 }
 
-// orderIDParam reads the {id} path value as an order id.
+// orderIDParam reads the {id} path value as an order id: a UUID in its
+// canonical form only.
 func orderIDParam(r *request) (uuid.UUID, error) {
-	id, err := uuid.Parse(r.PathValue("id"))
+	id, err := httpx.ParseUUID(r.PathValue("id"))
 	if err != nil {
-		return uuid.UUID{}, errBadRequest("id", "must be an order id (a UUID)")
+		return uuid.UUID{}, errBadRequest("id", "must be an order id (a UUID, 8-4-4-4-12 hex digits)")
 	}
 	return id, nil
 }

@@ -51,13 +51,12 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 	publish(events.RestockedV1, "PH-1", events.Restocked{SKU: "PH-1", Quantity: 4, OnHand: 4})
 	publish(events.CustomerUpsertedV1, "c-1", events.Customer{CustomerID: "c-1", Email: "a@example.com", Name: "Ada", Country: "GB"})
 	publish(events.CustomerUpsertedV1, "c-1", events.Customer{CustomerID: "c-1", Email: "a@example.com", Name: "Ada", Country: "FR"})
-	var last uint64
 	for i := 1; i <= 5; i++ {
 		placed := at.Add(time.Hour)
-		last = publish(events.OrderPlacedV1, orderID(i), events.OrderPlaced{OrderID: orderID(i), CustomerID: "c-1", Currency: "EUR", Total: 100,
+		publish(events.OrderPlacedV1, orderID(i), events.OrderPlaced{OrderID: orderID(i), CustomerID: "c-1", Currency: "EUR", Total: 100,
 			Lines: []events.OrderLine{{SKU: "PH-1", Quantity: 1, UnitPrice: 100}}, PlacedAt: placed.Format(time.RFC3339), Deadline: placed.Add(time.Hour).Format(time.RFC3339)})
 	}
-	last = publish(events.OrderConfirmedV1, orderID(1), events.OrderConfirmed{OrderID: orderID(1), CustomerID: "c-1", Currency: "EUR", Total: 100,
+	last := publish(events.OrderConfirmedV1, orderID(1), events.OrderConfirmed{OrderID: orderID(1), CustomerID: "c-1", Currency: "EUR", Total: 100,
 		AuthorizationID: "a-1", ConfirmedAt: at.Add(time.Hour).Format(time.RFC3339)})
 	for _, p := range projections.All() {
 		cp, err := projector.LiveCheckpoint(ctx, pool, p.Name())
@@ -203,6 +202,21 @@ func TestReadRoutesAnswerOrExplain(t *testing.T) {
 		{"/v1/analytics/sales?from=2026-03-31&to=2026-03-01", 400, nil},
 		{"/v1/analytics/sales?from=March", 400, nil},
 		{"/v1/orders/" + orderID(1) + "?after=abc", 400, nil},
+		{"/v1/orders/" + orderID(1) + "?as_of_position=5x", 400, nil},
+		// Control characters (NUL first: PostgreSQL refuses it in text) and
+		// non-canonical UUIDs are the caller's mistake: 400, never 500/503.
+		{"/v1/orders/urn:uuid:" + orderID(1), 400, nil},
+		{"/v1/orders/%7B" + orderID(1) + "%7D", 400, nil},
+		{"/v1/orders/urn:uuid:" + orderID(1) + "/timeline", 400, nil},
+		{"/v1/orders?customer_id=c-1%00", 400, nil},
+		{"/v1/orders?status=pending%00", 400, nil},
+		{"/v1/products/search?q=phone%00", 400, nil},
+		{"/v1/products/autocomplete?prefix=aur%00", 400, nil},
+		{"/v1/products/autocomplete?prefix=aur%1B", 400, nil},
+		{"/v1/analytics/sales?category=c%00", 400, nil},
+		{"/v1/customers/c-1%00/history", 400, nil},
+		{"/v1/inventory/PH-1%00", 400, nil},
+		{"/v1/inventory/PH-1%7F", 400, nil},
 		{"/v1/orders/" + orderID(1) + "?after=" + strconv.FormatUint(last+1000, 10), 503, func(t *testing.T, a answer) {
 			if a.header.Get("Retry-After") == "" {
 				t.Error("503 without Retry-After")

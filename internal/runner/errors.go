@@ -2,7 +2,10 @@ package runner
 
 import (
 	"errors"
+	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Error kinds a handler (or the runner itself) can give a failure. An
@@ -35,10 +38,17 @@ type invalidError struct{ err error }
 func (e *invalidError) Error() string { return "invalid message: " + e.err.Error() }
 func (e *invalidError) Unwrap() error { return e.err }
 
-// IsPermanent reports whether err was marked Permanent or Invalid.
+// IsPermanent reports whether err was marked Permanent or Invalid, or is
+// a PostgreSQL data exception (SQLSTATE class 22: a NUL in text, a value
+// out of range, an invalid text representation…): the message's own
+// data cannot be stored, and no retry changes that.
 func IsPermanent(err error) bool {
 	var p *permanentError
-	return errors.As(err, &p)
+	if errors.As(err, &p) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
 
 type retryError struct {

@@ -41,13 +41,30 @@ func serverURL() (string, error) {
 	return res.URL, nil
 }
 
+// reachableServerURL is TEST_DATABASE_URL, else DefaultTestDatabaseURL,
+// when a connection to it succeeds within 3 seconds.
+func reachableServerURL() (string, error) {
+	u := os.Getenv("TEST_DATABASE_URL")
+	if u == "" {
+		u = DefaultTestDatabaseURL
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return "", fmt.Errorf("no PostgreSQL at %s", pgboot.Redact(u))
+	}
+	_ = conn.Close(ctx)
+	return u, nil
+}
+
 // throwawayServer starts (or reuses) the shared test cluster. Test binaries
 // run in parallel, so a file lock makes one of them start it.
 func throwawayServer(dir string) (*pgboot.Result, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -28,6 +29,10 @@ const maxIdentifier = 63
 // packageDatabaseURL is set by Main for the tests of this test binary.
 var packageDatabaseURL string
 
+// noDatabase, when set, is why there is no package database (-short and no
+// server): tests that need one skip with it.
+var noDatabase string
+
 // Main is called from a package's TestMain: it creates a fresh database
 // named tw_<pkg>_<random> on the server from TEST_DATABASE_URL (else
 // DefaultTestDatabaseURL when it answers, else a throwaway cluster: see
@@ -40,11 +45,29 @@ func Main(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	flag.Parse() // testing.Short needs the flags; m.Run does not parse again
+	if testing.Short() {
+		// Unit tests only: no throwaway cluster. Without a reachable
+		// server the tests that need PostgreSQL skip, saying so.
+		server, err := reachableServerURL()
+		if err != nil {
+			noDatabase = "needs PostgreSQL, skipped under -short: " + err.Error() +
+				" (run PostgreSQL on 127.0.0.1:5432 or set TEST_DATABASE_URL)"
+			return m.Run()
+		}
+		return runWithDatabase(m, server)
+	}
 	server, err := serverURL()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
 		return 1
 	}
+	return runWithDatabase(m, server)
+}
+
+// runWithDatabase creates, migrates and finally drops the package's
+// database on server around m.Run.
+func runWithDatabase(m *testing.M, server string) int {
 	name, err := packageDatabaseName(os.Args[0])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testenv: %v\n", err)
@@ -88,6 +111,9 @@ func runMain(m *testing.M) int {
 // when the package's TestMain does not call Main.
 func DatabaseURL(t testing.TB) string {
 	t.Helper()
+	if packageDatabaseURL == "" && noDatabase != "" {
+		t.Skip(noDatabase)
+	}
 	if packageDatabaseURL == "" {
 		t.Fatal("testenv: no test database: this package needs `func TestMain(m *testing.M) { testenv.Main(m) }`")
 	}

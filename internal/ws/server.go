@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -48,6 +49,12 @@ type Config struct {
 	// MaxConnections on this instance (10000); MaxConnectionsPerUser (16).
 	MaxConnections        int
 	MaxConnectionsPerUser int
+	// MaxAuthenticatingPerIP bounds the connections one remote IP holds
+	// open before they authenticate (64; more get 429 before the upgrade).
+	// Unauthenticated sockets count against MaxConnections too, so without
+	// it one client could fill the instance with sockets that never send
+	// a token, each held for AuthTimeout.
+	MaxAuthenticatingPerIP int
 	// MaxSubscriptions per connection (16).
 	MaxSubscriptions int
 	// MaxFrameBytes bounds a client frame (4096 bytes; larger closes 1009).
@@ -93,6 +100,7 @@ func (c *Config) setDefaults() {
 	defInt(&c.QueueSize, 256)
 	defInt(&c.MaxConnections, 10000)
 	defInt(&c.MaxConnectionsPerUser, 16)
+	defInt(&c.MaxAuthenticatingPerIP, 64)
 	defInt(&c.MaxSubscriptions, 16)
 	defInt(&c.BackfillPage, 500)
 	if c.MaxFrameBytes <= 0 {
@@ -117,6 +125,9 @@ type Server struct {
 	closing atomic.Bool // shutting down: no new connections
 	open    atomic.Int64
 	wg      sync.WaitGroup // connection handlers
+
+	pendingMu sync.Mutex
+	pending   map[string]int // remote IP -> connections not yet authenticated
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -307,6 +318,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "WebSocket service restarting or not ready", http.StatusServiceUnavailable)
 		return
 	}
+	ip := remoteIP(r)
+	if !s.beginAuth(ip) {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many WebSocket connections authenticating from this address", http.StatusTooManyRequests)
+		return
+	}
+	authenticating := true
+	defer func() {
+		if authenticating {
+			s.endAuth(ip)
+		}
+	}()
 	if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
 		s.open.Add(-1)
 		w.Header().Set("Retry-After", "5")
@@ -340,6 +363,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// connection without a close frame; timers close with a code instead.
 	ctx := context.Background()
 	token, p, batch, err := s.authenticate(ctx, ws, r)
+	s.endAuth(ip)
+	authenticating = false
 	if err != nil {
 		code := CloseAuthFailed
 		if errors.Is(err, ErrRevoked) {
@@ -381,6 +406,51 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer c.end()
 		c.readLoop(ctx)
 	}()
+}
+
+// remoteIP is the connection's remote address without the port
+// (forwarding headers are not trusted: anyone can send them).
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// beginAuth counts a connection of ip that is authenticating; false when
+// ip already holds MaxAuthenticatingPerIP of them.
+func (s *Server) beginAuth(ip string) bool {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if s.pending == nil {
+		s.pending = map[string]int{}
+	}
+	if s.pending[ip] >= s.cfg.MaxAuthenticatingPerIP {
+		return false
+	}
+	s.pending[ip]++
+	return true
+}
+
+// endAuth ends what beginAuth counted.
+func (s *Server) endAuth(ip string) {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	if s.pending[ip]--; s.pending[ip] <= 0 {
+		delete(s.pending, ip)
+	}
+}
+
+// Authenticating is the number of connections not yet authenticated.
+func (s *Server) Authenticating() int {
+	s.pendingMu.Lock()
+	defer s.pendingMu.Unlock()
+	n := 0
+	for _, c := range s.pending {
+		n += c
+	}
+	return n
 }
 
 // authenticate takes the token from the access_token query parameter or

@@ -47,6 +47,7 @@ const (
 type gateway struct {
 	name string
 	addr string
+	ops  string // the operator listener: /readyz, /metrics
 	log  *logWriter
 }
 
@@ -201,12 +202,12 @@ func startGateways(t *testing.T) []*gateway {
 		"TRADEWIND_LOG_LEVEL=warn",
 	}
 	for _, g := range gws {
-		g.addr = testenv.FreeAddr(t)
+		g.addr, g.ops = testenv.FreeAddr(t), testenv.FreeAddr(t)
 		serve(t, bin, g, env)
 	}
 	for _, g := range gws {
 		testenv.Eventually(t, 60*time.Second, g.name+" ready", func() bool {
-			resp, err := http.Get("http://" + g.addr + "/readyz")
+			resp, err := http.Get("http://" + g.ops + "/readyz")
 			if err != nil {
 				return false
 			}
@@ -226,6 +227,7 @@ func serve(t *testing.T, bin string, g *gateway, env []string) {
 	cmd.Env = append(os.Environ(), append(env,
 		"TRADEWIND_DATA_DIR="+t.TempDir(),
 		"TRADEWIND_HTTP_ADDR="+g.addr,
+		"TRADEWIND_OPS_ADDR="+g.ops,
 	)...)
 	g.log = &logWriter{t: t, prefix: g.name + ": "}
 	cmd.Stdout, cmd.Stderr = g.log, g.log
