@@ -71,11 +71,14 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	t := s.t
 	t.Helper()
 	ctx := context.Background()
-	url := s.natsURL
-	if url == "" {
-		url = s.emb.URL
+	js := s.js // a system on NATS with accounts: its (ops) connection
+	if s.emb != nil || s.natsURL != "" {
+		url := s.natsURL
+		if url == "" {
+			url = s.emb.URL
+		}
+		_, js = testenv.Connect(t, url)
 	}
-	_, js := testenv.Connect(t, url)
 	pool := testenv.Pool(t)
 	keys, _ := auth.NewKeys(pool)
 	rev, err := auth.NewRevocations(ctx, js, 1, time.Hour)

@@ -52,7 +52,7 @@ func TestOrdersArePricedFromTheCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := &system{t: t, js: s.JS, keys: keys, pool: s.Pool, natsURL: s.NC.ConnectedUrl()}
+	sys := &system{t: t, js: s.JS, keys: keys, pool: s.Pool}
 	gw := sys.gateway()
 
 	run := uuid.NewString()[:8]
