@@ -6,7 +6,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
 )
 
@@ -16,21 +15,6 @@ const placeOrderV1Sunset = "Wed, 30 Jun 2027 00:00:00 GMT"
 
 // placeOrderV2Shipped is when v2 of PlaceOrder shipped (Deprecation on v1).
 const placeOrderV2Shipped = 1795046400 // 2026-11-19T00:00:00Z
-
-func init() {
-	commands = append(commands, &commandRoute{
-		pattern: "POST /v1/orders",
-		summary: "Place an order",
-		scope:   auth.ScopeOrdersWrite,
-		class:   "orders",
-		types:   map[int]string{1: events.PlaceOrderV1, 2: events.PlaceOrderV2},
-		deprecated: map[int]deprecation{1: {
-			Since: placeOrderV2Shipped, Sunset: placeOrderV1Sunset,
-			Link: "/docs#orders-place-v2",
-		}},
-		prepare: preparePlaceOrder,
-	})
-}
 
 // preparePlaceOrder assigns the order id when the producer chose none
 // (derived from the command id, so retries name the same order) and binds
