@@ -17,12 +17,13 @@ import (
 	"github.com/tradewind/tradewind/internal/ratelimit"
 )
 
-func init() {
-	Register(Role{
+// apiRole is the api role (listed in roleTable).
+func apiRole() Role {
+	return Role{
 		Name:  "api",
 		Help:  "the command gateway: POST /v1 commands, /openapi.json, /docs",
 		Build: buildAPI,
-	})
+	}
 }
 
 // devKeyFile keeps the development API key (plaintext, owner-only) so that

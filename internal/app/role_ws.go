@@ -11,8 +11,9 @@ import (
 	"github.com/tradewind/tradewind/web"
 )
 
-func init() {
-	Register(Role{
+// wsRole is the ws role (listed in roleTable).
+func wsRole() Role {
+	return Role{
 		Name: "ws",
 		Help: "WebSocket notifications at GET /v1/ws (and the demo page at /)",
 		Build: func(d *Deps) ([]Service, error) {
@@ -58,7 +59,7 @@ func init() {
 			})
 			return []Service{srv, watch}, nil
 		},
-	})
+	}
 }
 
 // wsAuthenticator adapts the gateway's token verifier to ws.Authenticator.
