@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/ws"
 	"github.com/tradewind/tradewind/web"
 )
@@ -41,21 +42,17 @@ func wsRole() Role {
 				// Logout anywhere closes this instance's sockets of the
 				// session at once; Server's periodic revalidation covers a
 				// watch that is down.
-				for ctx.Err() == nil {
-					ids, err := revocations.Watch(ctx)
-					if err != nil {
-						d.Log.Warn("cannot watch session revocations; retrying", "err", err)
-					} else {
+				return retry.Forever(ctx, retry.Backoff{Base: time.Second, Max: 30 * time.Second}, d.Log,
+					"cannot watch session revocations; retrying", func(ctx context.Context) error {
+						ids, err := revocations.Watch(ctx)
+						if err != nil {
+							return err
+						}
 						for id := range ids {
 							srv.Revoke(id)
 						}
-					}
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Second):
-					}
-				}
-				return nil
+						return nil
+					})
 			})
 			return []Service{srv, watch}, nil
 		},
