@@ -165,8 +165,8 @@ func Append(ctx context.Context, tx pgx.Tx, cause *event.Event, msg Message) err
 	msgs := []outbox.Message{user}
 	if msg.OrderID != "" {
 		order, ops := user, user
-		order.EventID, order.Subject = id+"/order", "ntf."+events.OrderChannel(msg.OrderID)
-		ops.EventID, ops.Subject = id+"/ops", "ntf."+events.ChannelOpsOrders
+		order.EventID, order.Subject = id+"/order", events.NotificationPrefix+events.OrderChannel(msg.OrderID)
+		ops.EventID, ops.Subject = id+"/ops", events.NotificationPrefix+events.ChannelOpsOrders
 		msgs = append(msgs, order, ops)
 	}
 	if err := outbox.AddMessages(ctx, tx, msgs...); err != nil {

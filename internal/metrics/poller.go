@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
 )
 
 // ConsumerRef names a durable consumer whose state a Poller reports.
@@ -138,12 +140,12 @@ func (p *Poller) pollDLQ(ctx context.Context) error {
 	for _, c := range p.cfg.Consumers {
 		counts[c.Name] = 0
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter("dlq.>"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(events.DeadLetterPrefix+">"))
 	if err != nil {
 		return fmt.Errorf("stream %s: info: %w", p.cfg.DLQStream, err)
 	}
 	for subject, n := range info.State.Subjects {
-		rest, ok := strings.CutPrefix(subject, "dlq.")
+		rest, ok := strings.CutPrefix(subject, events.DeadLetterPrefix)
 		if !ok {
 			continue
 		}

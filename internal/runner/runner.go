@@ -761,7 +761,7 @@ const (
 
 // DeadLetterSubject is where a consumer's dead letters go.
 func DeadLetterSubject(consumer, originalSubject string) string {
-	return "dlq." + consumer + "." + originalSubject
+	return events.DeadLetterPrefix + consumer + "." + originalSubject
 }
 
 func (r *Runner) deadLetter(ctx context.Context, it *item) error {

@@ -110,7 +110,7 @@ func (h *hub) connections() []*conn {
 // per subscription, so messages are dispatched in arrival order and
 // h.scratch needs no lock.
 func (h *hub) dispatch(m *nats.Msg) {
-	key, ok := strings.CutPrefix(m.Subject, "ntf.")
+	key, ok := strings.CutPrefix(m.Subject, events.NotificationPrefix)
 	if !ok {
 		return
 	}
