@@ -20,6 +20,7 @@ import (
 // newPublishCmd builds the `publish` subcommand.
 func newPublishCmd() *cobra.Command {
 	var natsURL, dataDir, data, file, id, subject, source string
+	var structured bool
 	cmd := &cobra.Command{
 		Use:   "publish TYPE",
 		Short: "Publish a command or event (a small producer for manual tours)",
@@ -27,7 +28,11 @@ func newPublishCmd() *cobra.Command {
 
 TYPE is a full type (com.tradewind.orders.place.v1) or short (orders.place,
 newest version). The data comes from --data or --file (- for stdin) and is
-validated against the type's schema before it is sent.`,
+validated against the type's schema before it is sent.
+
+It is sent in binary content mode (attributes as ce- headers), as Tradewind
+publishes; --structured sends the JSON event format instead, as a producer
+on version 1.0.1 of the CloudEvents NATS binding does (consumers accept both).`,
 		Example: `  tradewind publish orders.place --data '{"customer_id":"c-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}'
   tradewind publish orders.place --file order.json --id 0190f1d2-...   # retry with the same id: deduplicated`,
 		Args: cobra.ExactArgs(1),
@@ -65,7 +70,11 @@ validated against the type's schema before it is sent.`,
 			if err != nil {
 				return err
 			}
-			ack, err := broker.Publish(cmd.Context(), js, e)
+			publish := broker.Publish
+			if structured {
+				publish = broker.PublishStructured
+			}
+			ack, err := publish(cmd.Context(), js, e)
 			if err != nil {
 				return err
 			}
@@ -85,6 +94,7 @@ validated against the type's schema before it is sent.`,
 	f.StringVar(&id, "id", "", "event id (reuse it to retry safely; default a new UUIDv7)")
 	f.StringVar(&subject, "subject", "", "CloudEvent subject (aggregate id)")
 	f.StringVar(&source, "source", "/tradewind/cli", "CloudEvent source")
+	f.BoolVar(&structured, "structured", false, "send in structured content mode (the JSON event format) instead of binary mode")
 	return cmd
 }
 
