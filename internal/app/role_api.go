@@ -15,6 +15,7 @@ import (
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/idempotency"
 	"github.com/tradewind/tradewind/internal/ratelimit"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // apiRole is the api role (listed in roleTable).
@@ -84,18 +85,10 @@ func buildAPI(d *Deps) ([]Service, error) {
 		defer idemPool.Close()
 		defer idem.Close()
 		if sweep != nil {
-			go func() {
-				t := time.NewTicker(time.Minute)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-t.C:
-						_, _ = sweep(ctx)
-					}
-				}
-			}()
+			go retry.Every(ctx, time.Minute, d.Log, "rate limit sweep failed", func(ctx context.Context) (bool, error) {
+				_, err := sweep(ctx)
+				return false, err
+			})
 		}
 		return idem.RunCleanup(ctx, time.Minute, d.Log)
 	})}

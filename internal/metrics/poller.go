@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // ConsumerRef names a durable consumer whose state a Poller reports.
@@ -74,18 +75,12 @@ func (p *Poller) Name() string { return "metrics-poller" }
 // Run polls at once and then every Interval until ctx ends. Failures are
 // counted in PollErrors and logged at debug level; they never stop it.
 func (p *Poller) Run(ctx context.Context) error {
-	t := time.NewTicker(p.cfg.Interval)
-	defer t.Stop()
-	for {
+	return retry.Every(ctx, p.cfg.Interval, p.cfg.Log, "", func(ctx context.Context) (bool, error) {
 		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
 			p.cfg.Log.Debug("metrics poll failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+		return false, nil
+	})
 }
 
 // Poll runs one round and returns every failure joined.

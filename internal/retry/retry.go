@@ -1,7 +1,8 @@
 // Package retry is the one way Tradewind waits before trying again: an
 // exponential backoff with full jitter (Backoff), a sleep that ends with
-// its context (Sleep), and the loop a long-running service restarts its
-// work in (Forever).
+// its context (Sleep), the loop a long-running service restarts its work
+// in (Forever, and Until for a step that must succeed once), and the loop
+// of a periodic service (Every).
 //
 // Jitter matters because failures are correlated: when NATS or PostgreSQL
 // restarts, every consumer, projector and producer fails at once, and
@@ -146,4 +147,34 @@ func Until(ctx context.Context, b Backoff, log *slog.Logger, msg string, try fun
 		Sleep(ctx, d)
 	}
 	return last
+}
+
+// Every runs round at once and then every period until ctx ends: the loop
+// of a periodic service (sweeps, cleanups, polls). A round that reports
+// more work runs again at once, without waiting (draining in batches). A
+// failed round is logged at warn with msg and tried again next period;
+// failures never stop the loop. Every returns nil when ctx ends.
+func Every(ctx context.Context, period time.Duration, log *slog.Logger, msg string, round func(context.Context) (more bool, err error)) error {
+	if log == nil {
+		log = slog.Default()
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		more, err := round(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			log.Warn(msg, "err", err)
+		}
+		if more && err == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -135,3 +135,25 @@ func ExampleBackoff() {
 	// 4 3s
 	// 5 3s
 }
+
+func TestEveryDrainsThenWaitsAndSurvivesFailures(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rounds := 0
+	err := retry.Every(ctx, time.Millisecond, quiet, "round failed", func(context.Context) (bool, error) {
+		rounds++
+		switch rounds {
+		case 1, 2:
+			return true, nil // more work: the next round runs at once
+		case 3:
+			return false, errors.New("database down")
+		case 5:
+			cancel()
+		}
+		return false, nil
+	})
+	if err != nil || rounds != 5 {
+		t.Fatalf("Every = %v after %d rounds, want nil after 5", err, rounds)
+	}
+}
