@@ -13,9 +13,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -141,5 +139,3 @@ func withProvider(ctx context.Context, databaseURL string, fn func(*goose.Provid
 	}
 	return fn(p)
 }
-
-func init() { goose.SetLogger(log.New(io.Discard, "", 0)) }
