@@ -73,11 +73,11 @@ func (s Spec) SchemaURI() string { return SchemaBase + s.SchemaFile() }
 func (s Spec) Subject(ceSubject string) string {
 	switch s.Kind {
 	case Command:
-		return "cmd." + s.Context + "." + s.Name
+		return CommandPrefix + s.Context + "." + s.Name
 	case Notification:
-		return "ntf." + ceSubject
+		return NotificationPrefix + ceSubject
 	default:
-		return "evt." + s.Context + "." + s.Name + "." + ceSubject
+		return EventPrefix + s.Context + "." + s.Name + "." + ceSubject
 	}
 }
 
@@ -86,11 +86,11 @@ func (s Spec) Subject(ceSubject string) string {
 func (s Spec) SubjectFilter() string {
 	switch s.Kind {
 	case Command:
-		return "cmd." + s.Context + "." + s.Name
+		return CommandPrefix + s.Context + "." + s.Name
 	case Notification:
-		return "ntf.>"
+		return NotificationPrefix + ">"
 	default:
-		return "evt." + s.Context + "." + s.Name + ".*"
+		return EventPrefix + s.Context + "." + s.Name + ".*"
 	}
 }
 

@@ -247,8 +247,8 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 		msgs = append(msgs, user)
 		if e.msg.OrderID != "" {
 			order, ops := user, user
-			order.EventID, order.Subject = ids[i]+"/order", "ntf."+events.OrderChannel(e.msg.OrderID)
-			ops.EventID, ops.Subject = ids[i]+"/ops", "ntf."+events.ChannelOpsOrders
+			order.EventID, order.Subject = ids[i]+"/order", events.NotificationPrefix+events.OrderChannel(e.msg.OrderID)
+			ops.EventID, ops.Subject = ids[i]+"/ops", events.NotificationPrefix+events.ChannelOpsOrders
 			msgs = append(msgs, order, ops)
 		}
 	}

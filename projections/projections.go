@@ -1,8 +1,3 @@
-// Package projections holds Tradewind's read models, one file per model.
-// Each is a projector.Projection: it names its tables (shaped by the
-// templates in migration 00201), the EVENTS subjects it reads, and applies
-// a batch of events with set-based writes. The engine (internal/projector)
-// owns the transaction, the checkpoint and rebuilds.
 package projections
 
 import (

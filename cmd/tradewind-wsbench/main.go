@@ -656,7 +656,7 @@ func (t *tradewind) publish(user string, seq int64, channelSubject string, now i
 	if err != nil {
 		return err
 	}
-	m, err := cenats.NewMsg("ntf."+channelSubject, ev)
+	m, err := cenats.NewMsg(events.NotificationPrefix+channelSubject, ev)
 	if err != nil {
 		return err
 	}

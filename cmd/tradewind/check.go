@@ -19,19 +19,19 @@ import (
 // errViolations makes `check` exit non-zero after printing its report.
 var errViolations = errors.New("invariants violated")
 
-func init() {
-	commands = append(commands, func() *cobra.Command {
-		var (
-			nf                  natsFlags
-			dbURL, paymentURL   string
-			noStream, noLedger  bool
-			slack, settle, wait time.Duration
-			asJSON, list        bool
-		)
-		cmd := &cobra.Command{
-			Use:   "check",
-			Short: "Check the order saga's invariants; exit status 1 on any violation",
-			Long: `Check the saga's invariants over PostgreSQL's core tables, the EVENTS stream
+// newCheckCmd builds the `check` subcommand.
+func newCheckCmd() *cobra.Command {
+	var (
+		nf                  natsFlags
+		dbURL, paymentURL   string
+		noStream, noLedger  bool
+		slack, settle, wait time.Duration
+		asJSON, list        bool
+	)
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Check the order saga's invariants; exit status 1 on any violation",
+		Long: `Check the saga's invariants over PostgreSQL's core tables, the EVENTS stream
 and the payment provider's ledger, in one database snapshot, and print every
 violation with the order or SKU at fault (--list names the checks).
 
@@ -43,81 +43,80 @@ pass or the time is up.
 PostgreSQL, NATS and the provider are found through flags, their
 environment variables, or the running system's state file. --no-stream
 and --no-ledger skip what cannot be reached.`,
-			Example: `  tradewind load --orders 5000 && tradewind check --wait 1m
+		Example: `  tradewind load --orders 5000 && tradewind check --wait 1m
   tradewind check --json | jq '.violations[] | .subject'`,
-			Args: cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				out := cmd.OutOrStdout()
-				if list {
-					for _, r := range checker.Names() {
-						fmt.Fprintf(out, "%-20s %s\n", r.Check, r.Doc)
-					}
-					return nil
-				}
-				ctx := cmd.Context()
-				st, stErr := app.ReadState(nf.dataDir)
-				if dbURL == "" && stErr == nil {
-					dbURL = st.DatabaseURL
-				}
-				if paymentURL == "" && stErr == nil {
-					paymentURL = st.PaymentURL
-				}
-				if dbURL == "" {
-					return config.ErrNoSystem
-				}
-				pool, err := store.Open(ctx, dbURL)
-				if err != nil {
-					return err
-				}
-				defer pool.Close()
-				opts := checker.Options{Pool: pool, Slack: slack, Settle: settle}
-				if !noStream {
-					nc, js, err := nf.connect("tradewind-check")
-					if err != nil {
-						return fmt.Errorf("%w (or give --no-stream)", err)
-					}
-					defer nc.Close()
-					opts.JS = js
-				}
-				if !noLedger && paymentURL != "" {
-					opts.Ledger = checker.HTTPLedger{URL: paymentURL}
-				}
-				c, err := checker.New(opts)
-				if err != nil {
-					return err
-				}
-				rep, err := runUntilClean(ctx, c, wait)
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					if err := enc.Encode(rep); err != nil {
-						return err
-					}
-				} else {
-					rep.Print(out)
-				}
-				if !rep.OK() {
-					return fmt.Errorf("%w: %d violations", errViolations, len(rep.Violations))
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if list {
+				for _, r := range checker.Names() {
+					fmt.Fprintf(out, "%-20s %s\n", r.Check, r.Doc)
 				}
 				return nil
-			},
-		}
-		nf.bind(cmd)
-		f := cmd.Flags()
-		f.StringVar(&dbURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL; default: the running system's state file)")
-		f.StringVar(&paymentURL, "payment-url", os.Getenv("TRADEWIND_PAYMENT_URL"), "payment provider URL whose /v1/ledger is compared (env TRADEWIND_PAYMENT_URL; default: the state file)")
-		f.BoolVar(&noStream, "no-stream", false, "skip the checks that read the EVENTS stream")
-		f.BoolVar(&noLedger, "no-ledger", false, "skip the comparison with the provider's ledger")
-		f.DurationVar(&slack, "slack", checker.DefaultSlack, "how long past its deadline an order may still be pending")
-		f.DurationVar(&settle, "settle", checker.DefaultSettle, "how long after its last change an order counts as at rest")
-		f.DurationVar(&wait, "wait", 0, "re-run the checks until they pass or this much time has passed")
-		f.BoolVar(&asJSON, "json", false, "print the report as JSON")
-		f.BoolVar(&list, "list", false, "list the checks and exit")
-		return cmd
-	})
+			}
+			ctx := cmd.Context()
+			st, stErr := app.ReadState(nf.dataDir)
+			if dbURL == "" && stErr == nil {
+				dbURL = st.DatabaseURL
+			}
+			if paymentURL == "" && stErr == nil {
+				paymentURL = st.PaymentURL
+			}
+			if dbURL == "" {
+				return config.ErrNoSystem
+			}
+			pool, err := store.Open(ctx, dbURL)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			opts := checker.Options{Pool: pool, Slack: slack, Settle: settle}
+			if !noStream {
+				nc, js, err := nf.connect("tradewind-check")
+				if err != nil {
+					return fmt.Errorf("%w (or give --no-stream)", err)
+				}
+				defer nc.Close()
+				opts.JS = js
+			}
+			if !noLedger && paymentURL != "" {
+				opts.Ledger = checker.HTTPLedger{URL: paymentURL}
+			}
+			c, err := checker.New(opts)
+			if err != nil {
+				return err
+			}
+			rep, err := runUntilClean(ctx, c, wait)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return err
+				}
+			} else {
+				rep.Print(out)
+			}
+			if !rep.OK() {
+				return fmt.Errorf("%w: %d violations", errViolations, len(rep.Violations))
+			}
+			return nil
+		},
+	}
+	nf.bind(cmd)
+	f := cmd.Flags()
+	f.StringVar(&dbURL, "database-url", os.Getenv("DATABASE_URL"), "PostgreSQL URL (env DATABASE_URL; default: the running system's state file)")
+	f.StringVar(&paymentURL, "payment-url", os.Getenv("TRADEWIND_PAYMENT_URL"), "payment provider URL whose /v1/ledger is compared (env TRADEWIND_PAYMENT_URL; default: the state file)")
+	f.BoolVar(&noStream, "no-stream", false, "skip the checks that read the EVENTS stream")
+	f.BoolVar(&noLedger, "no-ledger", false, "skip the comparison with the provider's ledger")
+	f.DurationVar(&slack, "slack", checker.DefaultSlack, "how long past its deadline an order may still be pending")
+	f.DurationVar(&settle, "settle", checker.DefaultSettle, "how long after its last change an order counts as at rest")
+	f.DurationVar(&wait, "wait", 0, "re-run the checks until they pass or this much time has passed")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	f.BoolVar(&list, "list", false, "list the checks and exit")
+	return cmd
 }
 
 // runUntilClean runs the checks, again every two seconds while they find

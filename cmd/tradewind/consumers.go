@@ -11,8 +11,6 @@ import (
 	"github.com/tradewind/tradewind/internal/consumers"
 )
 
-func init() { commands = append(commands, newConsumersCmd) }
-
 func newConsumersCmd() *cobra.Command {
 	var nf natsFlags
 	var asJSON bool

@@ -13,8 +13,6 @@ import (
 	"github.com/tradewind/tradewind/internal/dlq"
 )
 
-func init() { commands = append(commands, newDLQCmd) }
-
 func newDLQCmd() *cobra.Command {
 	var nf natsFlags
 	cmd := &cobra.Command{

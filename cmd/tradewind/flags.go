@@ -14,8 +14,6 @@ import (
 	"github.com/tradewind/tradewind/internal/flags"
 )
 
-func init() { commands = append(commands, newFlagsCmd) }
-
 func newFlagsCmd() *cobra.Command {
 	var nf natsFlags
 	cmd := &cobra.Command{

@@ -10,6 +10,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tradewind/tradewind/internal/app"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -27,18 +29,35 @@ Start everything in one process with 'tradewind serve' (or 'make run').`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	for _, c := range commands {
-		root.AddCommand(c())
-	}
+	root.AddCommand(subcommands()...)
 	return root
 }
 
-// commands are the subcommand constructors, one file each.
-var commands = []func() *cobra.Command{newNATSConfigCmd}
+// subcommands are every subcommand of tradewind, one constructor per file:
+// this list is the one place a new subcommand is added.
+func subcommands() []*cobra.Command {
+	return []*cobra.Command{
+		newServeCmd(),
+		newMigrateCmd(),
+		newPublishCmd(),
+		newLoadCmd(),
+		newCheckCmd(),
+		newConsumersCmd(),
+		newDLQCmd(),
+		newProjectionsCmd(),
+		newFlagsCmd(),
+		newKeysCmd(),
+		newTokenCmd(),
+		newPaymentProviderCmd(),
+		newVersionCmd(),
+		newNATSConfigCmd(),
+	}
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	app.Version = version // reported by discovery and tradewind_build_info
 	if err := newRoot().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "tradewind:", err)
 		os.Exit(1)

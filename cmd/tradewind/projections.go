@@ -20,8 +20,6 @@ import (
 	"github.com/tradewind/tradewind/projections"
 )
 
-func init() { commands = append(commands, newProjectionsCmd) }
-
 // projFlags find NATS and PostgreSQL as the other operations commands do.
 type projFlags struct{ natsURL, dbURL, dataDir string }
 

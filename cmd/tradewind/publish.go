@@ -18,76 +18,85 @@ import (
 	"github.com/tradewind/tradewind/internal/natsauth"
 )
 
-func init() {
-	commands = append(commands, func() *cobra.Command {
-		var natsURL, dataDir, data, file, id, subject, source string
-		cmd := &cobra.Command{
-			Use:   "publish TYPE",
-			Short: "Publish a command or event (a small producer for manual tours)",
-			Long: `Publish one CloudEvent to a running Tradewind and wait for JetStream's ack.
+// newPublishCmd builds the `publish` subcommand.
+func newPublishCmd() *cobra.Command {
+	var natsURL, dataDir, data, file, id, subject, source string
+	var structured bool
+	cmd := &cobra.Command{
+		Use:   "publish TYPE",
+		Short: "Publish a command or event (a small producer for manual tours)",
+		Long: `Publish one CloudEvent to a running Tradewind and wait for JetStream's ack.
 
 TYPE is a full type (com.tradewind.orders.place.v1) or short (orders.place,
 newest version). The data comes from --data or --file (- for stdin) and is
-validated against the type's schema before it is sent.`,
-			Example: `  tradewind publish orders.place --data '{"customer_id":"c-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}'
+validated against the type's schema before it is sent.
+
+It is sent in binary content mode (attributes as ce- headers), as Tradewind
+publishes; --structured sends the JSON event format instead, as a producer
+on version 1.0.1 of the CloudEvents NATS binding does (consumers accept both).`,
+		Example: `  tradewind publish orders.place --data '{"customer_id":"c-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}'
   tradewind publish orders.place --file order.json --id 0190f1d2-...   # retry with the same id: deduplicated`,
-			Args: cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				ceType, err := resolveType(args[0])
-				if err != nil {
-					return err
-				}
-				raw, err := readData(data, file)
-				if err != nil {
-					return err
-				}
-				var payload json.RawMessage
-				if err := json.Unmarshal(raw, &payload); err != nil {
-					return fmt.Errorf("data is not JSON: %w", err)
-				}
-				opts := []events.Option{events.WithSource(source)}
-				if id != "" {
-					opts = append(opts, events.WithID(id))
-				}
-				e, err := events.New(ceType, subject, payload, opts...)
-				if err != nil {
-					return err
-				}
-				url, err := resolveNATS(natsURL, dataDir)
-				if err != nil {
-					return err
-				}
-				nc, err := broker.Connect(url, "tradewind-publish")
-				if err != nil {
-					return err
-				}
-				defer nc.Close()
-				js, err := jetstream.New(nc)
-				if err != nil {
-					return err
-				}
-				ack, err := broker.Publish(cmd.Context(), js, e)
-				if err != nil {
-					return err
-				}
-				dup := ""
-				if ack.Duplicate {
-					dup = " (duplicate: the broker already had this id)"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "published %s id=%s stream=%s seq=%d%s\n", ceType, e.ID(), ack.Stream, ack.Sequence, dup)
-				return nil
-			},
-		}
-		f := cmd.Flags()
-		f.StringVar(&natsURL, "nats-url", os.Getenv("NATS_URL"), "NATS URL (env NATS_URL; default: the running system's state file)")
-		f.StringVar(&dataDir, "data-dir", envOr("TRADEWIND_DATA_DIR", "./.tradewind"), "data directory of the running system (env TRADEWIND_DATA_DIR)")
-		f.StringVar(&data, "data", "", "JSON data")
-		f.StringVar(&file, "file", "", "file with the JSON data (- for stdin)")
-		f.StringVar(&id, "id", "", "event id (reuse it to retry safely; default a new UUIDv7)")
-		f.StringVar(&subject, "subject", "", "CloudEvent subject (aggregate id)")
-		f.StringVar(&source, "source", "/tradewind/cli", "CloudEvent source")
-		return cmd
-	})
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ceType, err := resolveType(args[0])
+			if err != nil {
+				return err
+			}
+			raw, err := readData(data, file)
+			if err != nil {
+				return err
+			}
+			var payload json.RawMessage
+			if err := json.Unmarshal(raw, &payload); err != nil {
+				return fmt.Errorf("data is not JSON: %w", err)
+			}
+			opts := []events.Option{events.WithSource(source)}
+			if id != "" {
+				opts = append(opts, events.WithID(id))
+			}
+			e, err := events.New(ceType, subject, payload, opts...)
+			if err != nil {
+				return err
+			}
+			url, err := resolveNATS(natsURL, dataDir)
+			if err != nil {
+				return err
+			}
+			nc, err := broker.Connect(url, "tradewind-publish")
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return err
+			}
+			publish := broker.Publish
+			if structured {
+				publish = broker.PublishStructured
+			}
+			ack, err := publish(cmd.Context(), js, e)
+			if err != nil {
+				return err
+			}
+			dup := ""
+			if ack.Duplicate {
+				dup = " (duplicate: the broker already had this id)"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "published %s id=%s stream=%s seq=%d%s\n", ceType, e.ID(), ack.Stream, ack.Sequence, dup)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&natsURL, "nats-url", os.Getenv("NATS_URL"), "NATS URL (env NATS_URL; default: the running system's state file)")
+	f.StringVar(&dataDir, "data-dir", envOr("TRADEWIND_DATA_DIR", "./.tradewind"), "data directory of the running system (env TRADEWIND_DATA_DIR)")
+	f.StringVar(&data, "data", "", "JSON data")
+	f.StringVar(&file, "file", "", "file with the JSON data (- for stdin)")
+	f.StringVar(&id, "id", "", "event id (reuse it to retry safely; default a new UUIDv7)")
+	f.StringVar(&subject, "subject", "", "CloudEvent subject (aggregate id)")
+	f.StringVar(&source, "source", "/tradewind/cli", "CloudEvent source")
+	f.BoolVar(&structured, "structured", false, "send in structured content mode (the JSON event format) instead of binary mode")
+	return cmd
 }
 
 // resolveType accepts a full CloudEvent type or context.name (newest version).

@@ -87,6 +87,17 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 		t.Errorf("total = %d, want 2500", total)
 	}
 
+	// A producer on the structured content mode is understood as well.
+	structured := exec.Command(bin, "publish", "orders.place", "--structured", "--data",
+		`{"customer_id":"`+customer+`-s","currency":"EUR","lines":[{"sku":"SKU-1","quantity":3,"unit_price":1000}]}`)
+	structured.Env = pub.Env
+	if out, err := structured.CombinedOutput(); err != nil {
+		t.Fatalf("publish --structured: %v\n%s", err, out)
+	}
+	testenv.Eventually(t, 10*time.Second, "the orders row of the structured command", func() bool {
+		return conn.QueryRow(ctx, `SELECT total FROM public.orders WHERE customer_id = $1`, customer+"-s").Scan(&total) == nil && total == 3000
+	})
+
 	// Bad input is refused by the CLI with the field named, not sent.
 	bad := exec.Command(bin, "publish", "orders.place", "--data", `{"customer_id":"x","currency":"EUR","lines":[{"sku":"A","quantity":-1,"unit_price":1}]}`)
 	bad.Env = pub.Env

@@ -7,15 +7,14 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	commands = append(commands, func() *cobra.Command {
-		return &cobra.Command{
-			Use:   "version",
-			Short: "Print the version",
-			Args:  cobra.NoArgs,
-			Run: func(cmd *cobra.Command, _ []string) {
-				fmt.Fprintf(cmd.OutOrStdout(), "tradewind %s (%s)\n", version, runtime.Version())
-			},
-		}
-	})
+// newVersionCmd builds the `version` subcommand.
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "tradewind %s (%s)\n", version, runtime.Version())
+		},
+	}
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -310,20 +311,17 @@ func (w *Workload) publish(ctx context.Context, typ string, data any) (*event.Ev
 	if err := schemas.ValidateEvent(e); err != nil {
 		return nil, err
 	}
-	backoff := 50 * time.Millisecond
-	for {
+	backoff := retry.Backoff{Base: 50 * time.Millisecond, Max: time.Second}
+	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, err := broker.Publish(actx, w.js, e)
 		cancel()
 		if err == nil {
 			return e, nil
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, backoff.Delay(attempt)) {
 			return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
 

@@ -4,22 +4,9 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/httpx"
 )
-
-func init() {
-	commands = append(commands, &commandRoute{
-		pattern: "POST /v1/orders/{id}/cancel",
-		summary: "Cancel an order",
-		scope:   auth.ScopeOrdersWrite,
-		class:   "orders",
-		types:   map[int]string{1: events.CancelOrderV1},
-		emptyOK: true,
-		prepare: prepareCancelOrder,
-	})
-}
 
 // prepareCancelOrder takes the order id from the path. A customer may
 // cancel only their own orders; another customer's order and an unknown

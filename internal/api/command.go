@@ -21,8 +21,8 @@ import (
 	"github.com/tradewind/tradewind/internal/idempotency"
 )
 
-// commandRoute describes one command endpoint; each lives in its own file
-// and adds itself to commands from an init function.
+// commandRoute describes one command endpoint; the table of them is
+// commands (routes.go).
 type commandRoute struct {
 	pattern string // e.g. "POST /v1/orders"
 	summary string
@@ -39,7 +39,7 @@ type commandRoute struct {
 	// gateway assigns), checks what the caller may do, and names the
 	// aggregate and its read model. fromPath maps body pointers filled
 	// from the URL to the parameter, for error messages.
-	prepare func(ctx context.Context, s *Server, r *http.Request, p auth.Principal, doc map[string]any, commandID string) (target, *Problem)
+	prepare preparer
 }
 
 type deprecation struct {
@@ -53,9 +53,6 @@ type target struct {
 	location    string
 	fromPath    map[string]string
 }
-
-// commands are the command endpoints, filled by init functions.
-var commands []*commandRoute
 
 func (c *commandRoute) versions() []int {
 	var vs []int

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/auth"
 )
 
@@ -19,25 +18,6 @@ const placeOrderV1Sunset = "Wed, 30 Jun 2027 00:00:00 GMT"
 
 // placeOrderV2Shipped is when v2 of PlaceOrder shipped (Deprecation on v1).
 const placeOrderV2Shipped = 1795046400 // 2026-11-19T00:00:00Z
-
-func init() {
-	commands = append(commands, &commandRoute{
-		pattern: "POST /v1/orders",
-		summary: "Place an order",
-		scope:   auth.ScopeOrdersWrite,
-		class:   "orders",
-		types:   map[int]string{1: events.PlaceOrderV1, 2: events.PlaceOrderV2},
-		deprecated: map[int]deprecation{1: {
-			Since: placeOrderV2Shipped, Sunset: placeOrderV1Sunset,
-			Link: "/docs#orders-place-v2",
-		}},
-		prepare: preparePlaceOrder,
-		doc: "Prices come from the catalog: a caller without the " + auth.ScopeOrdersPrice + " scope (every user token; API keys without it) " +
-			"may omit unit_price, and the gateway prices each line from the catalog; it refuses with 422 an unknown SKU (unknown-sku), " +
-			"a product priced in another currency (currency-mismatch) and a unit_price other than the catalog's (price-mismatch). " +
-			"An API key with " + auth.ScopeOrdersPrice + " sends its own prices. Any caller: lines totalling less than 1 are refused (invalid-total).",
-	})
-}
 
 // preparePlaceOrder assigns the order id when the producer chose none
 // (derived from the command id, so retries name the same order), binds

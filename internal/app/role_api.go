@@ -16,14 +16,16 @@ import (
 	"github.com/tradewind/tradewind/internal/idempotency"
 	"github.com/tradewind/tradewind/internal/opsapi"
 	"github.com/tradewind/tradewind/internal/ratelimit"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
-func init() {
-	Register(Role{
+// apiRole is the api role (listed in roleTable).
+func apiRole() Role {
+	return Role{
 		Name:  "api",
 		Help:  "the command gateway: POST /v1 commands, /openapi.json, /docs; operators' /v1/ops endpoints",
 		Build: buildAPI,
-	})
+	}
 }
 
 // devKeyFile keeps the development API key (plaintext, owner-only) so that
@@ -94,18 +96,10 @@ func buildAPI(d *Deps) ([]Service, error) {
 		defer idemPool.Close()
 		defer idem.Close()
 		if sweep != nil {
-			go func() {
-				t := time.NewTicker(time.Minute)
-				defer t.Stop()
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-t.C:
-						_, _ = sweep(ctx)
-					}
-				}
-			}()
+			go retry.Every(ctx, time.Minute, d.Log, "rate limit sweep failed", func(ctx context.Context) (bool, error) {
+				_, err := sweep(ctx)
+				return false, err
+			})
 		}
 		return idem.RunCleanup(ctx, time.Minute, d.Log)
 	})}

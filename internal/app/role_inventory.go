@@ -1,7 +1,8 @@
 package app
 
-func init() {
-	Register(Role{
+// inventoryRole is the inventory role (listed in roleTable).
+func inventoryRole() Role {
+	return Role{
 		Name: "inventory",
 		Help: "stock per SKU: reserves, commits, releases and returns stock for orders; restocks; the catalog",
 		Build: func(d *Deps) ([]Service, error) {
@@ -11,5 +12,5 @@ func init() {
 			}
 			return d.runners(plans)
 		},
-	})
+	}
 }

@@ -6,8 +6,9 @@ import (
 	"github.com/tradewind/tradewind/notifier"
 )
 
-func init() {
-	Register(Role{
+// notifierRole is the notifier role (listed in roleTable).
+func notifierRole() Role {
+	return Role{
 		Name: "notifier",
 		Help: "turns domain events into user notifications (inbox + ntf.> via the outbox)",
 		Build: func(d *Deps) ([]Service, error) {
@@ -26,5 +27,5 @@ func init() {
 			}
 			return []Service{r}, nil
 		},
-	})
+	}
 }

@@ -1,7 +1,8 @@
 package app
 
-func init() {
-	Register(Role{
+// ordersRole is the orders role (listed in roleTable).
+func ordersRole() Role {
+	return Role{
 		Name: "orders",
 		Help: "the order aggregate: places, confirms and cancels orders, enforces deadlines; customers",
 		Build: func(d *Deps) ([]Service, error) {
@@ -15,5 +16,5 @@ func init() {
 			}
 			return append(services, d.deadlineSweeper(deadlines, d.Cfg.DeadlineSweep)), nil
 		},
-	})
+	}
 }

@@ -2,8 +2,9 @@ package app
 
 import "errors"
 
-func init() {
-	Register(Role{
+// paymentsRole is the payments role (listed in roleTable).
+func paymentsRole() Role {
+	return Role{
 		Name: "payments",
 		Help: "the order's payment at the provider: authorizes, captures, voids and refunds",
 		Build: func(d *Deps) ([]Service, error) {
@@ -20,5 +21,5 @@ func init() {
 			}
 			return d.runners(plans)
 		},
-	})
+	}
 }

@@ -14,8 +14,8 @@ import (
 // EVENTS and its checkpoint in public.projection_checkpoints. Running the
 // role in several processes is safe (the checkpoint row serialises them)
 // but only wastes work. The role also serves the read API.
-func init() {
-	Register(Role{
+func projectionsRole() Role {
+	return Role{
 		Name: "projections",
 		Help: "read models in PostgreSQL",
 		Build: func(d *Deps) ([]Service, error) {
@@ -48,7 +48,7 @@ func init() {
 			}
 			return out, nil
 		},
-	})
+	}
 }
 
 // eventsHead is the EVENTS stream's last sequence (read-your-writes

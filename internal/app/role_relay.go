@@ -1,7 +1,8 @@
 package app
 
-func init() {
-	Register(Role{
+// relayRole is the relay role (listed in roleTable).
+func relayRole() Role {
+	return Role{
 		Name: "relay",
 		Help: "publishes committed outbox rows to JetStream",
 		Build: func(d *Deps) ([]Service, error) {
@@ -9,5 +10,5 @@ func init() {
 			// process can wake it; here it only becomes a service.
 			return []Service{ServiceFunc("outbox-relay", d.Relay.Run)}, nil
 		},
-	})
+	}
 }

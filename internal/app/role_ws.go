@@ -7,12 +7,14 @@ import (
 	"time"
 
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/ws"
 	"github.com/tradewind/tradewind/web"
 )
 
-func init() {
-	Register(Role{
+// wsRole is the ws role (listed in roleTable).
+func wsRole() Role {
+	return Role{
 		Name: "ws",
 		Help: "WebSocket notifications at GET /v1/ws (and the demo page at /; POST /demo/seed in development)",
 		Build: func(d *Deps) ([]Service, error) {
@@ -49,25 +51,21 @@ func init() {
 				// Logout anywhere closes this instance's sockets of the
 				// session at once; Server's periodic revalidation covers a
 				// watch that is down.
-				for ctx.Err() == nil {
-					ids, err := revocations.Watch(ctx)
-					if err != nil {
-						d.Log.Warn("cannot watch session revocations; retrying", "err", err)
-					} else {
+				return retry.Forever(ctx, retry.Backoff{Base: time.Second, Max: 30 * time.Second}, d.Log,
+					"cannot watch session revocations; retrying", func(ctx context.Context) error {
+						ids, err := revocations.Watch(ctx)
+						if err != nil {
+							return err
+						}
 						for id := range ids {
 							srv.Revoke(id)
 						}
-					}
-					select {
-					case <-ctx.Done():
-					case <-time.After(time.Second):
-					}
-				}
-				return nil
+						return nil
+					})
 			})
 			return []Service{srv, watch}, nil
 		},
-	})
+	}
 }
 
 // wsAuthenticator adapts the gateway's token verifier to ws.Authenticator.

@@ -52,18 +52,23 @@ type Role struct {
 	Build func(d *Deps) ([]Service, error)
 }
 
-var roles = map[string]Role{}
+// roles are every role by name; roleTable is the one place a role is added.
+var roles = roleTable()
 
-// Register adds a role. Roles register themselves from init functions in
-// this package, one file per role.
-func Register(r Role) {
-	if _, dup := roles[r.Name]; dup {
-		panic("app: duplicate role " + r.Name)
+// roleTable lists the roles, each built in its own file (role_*.go).
+func roleTable() map[string]Role {
+	m := map[string]Role{}
+	for _, r := range []Role{apiRole(), inventoryRole(), notifierRole(), ordersRole(), paymentsRole(),
+		projectionsRole(), relayRole(), wsRole()} {
+		if _, dup := m[r.Name]; dup {
+			panic("app: duplicate role " + r.Name)
+		}
+		m[r.Name] = r
 	}
-	roles[r.Name] = r
+	return m
 }
 
-// Roles returns the registered roles sorted by name.
+// Roles returns the roles sorted by name.
 func Roles() []Role {
 	out := make([]Role, 0, len(roles))
 	for _, r := range roles {

@@ -14,6 +14,7 @@ import (
 	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/provider"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/runner"
 )
 
@@ -198,26 +199,13 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 		return len(evs), nil
 	}
 	return ServiceFunc("order-deadlines", func(ctx context.Context) error {
-		t := time.NewTicker(period)
-		defer t.Stop()
-		for {
+		return retry.Every(ctx, period, log, "deadline sweep failed; retrying", func(ctx context.Context) (bool, error) {
 			n, err := sweep(ctx)
-			switch {
-			case ctx.Err() != nil:
-				return nil
-			case err != nil:
-				log.Warn("deadline sweep failed; retrying", "err", err)
-			case n > 0:
+			if n > 0 {
 				log.Info("overdue orders cancelled", "orders", n)
 			}
-			if n < h.Batch {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-t.C:
-				}
-			}
-		}
+			return n >= h.Batch, err
+		})
 	})
 }
 

@@ -46,11 +46,11 @@ func Generate() ([]byte, error) {
 			ch["address"] = first.Subject("")
 			ch["description"] = "Commands " + first.Context + "." + first.Name + " (stream COMMANDS). Producers publish here."
 		case events.Event:
-			ch["address"] = "evt." + first.Context + "." + first.Name + ".{aggregateId}"
+			ch["address"] = events.EventPrefix + first.Context + "." + first.Name + ".{aggregateId}"
 			ch["parameters"] = obj{"aggregateId": obj{"description": "The aggregate id (the CloudEvent subject)."}}
 			ch["description"] = "Domain events " + first.Context + "." + first.Name + " (stream EVENTS). Tradewind publishes here."
 		default:
-			ch["address"] = "ntf.{channel}"
+			ch["address"] = events.NotificationPrefix + "{channel}"
 			ch["parameters"] = obj{"channel": obj{"description": "The notification channel, e.g. user.<customer id>."}}
 			ch["description"] = "User-facing notifications (stream NOTIFICATIONS)."
 		}

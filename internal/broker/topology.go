@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
 )
 
 // Stream names. Subjects are documented in docs/subjects.md.
@@ -79,10 +81,10 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 		}
 	}
 	return []jetstream.StreamConfig{
-		base(StreamCommands, "Commands from producer services", []string{"cmd.>"}, t.CommandsMaxAge),
-		base(StreamEvents, "Domain events: the source of truth for projections", []string{"evt.>"}, t.EventsMaxAge),
-		base(StreamNotifications, "User-facing notifications", []string{"ntf.>"}, t.NotificationsMaxAge),
-		base(StreamDLQ, "Dead letters with their reasons", []string{"dlq.>"}, t.DLQMaxAge),
+		base(StreamCommands, "Commands from producer services", []string{events.CommandPrefix + ">"}, t.CommandsMaxAge),
+		base(StreamEvents, "Domain events: the source of truth for projections", []string{events.EventPrefix + ">"}, t.EventsMaxAge),
+		base(StreamNotifications, "User-facing notifications", []string{events.NotificationPrefix + ">"}, t.NotificationsMaxAge),
+		base(StreamDLQ, "Dead letters with their reasons", []string{events.DeadLetterPrefix + ">"}, t.DLQMaxAge),
 	}
 }
 

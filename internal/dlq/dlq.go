@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/runner"
 )
@@ -75,7 +76,7 @@ func entryFrom(m *jetstream.RawStreamMsg) Entry {
 		e.At = t
 	}
 	if e.Consumer == "" { // older or foreign entry: the subject still says
-		if rest, ok := strings.CutPrefix(m.Subject, "dlq."); ok {
+		if rest, ok := strings.CutPrefix(m.Subject, events.DeadLetterPrefix); ok {
 			e.Consumer, _, _ = strings.Cut(rest, ".")
 		}
 	}
@@ -92,7 +93,7 @@ type Filter struct {
 
 func (f Filter) subject() string {
 	if f.Consumer == "" {
-		return "dlq.>"
+		return events.DeadLetterPrefix + ">"
 	}
 	return runner.DeadLetterSubject(f.Consumer, ">")
 }

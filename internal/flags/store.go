@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // Store answers flag questions from an in-memory snapshot of the bucket
@@ -136,13 +138,14 @@ func (s *Store) load(ctx context.Context, w jetstream.KeyWatcher) error {
 // subscription closed, e.g. a long NATS outage) it re-watches from
 // scratch with a backoff, keeping the last snapshot meanwhile.
 func (s *Store) watch(ctx context.Context, w jetstream.KeyWatcher) {
-	backoff := 100 * time.Millisecond
+	backoff := retry.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second}
+	attempt := 0
 	for {
 		for e := range w.Updates() {
 			if e == nil {
 				continue
 			}
-			backoff = 100 * time.Millisecond
+			attempt = 0
 			next := maps.Clone(*s.snap.Load())
 			s.apply(next, e)
 			s.publish(next, e.Revision())
@@ -152,13 +155,12 @@ func (s *Store) watch(ctx context.Context, w jetstream.KeyWatcher) {
 			if ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("flag watcher stopped; re-watching with the last flags in force", "retry_in", backoff)
-			select {
-			case <-ctx.Done():
+			attempt++
+			d := backoff.Delay(attempt)
+			s.log.Warn("flag watcher stopped; re-watching with the last flags in force", "retry_in", d)
+			if !retry.Sleep(ctx, d) {
 				return
-			case <-time.After(backoff):
 			}
-			backoff = min(2*backoff, 30*time.Second)
 			var err error
 			if w, err = s.admin.kv.WatchAll(ctx); err == nil {
 				if err = s.load(ctx, w); err == nil {

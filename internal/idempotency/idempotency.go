@@ -45,6 +45,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 var (
@@ -286,25 +288,9 @@ func (s *Store) Cleanup(ctx context.Context, limit int) (int64, error) {
 // RunCleanup deletes expired records every interval until ctx ends,
 // in batches so that no statement holds locks for long.
 func (s *Store) RunCleanup(ctx context.Context, interval time.Duration, log *slog.Logger) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		for {
-			n, err := s.Cleanup(ctx, 5000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("idempotency cleanup failed; will retry", "err", err)
-				}
-				break
-			}
-			if n < 5000 {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	const batch = 5000
+	return retry.Every(ctx, interval, log, "idempotency cleanup failed; will retry", func(ctx context.Context) (bool, error) {
+		n, err := s.Cleanup(ctx, batch)
+		return n == batch, err
+	})
 }

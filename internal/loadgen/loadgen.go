@@ -37,6 +37,7 @@ import (
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/provider"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -423,7 +424,7 @@ func (g *Generator) publish(ctx context.Context, e *event.Event) error {
 	if err := schemas.ValidateEvent(e); err != nil {
 		return err
 	}
-	backoff := 100 * time.Millisecond
+	backoff := retry.Backoff{Base: 100 * time.Millisecond, Max: 2 * time.Second}
 	const attempts = 100
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -436,12 +437,9 @@ func (g *Generator) publish(ctx context.Context, e *event.Event) error {
 			return err
 		}
 		g.retries.Add(1)
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, backoff.Delay(attempt)) {
 			return ctx.Err()
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 

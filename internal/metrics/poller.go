@@ -10,6 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // ConsumerRef names a durable consumer whose state a Poller reports.
@@ -72,18 +75,12 @@ func (p *Poller) Name() string { return "metrics-poller" }
 // Run polls at once and then every Interval until ctx ends. Failures are
 // counted in PollErrors and logged at debug level; they never stop it.
 func (p *Poller) Run(ctx context.Context) error {
-	t := time.NewTicker(p.cfg.Interval)
-	defer t.Stop()
-	for {
+	return retry.Every(ctx, p.cfg.Interval, p.cfg.Log, "", func(ctx context.Context) (bool, error) {
 		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
 			p.cfg.Log.Debug("metrics poll failed", "err", err)
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+		return false, nil
+	})
 }
 
 // Poll runs one round and returns every failure joined.
@@ -142,12 +139,12 @@ func (p *Poller) pollDLQ(ctx context.Context) error {
 	for _, c := range p.cfg.Consumers {
 		counts[c.Name] = 0
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter("dlq.>"))
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(events.DeadLetterPrefix+">"))
 	if err != nil {
 		return fmt.Errorf("stream %s: info: %w", p.cfg.DLQStream, err)
 	}
 	for subject, n := range info.State.Subjects {
-		rest, ok := strings.CutPrefix(subject, "dlq.")
+		rest, ok := strings.CutPrefix(subject, events.DeadLetterPrefix)
 		if !ok {
 			continue
 		}

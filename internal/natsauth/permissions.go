@@ -65,31 +65,31 @@ var Roles = []string{"api", "ws", "orders", "inventory", "payments", "notifier",
 // model: the right column is everything a compromised role could do.
 func roleTable() map[string]Permissions {
 	sagaConsumer := join(consume(broker.StreamCommands), consume(broker.StreamEvents),
-		[]string{"dlq.>"}) // runners dead-letter what they cannot handle
+		[]string{events.DeadLetterPrefix + ">"}) // runners dead-letter what they cannot handle
 	return map[string]Permissions{
 		// The gateway publishes every context's commands, records logouts
 		// and keeps the shared rate limit state.
-		"api": {Publish: join([]string{"cmd.>"},
+		"api": {Publish: join([]string{events.CommandPrefix + ">"},
 			kvWrite(bucketRevoked), kvWrite(bucketRateLimit), kvRead(bucketRateLimit))},
 		// WebSocket fan-out: core subscription on ntf.>, revocation watch.
 		// No command: the demo page orders through the gateway, and its
 		// development-only seed runs where the process holds every role.
-		"ws": {Subscribe: []string{"ntf.>"}},
+		"ws": {Subscribe: []string{events.NotificationPrefix + ">"}},
 		// Saga participants consume commands and events, write their
 		// results to the outbox (PostgreSQL) and publish them straight
 		// after commit: each only its own contexts' events (orders also
 		// handles customers' commands, inventory the catalog's).
-		"orders":    {Publish: join(sagaConsumer, []string{"evt.orders.>", "evt.customers.>"})},
-		"inventory": {Publish: join(sagaConsumer, []string{"evt.inventory.>", "evt.catalog.>"})},
-		"payments":  {Publish: join(sagaConsumer, []string{"evt.payments.>"})},
-		"notifier":  {Publish: join(sagaConsumer, []string{"ntf.>"})},
+		"orders":    {Publish: join(sagaConsumer, []string{events.EventPrefix + "orders.>", events.EventPrefix + "customers.>"})},
+		"inventory": {Publish: join(sagaConsumer, []string{events.EventPrefix + "inventory.>", events.EventPrefix + "catalog.>"})},
+		"payments":  {Publish: join(sagaConsumer, []string{events.EventPrefix + "payments.>"})},
+		"notifier":  {Publish: join(sagaConsumer, []string{events.NotificationPrefix + ">"})},
 		// Read models: ordered consumers on EVENTS (which delete their
 		// ephemeral consumer when they reset or stop).
 		"projections": {Publish: append(consume(broker.StreamEvents), deleteConsumers(broker.StreamEvents))},
 		// The outbox relay publishes what writers left behind (a crash
 		// between commit and publish): any context's events and
 		// notifications (no saga step emits a command).
-		"relay": {Publish: []string{"evt.>", "ntf.>"}},
+		"relay": {Publish: []string{events.EventPrefix + ">", events.NotificationPrefix + ">"}},
 	}
 }
 
@@ -174,7 +174,7 @@ func ForRoles(roles []string) (Permissions, error) {
 // Producer is the right of a producer service of one bounded context:
 // publish its commands and receive JetStream's acknowledgements.
 func Producer(context string) Permissions {
-	return Permissions{Publish: []string{"cmd." + context + ".*"}, Subscribe: []string{"_INBOX.>"}}
+	return Permissions{Publish: []string{events.CommandPrefix + context + ".*"}, Subscribe: []string{"_INBOX.>"}}
 }
 
 // Ops may do everything.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/metrics"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/tracing"
 )
 
@@ -80,13 +81,8 @@ func (w *Worker) Running() bool { return w.running.Load() }
 
 // Run applies events until ctx ends, restarting after failures.
 func (w *Worker) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		if err := w.runOnce(ctx); err != nil && ctx.Err() == nil {
-			w.log.Warn("projection worker failed; restarting from its checkpoint", "err", err)
-			sleep(ctx, 500*time.Millisecond)
-		}
-	}
-	return nil
+	return retry.Forever(ctx, retry.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}, w.log,
+		"projection worker failed; restarting from its checkpoint", w.runOnce)
 }
 
 var errSwitched = errors.New("live version switched")
@@ -220,13 +216,4 @@ func caughtUpTo(ctx context.Context, js jetstream.JetStream, src *source) (uint6
 		return 0, false, nil
 	}
 	return head, true, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 var (
@@ -50,7 +52,7 @@ type ClientConfig struct {
 	// Timeout bounds one HTTP request.
 	Timeout time.Duration
 	// Attempts per call while the breaker is closed (≥ 1), with
-	// exponential backoff from Backoff between them.
+	// exponential backoff with jitter from Backoff between them.
 	Attempts int
 	Backoff  time.Duration
 	// FailuresToOpen consecutive unavailable answers open the breaker.
@@ -190,8 +192,7 @@ func (c *Client) call(ctx context.Context, method, key, path string, body, out a
 	var last error
 	for attempt := 1; attempt <= c.cfg.Attempts; attempt++ {
 		if attempt > 1 {
-			d := c.cfg.Backoff << (attempt - 2)
-			if !sleep(ctx, d) {
+			if !retry.Sleep(ctx, c.backoff().Delay(attempt-1)) {
 				return fmt.Errorf("payment client: %s %s: %w", method, path, ctx.Err())
 			}
 		}
@@ -218,7 +219,13 @@ func (c *Client) call(ctx context.Context, method, key, path string, body, out a
 		}
 		return fmt.Errorf("payment client: %s %s: %w: %d %s", method, path, ErrRefused, rep.status, problemDetail(rep.body))
 	}
-	return &UnavailableError{RetryAfter: c.cfg.Backoff << (c.cfg.Attempts - 1), Err: fmt.Errorf("%s %s after %d attempts: %w", method, path, c.cfg.Attempts, last)}
+	return &UnavailableError{RetryAfter: c.backoff().Window(c.cfg.Attempts), Err: fmt.Errorf("%s %s after %d attempts: %w", method, path, c.cfg.Attempts, last)}
+}
+
+// backoff is the delay between attempts: from Backoff, doubling (with
+// jitter) up to the last attempt's window.
+func (c *Client) backoff() retry.Backoff {
+	return retry.Backoff{Base: c.cfg.Backoff, Max: c.cfg.Backoff << (c.cfg.Attempts - 1)}
 }
 
 // send does one request. Transport errors, timeouts and 5xx answers are

@@ -3,7 +3,6 @@ package provider
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // maxBody bounds a request body; the protocol's bodies are tiny.
@@ -273,7 +274,7 @@ func (s *Server) suffer(w http.ResponseWriter, r *http.Request) bool {
 		delay += time.Duration(s.rnd.Int64N(int64(f.Jitter) + 1))
 	}
 	s.mu.Unlock()
-	if !sleep(r.Context(), delay) {
+	if !retry.Sleep(r.Context(), delay) {
 		return false
 	}
 	switch f.Outage {
@@ -283,7 +284,7 @@ func (s *Server) suffer(w http.ResponseWriter, r *http.Request) bool {
 	case OutageTimeout:
 		// Hang like a provider that lost the request, until the client
 		// gives up (or a minute passes).
-		if sleep(r.Context(), time.Minute) {
+		if retry.Sleep(r.Context(), time.Minute) {
 			writeProblem(w, http.StatusGatewayTimeout, "provider timeout", "no answer in time")
 		}
 		return false
@@ -516,19 +517,4 @@ func writeRaw(w http.ResponseWriter, status int, b []byte) {
 func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 	b, _ := json.Marshal(Problem{Title: title, Status: status, Detail: detail})
 	writeRaw(w, status, b)
-}
-
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

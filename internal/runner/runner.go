@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +38,7 @@ import (
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/tracing"
 	"github.com/tradewind/tradewind/schemas"
 )
@@ -127,18 +127,10 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ExponentialBackoff doubles from base, capped at max.
+// ExponentialBackoff doubles from base, capped at max, with full jitter
+// (retry.Backoff).
 func ExponentialBackoff(base, max time.Duration) func(int) time.Duration {
-	return func(attempt int) time.Duration {
-		if attempt < 1 {
-			attempt = 1
-		}
-		d := time.Duration(float64(base) * math.Pow(2, float64(attempt-1)))
-		if d > max || d <= 0 {
-			return max
-		}
-		return d
-	}
+	return retry.Backoff{Base: base, Max: max}.Delay
 }
 
 // Option configures a Runner.
@@ -260,29 +252,21 @@ func (r *Runner) Spec() broker.ConsumerSpec {
 // returns only when ctx ends or a WithBeforeAck hook fails.
 func (r *Runner) Run(ctx context.Context) error {
 	var cons jetstream.Consumer
-	for {
-		var err error
-		cons, err = broker.EnsureConsumer(ctx, r.js, r.Spec())
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		r.log.Warn("cannot create consumer; retrying", "err", err)
-		sleep(ctx, time.Second)
-	}
-	for ctx.Err() == nil {
-		err := r.consume(ctx, cons)
-		if errors.Is(err, errStop) {
+	if err := retry.Until(ctx, retry.Backoff{Base: time.Second, Max: 30 * time.Second}, r.log, "cannot create consumer; retrying",
+		func(ctx context.Context) (err error) {
+			cons, err = broker.EnsureConsumer(ctx, r.js, r.Spec())
 			return err
-		}
-		if ctx.Err() == nil && err != nil {
-			r.log.Warn("consume loop failed; restarting", "err", err)
-			sleep(ctx, 500*time.Millisecond)
-		}
+		}); err != nil {
+		return nil // ctx ended
 	}
-	return nil
+	return retry.Forever(ctx, retry.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}, r.log, "consume loop failed; restarting",
+		func(ctx context.Context) error {
+			err := r.consume(ctx, cons)
+			if errors.Is(err, errStop) {
+				return retry.Permanent(err)
+			}
+			return err
+		})
 }
 
 var errStop = errors.New("runner stopped by hook")
@@ -321,7 +305,7 @@ func (r *Runner) consume(ctx context.Context, cons jetstream.Consumer) error {
 				return err
 			}
 			r.log.Warn("batch failed; its messages will be redelivered", "size", len(batch), "err", err)
-			sleep(ctx, 250*time.Millisecond)
+			retry.Sleep(ctx, 250*time.Millisecond)
 		}
 	}
 	return nil
@@ -811,7 +795,7 @@ const (
 
 // DeadLetterSubject is where a consumer's dead letters go.
 func DeadLetterSubject(consumer, originalSubject string) string {
-	return "dlq." + consumer + "." + originalSubject
+	return events.DeadLetterPrefix + consumer + "." + originalSubject
 }
 
 func (r *Runner) deadLetter(ctx context.Context, it *item) error {
@@ -850,13 +834,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

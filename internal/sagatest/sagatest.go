@@ -340,7 +340,7 @@ func (s *System) Events(orderID string) []string {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter("evt.*.*."+orderID))
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(events.EventPrefix+"*.*."+orderID))
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -13,9 +13,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"log"
 	"log/slog"
 
 	"github.com/jackc/pgx/v5"
@@ -142,8 +140,6 @@ func withProvider(ctx context.Context, databaseURL string, fn func(*goose.Provid
 	}
 	return fn(p)
 }
-
-func init() { goose.SetLogger(log.New(io.Discard, "", 0)) }
 
 // WarnIfAutovacuumOff logs a warning when the server runs without
 // autovacuum: Tradewind's queue-like tables (core.outbox, core.inbox) and

@@ -114,7 +114,7 @@ func (h *hub) connections() []*conn {
 // per subscription, so messages are dispatched in arrival order and
 // h.scratch needs no lock.
 func (h *hub) dispatch(m *nats.Msg) {
-	key, ok := strings.CutPrefix(m.Subject, "ntf.")
+	key, ok := strings.CutPrefix(m.Subject, events.NotificationPrefix)
 	if !ok {
 		return
 	}
@@ -187,7 +187,7 @@ func onItsChannel(ev *event.Event, orderID, subject string) bool {
 	if own, err := events.NATSSubject(ev); err == nil && subject == own {
 		return true
 	}
-	return orderID != "" && (subject == "ntf."+events.OrderChannel(orderID) || subject == "ntf."+events.ChannelOpsOrders)
+	return orderID != "" && (subject == events.NotificationPrefix+events.OrderChannel(orderID) || subject == events.NotificationPrefix+events.ChannelOpsOrders)
 }
 
 // invalidError is a notification refused before fan-out; reason labels

@@ -26,6 +26,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/nats-io/nats.go"
 
+	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/metrics"
 )
 
@@ -176,7 +177,7 @@ func (s *Server) Connections() int { return int(s.open.Load()) }
 // detected — a jump in a user's seq, or the dropped/reconnect counters
 // polled below — and filled from the inbox.
 func (s *Server) Run(ctx context.Context) error {
-	sub, err := s.nc.Subscribe("ntf.>", s.hub.dispatch)
+	sub, err := s.nc.Subscribe(events.NotificationPrefix+">", s.hub.dispatch)
 	if err != nil {
 		return fmt.Errorf("ws: subscribe ntf.>: %w", err)
 	}

@@ -1,0 +1,16 @@
+package events
+
+// The subject prefixes: the first token of every NATS subject, one per
+// stream (internal/broker's topology binds each stream to prefix + ">").
+// Every subject is built from them; none is spelled out elsewhere.
+const (
+	// CommandPrefix: cmd.<context>.<name>, stream COMMANDS.
+	CommandPrefix = "cmd."
+	// EventPrefix: evt.<context>.<name>.<aggregate id>, stream EVENTS.
+	EventPrefix = "evt."
+	// NotificationPrefix: ntf.<channel>, stream NOTIFICATIONS; the
+	// WebSocket server subscribes to all of it.
+	NotificationPrefix = "ntf."
+	// DeadLetterPrefix: dlq.<consumer>.<original subject>, stream DLQ.
+	DeadLetterPrefix = "dlq."
+)
