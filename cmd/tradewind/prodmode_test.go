@@ -89,6 +89,7 @@ func TestServeInProductionModeStartsWithASecretAndPrintsNoKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, port, _ := net.SplitHostPort(testenv.FreeAddr(t))
+	opsAddr := testenv.FreeAddr(t) // /readyz is on the operator listener
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
@@ -112,6 +113,7 @@ func TestServeInProductionModeStartsWithASecretAndPrintsNoKey(t *testing.T) {
 		"TRADEWIND_PROVIDER_LISTEN="+testenv.FreeAddr(t),
 		"NATS_URL=",
 		"TRADEWIND_JWT_SECRET_FILE="+secretFile,
+		"TRADEWIND_OPS_ADDR="+opsAddr,
 	)
 	stderr := &lockedBuffer{t: t}
 	serve.Stderr = stderr
@@ -122,7 +124,7 @@ func TestServeInProductionModeStartsWithASecretAndPrintsNoKey(t *testing.T) {
 	defer func() { cancel(); _ = serve.Wait() }()
 	base := "http://127.0.0.1:" + port
 	testenv.Eventually(t, 60*time.Second, "/readyz 200", func() bool {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get("http://" + opsAddr + "/readyz")
 		if err != nil {
 			return false
 		}
