@@ -183,6 +183,9 @@ func benchTradewind(ctx context.Context, cfg *config, rec *Record) error {
 	if rec.At100, err = phase("at rest, 100 orders/s for "+secs, "happy=100", 100, "--duration", secs); err != nil {
 		return err
 	}
+	if peak < 100 {
+		rec.At100.Note = fmt.Sprintf("above capacity (probe: %.0f/s)", peak)
+	}
 	at1000 := secs
 	if peak < 1000 {
 		// Above capacity the queue grows for as long as the phase lasts:
