@@ -23,7 +23,7 @@ type sample struct {
 	at          time.Duration // since the soak started
 	offered     float64       // PlaceOrder commands/s on cmd.orders.place
 	completed   float64       // terminal events/s (orders.confirmed, orders.cancelled)
-	lagP99      float64       // seconds: p99 over the interval's 1 s readings of the worst projection's lag
+	lagP99      float64       // seconds: p99 over the interval's 1 s readings of the worst projection's lag (see freshLag)
 	rssMB       float64
 	goroutines  float64
 	dbMB        float64
@@ -84,6 +84,7 @@ func soak(ctx context.Context, cfg *config) error {
 	var lagAll []float64
 	lastOff, lastDone, lastCPU, lastAt := offered.Load(), completed.Load(), procTicks(st.servePID()), start
 	var lags []float64
+	var prevLags map[string]float64
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	next := start.Add(cfg.soakInterval)
@@ -96,7 +97,10 @@ loop:
 			break loop
 		case now := <-tick.C:
 			m := scrape(ctx, "http://"+st.httpAddr+"/metrics")
-			lags = append(lags, m.lag)
+			if lag, ok := freshLag(prevLags, m.lags); ok {
+				lags = append(lags, lag)
+			}
+			prevLags = m.lags
 			if now.Before(next) {
 				continue
 			}
@@ -130,12 +134,27 @@ loop:
 
 // metrics is what the soak reads from serve's /metrics.
 type metrics struct {
-	lag        float64 // the worst projection's tradewind_projection_lag_seconds
+	lags       map[string]float64 // tradewind_projection_lag_seconds by projection
 	goroutines float64
 }
 
+// freshLag is the worst lag among the projections whose gauge moved since
+// prev: the gauge is set when a projection applies events, so one that
+// applied nothing since (a catalogue projection during an order soak)
+// still shows an old reading that says nothing about now.
+func freshLag(prev, cur map[string]float64) (float64, bool) {
+	worst, seen := 0.0, false
+	for k, v := range cur {
+		if p, ok := prev[k]; ok && p == v {
+			continue
+		}
+		worst, seen = max(worst, v), true
+	}
+	return worst, seen
+}
+
 func scrape(ctx context.Context, url string) metrics {
-	var m metrics
+	m := metrics{lags: map[string]float64{}}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -156,7 +175,7 @@ func scrape(ctx context.Context, url string) metrics {
 		}
 		switch {
 		case strings.HasPrefix(name, "tradewind_projection_lag_seconds"):
-			m.lag = max(m.lag, v)
+			m.lags[name] = v
 		case name == "go_goroutines":
 			m.goroutines = v
 		}

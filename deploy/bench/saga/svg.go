@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -33,7 +34,7 @@ var palette = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#
 // svgChart draws panels side by side, cols per row, as one static SVG (no
 // script): axes, grid, a polyline and dots per series, a legend.
 func svgChart(title string, cols int, panels []panel) string {
-	const pw, ph, ml, mr, mt, mb = 460.0, 300.0, 64.0, 16.0, 48.0, 70.0
+	const pw, ph, ml, mr, mt, mb = 460.0, 320.0, 64.0, 16.0, 48.0, 96.0
 	rows := (len(panels) + cols - 1) / cols
 	w, h := pw*float64(cols), ph*float64(rows)+36
 	var b strings.Builder
@@ -52,8 +53,9 @@ func svgChart(title string, cols int, panels []panel) string {
 		if math.IsInf(minX, 1) {
 			minX, maxX = 0, 1
 		}
-		if maxX == minX {
-			minX, maxX = minX-0.5, maxX+0.5
+		if maxX == minX || p.xTicks != nil {
+			// Labelled points (runs) keep clear of the panel's edges.
+			minX, maxX = minX-0.4, maxX+0.4
 		}
 		maxY = niceCeil(maxY * 1.05)
 		sx := func(x float64) float64 { return x0 + (x-minX)/(maxX-minX)*(x1-x0) }
@@ -139,6 +141,6 @@ func fmtNum(v float64) string {
 	case v >= 100 || v == math.Trunc(v):
 		return fmt.Sprintf("%.0f", v)
 	default:
-		return fmt.Sprintf("%.1f", v)
+		return strconv.FormatFloat(v, 'g', 3, 64)
 	}
 }
