@@ -238,16 +238,43 @@ nats-server module in go.mod and the DBOS baseline
 
 Each run appends its table below; valid full runs are kept in
 performance/bench-saga.json and drawn in performance/bench-saga.svg.
+` + "`BENCH_SAGA_FLAGS=-quick make bench-saga`" + ` is a short validation run
+(not kept); ` + "`./bin/bench-saga -h`" + ` lists the knobs.
+
+How to read the figures:
+
+- Latency is ` + "`tradewind load`" + `'s: from the command's first publish to
+  the order's terminal event on the EVENTS stream. A fixed rate above the
+  maximum measures a queue, and the table says so.
+- PostgreSQL CPU is the backends connected to the run's database; the
+  server's shared processes (WAL writer, checkpointer) are not counted,
+  since other databases on the server use them too. The load generator's
+  CPU is printed apart and is in no total.
+- DBOS runs its saga with one pool for its system tables and the
+  application's, so each step is one transaction (the application's writes
+  and the step's checkpoint), 10 % of orders out of stock and 10 % declined
+  to exercise the compensations, at 16 and 64 workflows in flight; the
+  better run counts. It has no event bus, outbox or read models.
+- The Watermill figure is one hop (PlaceOrder command → order row + outbox
+  event) in messages/s; the ratio sets Tradewind's whole saga against it,
+  as issue 10's target does.
+- The ceiling assumes Tradewind's current shape (its publishes, deliveries
+  and rows per order); fewer of them per order raise it.
 
 ![orders/s and p99 across kept runs](performance/bench-saga.svg)
 
 ## make soak
 
 ` + "`make soak`" + ` (SOAK_FOR, 30 minutes by default) holds half the
-maximum and samples every 10 s: completed vs offered orders/s, read-model
-lag (the projections' lag gauge), serve's RSS and goroutines, and the
-database's table sizes; it prints a table and draws
-performance/soak.svg.
+maximum (SOAK_FLAGS=-soak-rate N to choose) and samples every 10 s:
+completed vs offered orders/s (counted on cmd.orders.place and the terminal
+events), read-model lag (the worst tradewind_projection_lag_seconds among
+the projections that applied events in the last second), serve's RSS and
+goroutines, the database's and core.outbox's sizes; it prints a table with
+the verdicts (completed = offered within 2 %, lag p99 < 1 s, growth after
+the first fifth < 5 %), appends it below and draws performance/soak.svg.
+
+![the last soak over time](performance/soak.svg)
 
 ## Runs
 `
