@@ -110,6 +110,9 @@ func bench(ctx context.Context, cfg *config) error {
 			rec.DBOS = append(rec.DBOS, *d)
 		}
 	}
+	if pending := rec.MaxHappy.Pending + rec.MaxDefault.Pending + rec.At100.Pending + rec.At1000.Pending; pending > 0 && rec.Invalid == "" {
+		rec.Invalid = fmt.Sprintf("%d orders got no terminal event in time", pending)
+	}
 	rec.Valid = rec.Invalid == "" && rec.Violations == 0 && rec.MaxHappy.Completed > 0
 	if !rec.Valid && rec.Invalid == "" {
 		rec.Invalid = fmt.Sprintf("tradewind check: %d violations", rec.Violations)
