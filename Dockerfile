@@ -17,6 +17,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && useradd --uid 65532 --create-home --home-dir /home/nonroot nonroot
 COPY --from=build /out/tradewind /usr/local/bin/tradewind
 WORKDIR /home/nonroot
+# Listening on 0.0.0.0 puts serve in production mode: the api and ws roles
+# need TRADEWIND_JWT_SECRET_FILE (or TRADEWIND_IDP_JWKS_URL) and nothing is
+# generated or printed (docs/security.md). For a throwaway local try only:
+#   docker run -e TRADEWIND_DEV=1 -p 8080:8080 tradewind:local
 ENV TRADEWIND_DATA_DIR=/home/nonroot/.tradewind \
     TRADEWIND_HTTP_ADDR=0.0.0.0:8080 \
     TRADEWIND_LOG_FORMAT=json

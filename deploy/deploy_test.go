@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v4"
 
 	"github.com/tradewind/tradewind/internal/config"
@@ -111,6 +113,7 @@ type manifest struct {
 	Metadata   map[string]any `yaml:"metadata"`
 	Spec       map[string]any `yaml:"spec"`
 	Data       map[string]any `yaml:"data"`
+	StringData map[string]any `yaml:"stringData"`
 	file       string
 }
 
@@ -347,6 +350,238 @@ func TestGrafanaDashboard(t *testing.T) {
 	} {
 		if !strings.Contains(exprs, series) {
 			t.Errorf("dashboard does not chart %s", series)
+		}
+	}
+}
+
+// tokenRoles are the roles that verify user tokens: only they get the
+// secret.
+var tokenRoles = []string{"api", "ws"}
+
+const (
+	composeSecret     = "tradewind_jwt_secret"
+	composeSecretPath = "/run/secrets/" + composeSecret
+	k8sSecret         = "tradewind-jwt"
+)
+
+// validateAs validates the configuration a container with env would run
+// with, the secret file (when set) replaced by a real one. It reports the
+// Validate error and whether the process would run in development mode.
+func validateAs(t *testing.T, env map[string]string) (dev bool, err error) {
+	t.Helper()
+	for _, s := range config.Settings() {
+		t.Setenv(s.Env, "") // restored after the test
+		_ = os.Unsetenv(s.Env)
+	}
+	for k, v := range env {
+		if k == "TRADEWIND_JWT_SECRET_FILE" {
+			f := filepath.Join(t.TempDir(), "secret")
+			if err := os.WriteFile(f, []byte("0123456789abcdef0123456789abcdef0123456789\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			v = f
+		}
+		t.Setenv(k, v)
+	}
+	var c config.Config
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	c.Bind(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	return c.Development(), c.Validate()
+}
+
+// TestComposeRunsInProductionModeWithTheSecret: every role starts in
+// production mode; api and ws read the token secret from a compose secret
+// (from the operator's environment or .env, never from the file itself),
+// the other roles do not get it; NATS publishes no port and the operators'
+// ports listen on loopback only.
+func TestComposeRunsInProductionModeWithTheSecret(t *testing.T) {
+	opts, err := cli.NewProjectOptions([]string{"../docker-compose.yml"},
+		cli.WithWorkingDirectory(".."), cli.WithOsEnv, cli.WithName("tradewind"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker compose config: %v", err)
+	}
+	sec, ok := p.Secrets[composeSecret]
+	if !ok || sec.Environment != "TRADEWIND_JWT_SECRET" || sec.File != "" {
+		t.Errorf("secret %s = %+v, want it taken from the environment variable TRADEWIND_JWT_SECRET", composeSecret, sec)
+	}
+	for _, role := range config.AllRoles {
+		s, err := p.GetService(role)
+		if err != nil {
+			t.Errorf("service %s: %v", role, err)
+			continue
+		}
+		env := map[string]string{}
+		for k, v := range s.Environment {
+			if v != nil {
+				env[k] = *v
+			}
+		}
+		for _, k := range []string{"TRADEWIND_DEV", "TRADEWIND_JWT_SECRET", "TRADEWIND_JWT_PREVIOUS_SECRET"} {
+			if _, set := env[k]; set {
+				t.Errorf("service %s sets %s in its environment", role, k)
+			}
+		}
+		var mounted bool
+		for _, r := range s.Secrets {
+			mounted = mounted || r.Source == composeSecret
+		}
+		wantsSecret := slices.Contains(tokenRoles, role)
+		if mounted != wantsSecret || (env["TRADEWIND_JWT_SECRET_FILE"] == composeSecretPath) != wantsSecret {
+			t.Errorf("service %s: secret mounted %v, TRADEWIND_JWT_SECRET_FILE %q; want the secret only for %v",
+				role, mounted, env["TRADEWIND_JWT_SECRET_FILE"], tokenRoles)
+		}
+		t.Run(role, func(t *testing.T) {
+			dev, err := validateAs(t, env)
+			if err != nil || dev {
+				t.Fatalf("the container's configuration: development %v, Validate: %v; want production mode, valid", dev, err)
+			}
+			if !wantsSecret {
+				return
+			}
+			delete(env, "TRADEWIND_JWT_SECRET_FILE")
+			if _, err := validateAs(t, env); err == nil || !strings.Contains(err.Error(), "production mode") {
+				t.Errorf("without the secret: Validate = %v, want a production mode refusal", err)
+			}
+		})
+	}
+	for _, s := range p.Services {
+		for _, port := range s.Ports {
+			switch {
+			case strings.HasPrefix(s.Name, "nats"):
+				t.Errorf("service %s publishes NATS port %d on the host", s.Name, port.Target)
+			case !slices.Contains(tokenRoles, s.Name) && port.HostIP != "127.0.0.1":
+				t.Errorf("service %s publishes %d on %q, want 127.0.0.1 (an operator's port)", s.Name, port.Target, port.HostIP)
+			}
+		}
+	}
+}
+
+// TestKubernetesRunsInProductionModeWithTheSecret: the pods run in
+// production mode; api and ws mount the token secret that kustomize
+// generates from a file the operator creates (git-ignored, never a
+// committed value), readable by the image's user; no other role mounts it.
+func TestKubernetesRunsInProductionModeWithTheSecret(t *testing.T) {
+	b, err := os.ReadFile("k8s/kustomization.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kust struct {
+		SecretGenerator []struct {
+			Name  string   `yaml:"name"`
+			Files []string `yaml:"files"`
+		} `yaml:"secretGenerator"`
+	}
+	if err := yaml.Unmarshal(b, &kust); err != nil {
+		t.Fatal(err)
+	}
+	var secretFile string
+	for _, g := range kust.SecretGenerator {
+		if g.Name == k8sSecret && len(g.Files) == 1 {
+			secretFile = g.Files[0]
+		}
+	}
+	if secretFile == "" {
+		t.Fatalf("kustomization.yaml does not generate the secret %s from one file", k8sSecret)
+	}
+	ignore, _ := os.ReadFile("k8s/.gitignore")
+	if !slices.Contains(strings.Split(string(ignore), "\n"), secretFile) {
+		t.Errorf("k8s/.gitignore does not list the secret file %s", secretFile)
+	}
+
+	all := manifests(t)
+	shared := map[string]string{}
+	for _, m := range all {
+		switch {
+		case m.Kind == "ConfigMap" && m.Metadata["name"] == "tradewind-config":
+			for k, v := range m.Data {
+				shared[k] = v.(string)
+			}
+		case m.Kind == "Secret":
+			for k := range maps.Keys(m.StringData) {
+				if strings.Contains(strings.ToLower(k), "jwt") {
+					t.Errorf("%s: a committed Secret holds %s", m.file, k)
+				}
+			}
+		}
+	}
+	for _, m := range all {
+		if m.Kind != "Deployment" || !strings.HasPrefix(m.Metadata["name"].(string), "tradewind-") {
+			continue
+		}
+		role := strings.TrimPrefix(m.Metadata["name"].(string), "tradewind-")
+		if !slices.Contains(config.AllRoles, role) {
+			continue
+		}
+		pod := get(m.Spec, "template", "spec")
+		c := get(pod, "containers", 0)
+		env := maps.Clone(shared)
+		env["DATABASE_URL"] = "postgres://tradewind:x@postgres:5432/tradewind"
+		list, _ := get(c, "env").([]any)
+		for _, e := range list {
+			name, _ := get(e, "name").(string)
+			value, _ := get(e, "value").(string)
+			env[name] = value
+		}
+		var secretVolume string
+		vols, _ := get(pod, "volumes").([]any)
+		for _, v := range vols {
+			if get(v, "secret", "secretName") == k8sSecret {
+				secretVolume, _ = get(v, "name").(string)
+			}
+		}
+		var mountPath string
+		mounts, _ := get(c, "volumeMounts").([]any)
+		for _, v := range mounts {
+			if get(v, "name") == secretVolume && secretVolume != "" {
+				mountPath, _ = get(v, "mountPath").(string)
+			}
+		}
+		wantsSecret := slices.Contains(tokenRoles, role)
+		file := env["TRADEWIND_JWT_SECRET_FILE"]
+		switch {
+		case !wantsSecret && (secretVolume != "" || file != ""):
+			t.Errorf("%s mounts the token secret; only %v need it", role, tokenRoles)
+		case wantsSecret && (mountPath == "" || file != filepath.Join(mountPath, secretFile)):
+			t.Errorf("%s: TRADEWIND_JWT_SECRET_FILE %q, secret %s mounted at %q; want the file %s in the mount", role, file, k8sSecret, mountPath, secretFile)
+		case wantsSecret && get(pod, "securityContext", "fsGroup") != 65532:
+			t.Errorf("%s: fsGroup %v, want 65532 so that the image's user reads the secret", role, get(pod, "securityContext", "fsGroup"))
+		}
+		t.Run(role, func(t *testing.T) {
+			dev, err := validateAs(t, env)
+			if err != nil || dev {
+				t.Fatalf("the pod's configuration: development %v, Validate: %v; want production mode, valid", dev, err)
+			}
+		})
+	}
+	for _, m := range all {
+		if m.Kind == "Service" && (get(m.Spec, "type") == "NodePort" || get(m.Spec, "type") == "LoadBalancer") && strings.Contains(m.file, "nats") {
+			t.Errorf("%s: NATS exposed as %v", m.file, get(m.Spec, "type"))
+		}
+	}
+}
+
+// TestDockerfileHasNoDevelopmentDefaults: the image runs in production
+// mode unless told otherwise, with no baked-in secret.
+func TestDockerfileHasNoDevelopmentDefaults(t *testing.T) {
+	b, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, bad := range []string{"TRADEWIND_DEV", "JWT_SECRET", "--dev"} {
+			if strings.Contains(line, bad) {
+				t.Errorf("Dockerfile sets %s: %q", bad, line)
+			}
 		}
 	}
 }

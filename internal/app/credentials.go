@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,12 +16,22 @@ import (
 // Credentials are the authentication pieces every HTTP-facing role of a
 // process shares: API keys, the token signing key and verifier, and the
 // session revocation store (NATS KV, so a logout is seen by every instance).
+//
+// Invariant: only in development mode (config.Development) without a
+// configured secret is a token key generated and Development true, the
+// one case in which the api role prints an all-scope API key. In
+// production mode nothing is generated or printed: tokens verify with the
+// configured shared secret (the same on every replica) and, when
+// configured, the identity provider's JWKS.
 type Credentials struct {
-	Keys        *auth.Keys
+	Keys *auth.Keys
+	// Signing is the shared HS256 key; nil in production when only the
+	// identity provider's tokens are accepted.
 	Signing     []byte
 	Development bool // the signing key is the generated development key
 	Revocations *auth.Revocations
 	Verifier    *auth.Verifier
+	idp         *auth.IdentityProvider
 }
 
 type credentialsOnce struct {
@@ -39,24 +50,82 @@ func (d *Deps) Credentials() (*Credentials, error) {
 	return d.creds.c, d.creds.err
 }
 
+// closeCredentials stops what Credentials started (the identity
+// provider's key set refresh). Call it once the roles have stopped.
+func (d *Deps) closeCredentials() {
+	if c := d.creds.c; c != nil && c.idp != nil {
+		c.idp.Close()
+	}
+}
+
 func newCredentials(ctx context.Context, d *Deps) (*Credentials, error) {
+	cfg := d.Cfg
 	keys, err := auth.NewKeys(d.Pool)
 	if err != nil {
 		return nil, err
 	}
-	signing, development, err := auth.SigningKey(d.Cfg.JWTSecret, d.Cfg.DataDir)
+	secrets, err := cfg.TokenSecrets()
 	if err != nil {
 		return nil, err
 	}
-	revocations, err := auth.NewRevocations(ctx, d.JS, d.Cfg.Replicas, d.Cfg.TokenMaxLifetime)
+	signing, development := secrets.Current, false
+	switch {
+	case signing != nil:
+	case cfg.Development():
+		if signing, err = auth.DevSecret(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		development = true
+	case cfg.IDPJWKSURL == "":
+		// Validate refuses this configuration; never fall back to a
+		// generated key outside development.
+		return nil, errors.New("production mode: no token credentials (set TRADEWIND_JWT_SECRET_FILE, TRADEWIND_JWT_SECRET or TRADEWIND_IDP_JWKS_URL, or run with --dev)")
+	}
+	audience := cfg.JWTAudience
+	if audience == "" {
+		audience = auth.DefaultAudience
+	}
+	opts := []auth.VerifierOption{auth.WithAudience(audience), auth.WithPreviousKey(secrets.Previous)}
+	var idp *auth.IdentityProvider
+	if cfg.IDPJWKSURL != "" {
+		idp, err = auth.NewIdentityProvider(auth.IdentityProviderConfig{
+			JWKSURL: cfg.IDPJWKSURL, Issuer: cfg.IDPIssuer, Audience: cfg.IDPAudience,
+			CustomerClaim: cfg.IDPCustomerClaim, Refresh: cfg.IDPJWKSRefresh, Log: d.Log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth.WithIdentityProvider(idp))
+	}
+	closeIDP := func() {
+		if idp != nil {
+			idp.Close()
+		}
+	}
+	revocations, err := auth.NewRevocations(ctx, d.JS, cfg.Replicas, cfg.TokenMaxLifetime)
 	if err != nil {
+		closeIDP()
 		return nil, fmt.Errorf("session revocations: %w", err)
 	}
-	verifier, err := auth.NewVerifier(signing, d.Cfg.TokenMaxLifetime, revocations)
+	verifier, err := auth.NewVerifier(signing, cfg.TokenMaxLifetime, revocations, opts...)
 	if err != nil {
+		closeIDP()
 		return nil, err
 	}
-	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier}, nil
+	if d.Log != nil { // what is trusted, never a key
+		mode, hs256 := "production", "configured"
+		switch {
+		case cfg.Development() && development:
+			mode, hs256 = "development", "generated in the data directory"
+		case cfg.Development():
+			mode = "development"
+		case signing == nil:
+			hs256 = "none"
+		}
+		d.Log.Info("user tokens", "mode", mode, "hs256_key", hs256, "hs256_previous_key", secrets.Previous != nil,
+			"audience", audience, "idp_issuer", cfg.IDPIssuer)
+	}
+	return &Credentials{Keys: keys, Signing: signing, Development: development, Revocations: revocations, Verifier: verifier, idp: idp}, nil
 }
 
 // Principal authenticates "Authorization: Bearer <API key or token>".

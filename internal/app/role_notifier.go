@@ -19,6 +19,7 @@ func init() {
 				Name:           "notifier",
 				Stream:         broker.StreamEvents,
 				FilterSubjects: n.Subjects(),
+				Trusted:        true,
 			}, n)
 			if err != nil {
 				return nil, err

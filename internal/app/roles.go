@@ -29,6 +29,9 @@ type Deps struct {
 	Pool  *pgxpool.Pool
 	Mux   *http.ServeMux // routes of the HTTP server (api, ws roles)
 	Relay *outbox.Relay  // nil unless this process runs the relay role
+	// Outbox publishes what a transaction wrote to the outbox right after
+	// its commit (every process that writes the outbox has one).
+	Outbox *outbox.Publisher
 
 	creds credentialsOnce
 	Flags *flags.Store // feature flags, watched live (never nil under Serve)
@@ -81,8 +84,8 @@ func (d *Deps) NewRunner(cfg runner.Config, h runner.Handler) (*runner.Runner, e
 	}
 	opts := []runner.Option{runner.WithLogger(d.Log), runner.WithObserver(metrics.ConsumerObserver{}),
 		runner.WithCommitted(observeSagaOutcomes)}
-	if d.Relay != nil {
-		opts = append(opts, runner.WithAfterCommit(d.Relay.Wake))
+	if d.Outbox != nil {
+		opts = append(opts, runner.WithPublisher(d.Outbox))
 	}
 	if d.Tracing != nil && d.Tracing.Enabled() {
 		opts = append(opts, runner.WithTracer(d.Tracing.Tracer()))

@@ -155,7 +155,8 @@ func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
 			r, err := d.NewRunner(runner.Config{
 				Name: p.name, Stream: p.stream, FilterSubjects: p.router.FilterSubjects(),
 				BatchSize: p.batchSize, MaxDeliver: p.maxDeliver,
-				Upcast: events.Upcast, // old versions reach the handlers as the newest
+				Upcast:  events.Upcast, // old versions reach the handlers as the newest
+				Trusted: p.stream == broker.StreamEvents,
 			}, p.router)
 			if err != nil {
 				return nil, err
@@ -178,6 +179,7 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 			return 0, err
 		}
 		defer func() { _ = tx.Rollback(context.Background()) }()
+		ctx, written := outbox.Collect(ctx)
 		evs, err := h.CancelOverdue(ctx, tx)
 		if err != nil {
 			return 0, err
@@ -188,13 +190,11 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 		if err := outbox.Add(ctx, tx, evs...); err != nil {
 			return 0, err
 		}
-		if err := tx.Commit(ctx); err != nil {
+		// The runner's commit: publish straight after (or leave it to the relay).
+		if err := d.Outbox.Commit(ctx, tx, written); err != nil {
 			return 0, err
 		}
 		observeSagaOutcomes(evs)
-		if len(evs) > 0 && d.Relay != nil {
-			d.Relay.Wake()
-		}
 		return len(evs), nil
 	}
 	return ServiceFunc("order-deadlines", func(ctx context.Context) error {

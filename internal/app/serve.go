@@ -162,12 +162,19 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	}
 
 	deps := &Deps{Cfg: cfg, Log: log, NC: nc, JS: js, Pool: pool, Mux: mux, Flags: flagStore, Tracing: tracer}
+	defer deps.closeCredentials()
+	if deps.Outbox, err = outbox.NewPublisher(outbox.PublisherConfig{Observe: metrics.ObserveOutboxPublish}, pool, js, log); err != nil {
+		return err
+	}
 	if cfg.HasRole("relay") {
-		if deps.Relay, err = outbox.NewRelay(outbox.RelayConfig{Observe: metrics.ObserveOutboxPublish}, pool, js, log); err != nil {
+		// Writers publish their own rows (deps.Outbox); the relay sweeps
+		// what they left behind.
+		relayCfg := outbox.RelayConfig{Observe: metrics.ObserveOutboxPublish, MinAge: outboxMinAge}
+		if deps.Relay, err = outbox.NewRelay(relayCfg, pool, js, log); err != nil {
 			return err
 		}
 	}
-	var services []Service
+	services := []Service{ServiceFunc("outbox-publisher", deps.Outbox.Run)}
 	byRole := map[string][]Service{}
 	for _, name := range cfg.Roles {
 		role, ok := roles[name]
@@ -229,6 +236,11 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	wg.Wait()
 	return err
 }
+
+// outboxMinAge is how long the relay leaves a row to the writer that
+// publishes it after commit: far above a commit-to-ack time, far below
+// anything a user would call a delay after a crash.
+const outboxMinAge = 2 * time.Second
 
 // readiness answers /readyz. Its checks are filled in as start-up
 // progresses, while the HTTP server already serves.

@@ -3,10 +3,16 @@
 //   - Producer services present API keys ("Authorization: Bearer tw_…").
 //     Keys are stored hashed (Keys) and carry scopes naming the commands a
 //     key may send, and optionally their own rate limits.
-//   - Browser users present JWT access tokens: HS256 with a configured key,
-//     the algorithm pinned (a token announcing any other algorithm, "none"
-//     included, is refused), exp required, sub = customer id, a role claim
-//     ("customer", or "ops" for operators), jti = the session id (Verifier).
+//   - Browser users present JWT access tokens (Verifier): Tradewind's own,
+//     HS256 with the key every replica shares (plus the previous key while
+//     a rotation is under way), iss "tradewind", aud the configured
+//     audience, exp and iat required as JSON numbers, sub = customer id, a
+//     role claim ("customer", or "ops" for operators), jti = the session;
+//     or, when configured, the shop's identity provider's: RS256/ES256
+//     with a key of its JWKS (cached, refetched on an unknown kid), its
+//     issuer and audience, the customer in a configurable claim
+//     (IdentityProvider). Each kind accepts only its own algorithms and
+//     keys; any other algorithm, "none" included, is refused.
 //   - Sessions are revocable across instances: logout puts the token's jti
 //     into a NATS KV bucket (Revocations) that every gateway and WebSocket
 //     instance consults on every verification; entries expire when the

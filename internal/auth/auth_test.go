@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestVerifyAcceptsOnlyPinnedWellFormedTokens(t *testing.T) {
 	}
 	now := time.Now().Unix()
 	base := func(edit func(jwt.MapClaims)) jwt.MapClaims {
-		c := jwt.MapClaims{"iss": auth.Issuer, "sub": "c-1", "jti": "s-1", "iat": now, "exp": now + 600}
+		c := jwt.MapClaims{"iss": auth.Issuer, "aud": auth.DefaultAudience, "sub": "c-1", "jti": "s-1", "iat": now, "exp": now + 600}
 		if edit != nil {
 			edit(c)
 		}
@@ -70,6 +71,14 @@ func TestVerifyAcceptsOnlyPinnedWellFormedTokens(t *testing.T) {
 		{"no sub", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { delete(c, "sub") })), auth.ErrInvalid},
 		{"no jti", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { delete(c, "jti") })), auth.ErrInvalid},
 		{"other issuer", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["iss"] = "evil" })), auth.ErrInvalid},
+		{"aud as a list", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["aud"] = []string{"other", auth.DefaultAudience} })), nil},
+		{"no aud", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { delete(c, "aud") })), auth.ErrInvalid},
+		{"other audience", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["aud"] = "billing" })), auth.ErrInvalid},
+		{"exp as a string", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["exp"] = strconv.FormatInt(now+600, 10) })), auth.ErrInvalid},
+		{"iat as a string", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["iat"] = strconv.FormatInt(now, 10) })), auth.ErrInvalid},
+		{"nbf as a string", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["nbf"] = strconv.FormatInt(now, 10) })), auth.ErrInvalid},
+		{"role not a string", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["role"] = []string{"ops"} })), auth.ErrInvalid},
+		{"RS256 without an identity provider", sign(t, jwt.SigningMethodRS256, rsaKey(t), base(nil)), auth.ErrInvalid},
 		{"unknown role", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["role"] = "admin" })), auth.ErrInvalid},
 		{"lifetime beyond maximum", sign(t, jwt.SigningMethodHS256, key, base(func(c jwt.MapClaims) { c["exp"] = now + 7200 })), auth.ErrInvalid},
 		{"garbage", "not.a.token", auth.ErrInvalid},
@@ -189,5 +198,43 @@ func TestAPIKeys(t *testing.T) {
 	}
 	if _, _, err := keys.Create(ctx, auth.NewKeyInput{Name: "x", Scopes: []string{"orders:delete"}}); err == nil {
 		t.Error("created a key with an unknown scope")
+	}
+}
+
+// TestSharedKeyRotation follows docs/security.md: replicas first accept
+// the new and the previous key, then only the new one.
+func TestSharedKeyRotation(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey := key, []byte("fedcba9876543210fedcba9876543210-new")
+	oldTok, _, _ := auth.Issue(oldKey, "c-1", auth.RoleCustomer, time.Minute)
+	newTok, _, _ := auth.Issue(newKey, "c-1", auth.RoleCustomer, time.Minute)
+	during, err := auth.NewVerifier(newKey, time.Hour, nil, auth.WithPreviousKey(oldKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := auth.NewVerifier(newKey, time.Hour, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		v     *auth.Verifier
+		token string
+		ok    bool
+	}{
+		{"during: a token of the previous key", during, oldTok, true},
+		{"during: a token of the new key", during, newTok, true},
+		{"after: a token of the previous key", after, oldTok, false},
+		{"after: a token of the new key", after, newTok, true},
+	} {
+		if _, err := tc.v.Verify(ctx, tc.token); (err == nil) != tc.ok {
+			t.Errorf("%s: Verify = %v, want accepted %v", tc.name, err, tc.ok)
+		}
+	}
+	if _, err := auth.NewVerifier(nil, time.Hour, nil, auth.WithPreviousKey(oldKey)); err == nil {
+		t.Error("a previous key without a current one was accepted")
+	}
+	if _, err := auth.NewVerifier(newKey, time.Hour, nil, auth.WithPreviousKey([]byte("short"))); err == nil {
+		t.Error("a short previous key was accepted")
 	}
 }

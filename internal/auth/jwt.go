@@ -3,11 +3,15 @@ package auth
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -17,16 +21,24 @@ import (
 // Issuer is the iss claim of every Tradewind access token.
 const Issuer = "tradewind"
 
-// Algorithm is the only signing algorithm accepted (pinned: a token's own
-// header never chooses how it is verified).
+// DefaultAudience is the aud claim of Tradewind's own access tokens unless
+// TRADEWIND_JWT_AUDIENCE names another.
+const DefaultAudience = "tradewind"
+
+// Algorithm is the only algorithm of Tradewind's own tokens (pinned: a
+// token's header only selects between the shared key and the identity
+// provider, and each accepts its own algorithms only).
 const Algorithm = "HS256"
+
+// leeway is the clock skew tolerated on exp, iat and nbf.
+const leeway = 5 * time.Second
 
 // Claims are a verified access token's claims.
 type Claims struct {
 	Subject   string    // customer id
 	Role      string    // RoleCustomer or RoleOps
 	ID        string    // jti: the session, what logout revokes
-	IssuedAt  time.Time // iat
+	IssuedAt  time.Time // iat (zero when an identity provider's token has none)
 	ExpiresAt time.Time // exp
 }
 
@@ -35,9 +47,47 @@ func (c Claims) Principal() Principal {
 	return Principal{Kind: KindUser, Caller: "user:" + c.Subject, Name: c.Subject, Subject: c.Subject, Role: c.Role, TokenID: c.ID}
 }
 
+// tokenClaims decodes a token's payload: the registered claims, plus the
+// raw claims for the role and the identity provider's customer claim.
+// exp, iat and nbf must be JSON numbers (RFC 7519 NumericDate): the JWT
+// library would also accept a numeric string, which no issuer should send.
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	Role string `json:"role,omitempty"`
+	raw map[string]json.RawMessage
+}
+
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, name := range []string{"exp", "iat", "nbf"} {
+		if v, ok := raw[name]; ok && !isJSONNumber(v) {
+			return fmt.Errorf("claim %s must be a NumericDate (a JSON number)", name)
+		}
+	}
+	if err := json.Unmarshal(b, &c.RegisteredClaims); err != nil {
+		return err
+	}
+	c.raw = raw
+	return nil
+}
+
+func isJSONNumber(v json.RawMessage) bool {
+	return len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))
+}
+
+// str returns a string claim; present but not a string is an error.
+func (c *tokenClaims) str(name string) (string, error) {
+	v, ok := c.raw[name]
+	if !ok || string(v) == "null" {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", fmt.Errorf("claim %s must be a string", name)
+	}
+	return s, nil
 }
 
 // RevocationChecker answers whether a session was revoked. *Revocations
@@ -47,32 +97,87 @@ type RevocationChecker interface {
 }
 
 // Verifier checks access tokens. It is safe for concurrent use.
+//
+// Two kinds of tokens are accepted:
+//   - Tradewind's own: HS256 with the shared key (or, during a rotation,
+//     the previous one), iss "tradewind", aud the configured audience,
+//     exp and iat required, sub the customer, role customer or ops, jti
+//     the session.
+//   - With WithIdentityProvider: the operator's identity provider's,
+//     RS256 or ES256 with a key of its JWKS, its issuer and audience; they
+//     are customers (see IdentityProvider).
+//
+// Every accepted token expires within the maximum lifetime, so the
+// revocation store, which remembers a revocation that long, covers it.
 type Verifier struct {
-	key         []byte
+	keys        [][]byte // the shared key first, then the previous one
+	audience    string
 	maxLifetime time.Duration
 	revoked     RevocationChecker
+	idp         *IdentityProvider
 	parser      *jwt.Parser
 	now         func() time.Time
 }
 
-// NewVerifier builds a verifier for HS256 tokens signed with key (at least
-// 32 bytes). Tokens living longer than maxLifetime (exp - iat) are
-// refused: revocations are remembered only that long. revoked may be nil
-// only in tests that do not need revocation.
-func NewVerifier(key []byte, maxLifetime time.Duration, revoked RevocationChecker) (*Verifier, error) {
-	if len(key) < 32 {
-		return nil, fmt.Errorf("auth: the token key must be at least 32 bytes, got %d", len(key))
+// VerifierOption configures a Verifier.
+type VerifierOption func(*Verifier)
+
+// WithAudience sets the aud Tradewind's own tokens must carry
+// (DefaultAudience otherwise).
+func WithAudience(aud string) VerifierOption { return func(v *Verifier) { v.audience = aud } }
+
+// WithPreviousKey also accepts tokens signed with the previous shared key,
+// while a rotation is under way (docs/security.md).
+func WithPreviousKey(key []byte) VerifierOption {
+	return func(v *Verifier) {
+		if len(key) > 0 {
+			v.keys = append(v.keys, key)
+		}
 	}
+}
+
+// WithIdentityProvider also accepts the identity provider's tokens.
+func WithIdentityProvider(p *IdentityProvider) VerifierOption {
+	return func(v *Verifier) { v.idp = p }
+}
+
+// NewVerifier builds a verifier for HS256 tokens signed with key (at least
+// 32 bytes; nil when only an identity provider's tokens are accepted).
+// Tokens living longer than maxLifetime are refused: revocations are
+// remembered only that long. revoked may be nil only in tests that do not
+// need revocation.
+func NewVerifier(key []byte, maxLifetime time.Duration, revoked RevocationChecker, opts ...VerifierOption) (*Verifier, error) {
 	if maxLifetime <= 0 {
 		return nil, errors.New("auth: the maximum token lifetime must be positive")
 	}
-	v := &Verifier{key: key, maxLifetime: maxLifetime, revoked: revoked, now: time.Now}
+	v := &Verifier{maxLifetime: maxLifetime, revoked: revoked, audience: DefaultAudience, now: time.Now}
+	if key != nil {
+		v.keys = append(v.keys, key)
+	}
+	for _, o := range opts {
+		o(v)
+	}
+	for _, k := range v.keys {
+		if len(k) < 32 {
+			return nil, fmt.Errorf("auth: a token key must be at least 32 bytes, got %d", len(k))
+		}
+	}
+	if key == nil && len(v.keys) > 0 {
+		return nil, errors.New("auth: a previous token key needs the current one")
+	}
+	if len(v.keys) == 0 && v.idp == nil {
+		return nil, errors.New("auth: a token key or an identity provider is required")
+	}
+	if strings.TrimSpace(v.audience) == "" {
+		return nil, errors.New("auth: the token audience must not be empty")
+	}
 	v.parser = jwt.NewParser(
 		jwt.WithValidMethods([]string{Algorithm}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(Issuer),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithAudience(v.audience),
+		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(func() time.Time { return v.now() }),
 	)
 	return v, nil
@@ -87,15 +192,55 @@ var (
 // ErrInvalid, ErrExpired, ErrRevoked or ErrUnavailable (the revocation
 // store cannot answer: fail closed).
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
-	var tc tokenClaims
-	_, err := v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.key, nil })
+	var c Claims
+	var err error
+	switch alg := headerAlg(token); {
+	case alg == Algorithm && len(v.keys) > 0:
+		c, err = v.verifyShared(token)
+	case alg == Algorithm:
+		return Claims{}, fmt.Errorf("%w: no shared token key is configured", ErrInvalid)
+	case v.idp != nil && v.idp.accepts(alg):
+		c, err = v.idp.verify(ctx, token)
+	default:
+		return Claims{}, fmt.Errorf("%w: algorithm %q is not accepted", ErrInvalid, alg)
+	}
+	if err != nil {
+		return Claims{}, err
+	}
 	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return Claims{}, fmt.Errorf("%w", ErrExpired)
-	case err != nil:
+	case !c.IssuedAt.IsZero() && c.ExpiresAt.Sub(c.IssuedAt) > v.maxLifetime:
+		return Claims{}, fmt.Errorf("%w: lifetime %s exceeds the maximum %s", ErrInvalid, c.ExpiresAt.Sub(c.IssuedAt), v.maxLifetime)
+	case c.ExpiresAt.Sub(v.now()) > v.maxLifetime+leeway:
+		return Claims{}, fmt.Errorf("%w: expires beyond the maximum lifetime %s", ErrInvalid, v.maxLifetime)
+	}
+	if v.revoked != nil {
+		revoked, err := v.revoked.IsRevoked(ctx, c.ID)
+		if err != nil {
+			return Claims{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if revoked {
+			return Claims{}, fmt.Errorf("%w: session %s", ErrRevoked, c.ID)
+		}
+	}
+	return c, nil
+}
+
+// verifyShared checks one of Tradewind's own HS256 tokens.
+func (v *Verifier) verifyShared(token string) (Claims, error) {
+	var tc tokenClaims
+	keys := jwt.VerificationKeySet{}
+	for _, k := range v.keys {
+		keys.Keys = append(keys.Keys, k)
+	}
+	_, err := v.parser.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return keys, nil })
+	if err := parseError(err); err != nil {
+		return Claims{}, err
+	}
+	role, err := tc.str("role")
+	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	c := Claims{Subject: tc.Subject, Role: tc.Role, ID: tc.ID}
+	c := Claims{Subject: tc.Subject, Role: role, ID: tc.ID}
 	if c.Role == "" {
 		c.Role = RoleCustomer
 	}
@@ -110,25 +255,70 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		return Claims{}, fmt.Errorf("%w: jti must be 1..128 characters of [A-Za-z0-9_-]", ErrInvalid)
 	case c.Role != RoleCustomer && c.Role != RoleOps:
 		return Claims{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, c.Role)
-	case c.ExpiresAt.Sub(c.IssuedAt) > v.maxLifetime:
-		return Claims{}, fmt.Errorf("%w: lifetime %s exceeds the maximum %s", ErrInvalid, c.ExpiresAt.Sub(c.IssuedAt), v.maxLifetime)
-	}
-	if v.revoked != nil {
-		revoked, err := v.revoked.IsRevoked(ctx, c.ID)
-		if err != nil {
-			return Claims{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-		}
-		if revoked {
-			return Claims{}, fmt.Errorf("%w: session %s", ErrRevoked, c.ID)
-		}
 	}
 	return c, nil
 }
 
-// Issue signs a token for a customer (development and tests; a real
-// deployment's identity provider issues them with the same key and
-// claims). ttl must not exceed the verifier's maximum lifetime.
-func Issue(key []byte, subject, role string, ttl time.Duration) (string, Claims, error) {
+// parseError maps the JWT library's errors to ErrExpired or ErrInvalid.
+func parseError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return fmt.Errorf("%w", ErrExpired)
+	}
+	return fmt.Errorf("%w: %w", ErrInvalid, err)
+}
+
+// headerAlg reads the alg of a token's header without trusting it: it
+// only selects which verification applies, each pinned to its own
+// algorithms and keys.
+func headerAlg(token string) string {
+	head, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return ""
+	}
+	return h.Alg
+}
+
+// sessionID derives a session id that fits jtiRE from an external token's
+// issuer and jti (or, without a jti, the token itself), so that logout can
+// revoke it and it never collides with Tradewind's own jti values.
+func sessionID(issuer, jti, token string) string {
+	h := sha256.New()
+	h.Write([]byte(issuer))
+	h.Write([]byte{0})
+	if jti != "" {
+		h.Write([]byte(jti))
+	} else {
+		h.Write([]byte(token))
+	}
+	return "idp-" + base64.RawURLEncoding.EncodeToString(h.Sum(nil))
+}
+
+// IssueOption configures Issue.
+type IssueOption func(*jwt.RegisteredClaims)
+
+// ForAudience sets the token's aud (DefaultAudience otherwise); it must be
+// the verifiers' TRADEWIND_JWT_AUDIENCE.
+func ForAudience(aud string) IssueOption {
+	return func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{aud} }
+}
+
+// Issue signs a token for a customer (development, tests and operators'
+// tokens; a shop's users may come from its identity provider instead).
+// ttl must not exceed the verifier's maximum lifetime.
+func Issue(key []byte, subject, role string, ttl time.Duration, opts ...IssueOption) (string, Claims, error) {
 	if len(key) < 32 {
 		return "", Claims{}, fmt.Errorf("issue token: the key must be at least 32 bytes, got %d", len(key))
 	}
@@ -144,13 +334,17 @@ func Issue(key []byte, subject, role string, ttl time.Duration) (string, Claims,
 	}
 	now := time.Now().Truncate(time.Second)
 	c := Claims{Subject: subject, Role: role, ID: id.String(), IssuedAt: now, ExpiresAt: now.Add(ttl)}
-	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, tokenClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: Issuer, Subject: subject, ID: c.ID,
-			IssuedAt: jwt.NewNumericDate(c.IssuedAt), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
-		},
-		Role: role,
-	})
+	rc := jwt.RegisteredClaims{
+		Issuer: Issuer, Subject: subject, ID: c.ID, Audience: jwt.ClaimStrings{DefaultAudience},
+		IssuedAt: jwt.NewNumericDate(c.IssuedAt), ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
+	}
+	for _, o := range opts {
+		o(&rc)
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodHS256, struct {
+		jwt.RegisteredClaims
+		Role string `json:"role"`
+	}{rc, role})
 	s, err := tok.SignedString(key)
 	if err != nil {
 		return "", Claims{}, fmt.Errorf("issue token: %w", err)

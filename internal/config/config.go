@@ -43,8 +43,20 @@ type Config struct {
 	RateLimit        int           // TRADEWIND_RATE_LIMIT: requests/s per caller and route class
 	RateBurst        int           // TRADEWIND_RATE_BURST
 	RateLimitStore   string        // TRADEWIND_RATE_LIMIT_STORE: nats or postgres
-	JWTSecret        string        // TRADEWIND_JWT_SECRET: HS256 key; empty = development key in the data dir
 	TokenMaxLifetime time.Duration // TRADEWIND_TOKEN_MAX_LIFETIME
+
+	// Mode and user-token credentials (see Development and TokenSecrets).
+	Dev                   bool          // TRADEWIND_DEV: development mode even on a non-loopback address
+	JWTSecret             string        // TRADEWIND_JWT_SECRET: HS256 key shared by every replica
+	JWTSecretFile         string        // TRADEWIND_JWT_SECRET_FILE: the same, read from a file (compose/k8s secrets)
+	JWTPreviousSecret     string        // TRADEWIND_JWT_PREVIOUS_SECRET: still verified, never signs (rotation)
+	JWTPreviousSecretFile string        // TRADEWIND_JWT_PREVIOUS_SECRET_FILE
+	JWTAudience           string        // TRADEWIND_JWT_AUDIENCE: aud of Tradewind's own tokens
+	IDPJWKSURL            string        // TRADEWIND_IDP_JWKS_URL: the identity provider's key set (RS256/ES256)
+	IDPIssuer             string        // TRADEWIND_IDP_ISSUER: required iss of its tokens
+	IDPAudience           string        // TRADEWIND_IDP_AUDIENCE: required aud of its tokens
+	IDPCustomerClaim      string        // TRADEWIND_IDP_CUSTOMER_CLAIM: the claim naming the customer
+	IDPJWKSRefresh        time.Duration // TRADEWIND_IDP_JWKS_REFRESH: key set refresh period
 
 	// Order saga (orders, inventory, payments roles).
 	PaymentURL             string        // TRADEWIND_PAYMENT_URL: payment provider; empty starts the simulator in-process
@@ -89,8 +101,18 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.int(&c.RateLimit, "TRADEWIND_RATE_LIMIT", "rate-limit", 100, "default requests per second per caller and route class, shared by all gateways")
 	b.int(&c.RateBurst, "TRADEWIND_RATE_BURST", "rate-burst", 200, "default burst per caller and route class")
 	b.str(&c.RateLimitStore, "TRADEWIND_RATE_LIMIT_STORE", "rate-limit-store", "nats", "where shared rate limit state lives: nats (KV) or postgres")
-	b.str(&c.JWTSecret, "TRADEWIND_JWT_SECRET", "jwt-secret", "", "HS256 key (32+ bytes) for user access tokens; empty: a development key in the data dir")
 	b.dur(&c.TokenMaxLifetime, "TRADEWIND_TOKEN_MAX_LIFETIME", "token-max-lifetime", 24*time.Hour, "longest accepted access token lifetime (revocations are kept this long)")
+	b.bool(&c.Dev, "TRADEWIND_DEV", "dev", false, "development mode on any address: a generated token key and a printed all-scope API key (never in production); without it, a non-loopback listen address means production mode")
+	b.secret(&c.JWTSecret, "TRADEWIND_JWT_SECRET", "jwt-secret", "HS256 key (32+ bytes) of user access tokens, the same on every replica; required in production unless TRADEWIND_IDP_JWKS_URL is set (prefer TRADEWIND_JWT_SECRET_FILE)")
+	b.str(&c.JWTSecretFile, "TRADEWIND_JWT_SECRET_FILE", "jwt-secret-file", "", "file holding TRADEWIND_JWT_SECRET (a compose or Kubernetes secret); trailing newline ignored")
+	b.secret(&c.JWTPreviousSecret, "TRADEWIND_JWT_PREVIOUS_SECRET", "jwt-previous-secret", "the previous HS256 key during a rotation: tokens it signed are still accepted, nothing new is signed with it")
+	b.str(&c.JWTPreviousSecretFile, "TRADEWIND_JWT_PREVIOUS_SECRET_FILE", "jwt-previous-secret-file", "", "file holding TRADEWIND_JWT_PREVIOUS_SECRET")
+	b.str(&c.JWTAudience, "TRADEWIND_JWT_AUDIENCE", "jwt-audience", "tradewind", "aud claim Tradewind's own HS256 tokens must carry")
+	b.str(&c.IDPJWKSURL, "TRADEWIND_IDP_JWKS_URL", "idp-jwks-url", "", "JWKS URL of your identity provider: its RS256/ES256 user tokens are accepted too (https; http only on loopback)")
+	b.str(&c.IDPIssuer, "TRADEWIND_IDP_ISSUER", "idp-issuer", "", "iss the identity provider's tokens must carry (required with TRADEWIND_IDP_JWKS_URL)")
+	b.str(&c.IDPAudience, "TRADEWIND_IDP_AUDIENCE", "idp-audience", "", "aud the identity provider's tokens must carry (required with TRADEWIND_IDP_JWKS_URL)")
+	b.str(&c.IDPCustomerClaim, "TRADEWIND_IDP_CUSTOMER_CLAIM", "idp-customer-claim", "sub", "claim of the identity provider's tokens that holds the customer id (a top-level string claim)")
+	b.dur(&c.IDPJWKSRefresh, "TRADEWIND_IDP_JWKS_REFRESH", "idp-jwks-refresh", 15*time.Minute, "how often the identity provider's key set is fetched again (an unknown key id fetches it at once)")
 	b.str(&c.PaymentURL, "TRADEWIND_PAYMENT_URL", "payment-url", "", "payment provider base URL; empty starts the payment provider simulator in-process")
 	b.dur(&c.PaymentTimeout, "TRADEWIND_PAYMENT_TIMEOUT", "payment-timeout", 2*time.Second, "timeout of one payment provider request")
 	b.dur(&c.PaymentBreakerCooldown, "TRADEWIND_PAYMENT_BREAKER_COOLDOWN", "payment-breaker-cooldown", 5*time.Second, "how long the payment circuit breaker stays open before a trial request (messages wait this long)")
@@ -185,9 +207,7 @@ func (c *Config) Validate() error {
 	if c.RateLimitStore != "nats" && c.RateLimitStore != "postgres" {
 		add("TRADEWIND_RATE_LIMIT_STORE: want nats or postgres, got %q", c.RateLimitStore)
 	}
-	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		add("TRADEWIND_JWT_SECRET: want at least 32 bytes, got %d", len(c.JWTSecret))
-	}
+	errs = append(errs, c.validateCredentials()...)
 	if c.TokenMaxLifetime < time.Minute {
 		add("TRADEWIND_TOKEN_MAX_LIFETIME: want at least 1m, got %s", c.TokenMaxLifetime)
 	}
@@ -266,6 +286,30 @@ func (b binder) str(p *string, env, flag, def, help string) {
 		def = v
 	}
 	b.fs.StringVar(p, flag, def, help+" (env "+env+")")
+	b.annotate(flag, env)
+}
+
+// secret binds a setting whose value must never be shown: the
+// environment's value is not the flag's displayed default, so neither
+// --help nor the generated docs can print it.
+func (b binder) secret(p *string, env, flag, help string) {
+	b.fs.StringVar(p, flag, "", help+" (env "+env+")")
+	if v, ok := os.LookupEnv(env); ok {
+		*p = v
+	}
+	b.annotate(flag, env)
+}
+
+func (b binder) bool(p *bool, env, flag string, def bool, help string) {
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			b.c.envErrs = append(b.c.envErrs, fmt.Errorf("%s %q: want 1/true or 0/false", env, v))
+		} else {
+			def = x
+		}
+	}
+	b.fs.BoolVar(p, flag, def, help+" (env "+env+")")
 	b.annotate(flag, env)
 }
 

@@ -52,9 +52,21 @@ them with their defaults.
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", s.Env, s.Flag, def, strings.ReplaceAll(help(s), "|", `\|`))
 	}
 	b.WriteString(`
-Secrets (the password in ` + "`DATABASE_URL`" + `) are never logged: the logger
-redacts passwords in URLs and attributes named like secrets
-(` + "`internal/logx`" + `).
+## Development and production mode
+
+` + "`serve`" + ` runs in **development mode** when every address it listens on is
+a loopback address (` + "`make run`" + `: 127.0.0.1), or with ` + "`--dev`" + `
+(` + "`TRADEWIND_DEV=1`" + `): without a configured secret it generates a token key
+in the data directory and prints an all-scope API key and a demo token.
+Anywhere else it runs in **production mode**: the api and ws roles refuse to
+start without ` + "`TRADEWIND_JWT_SECRET_FILE`" + ` / ` + "`TRADEWIND_JWT_SECRET`" + ` or
+` + "`TRADEWIND_IDP_JWKS_URL`" + `, and nothing is generated or printed. See
+docs/security.md for the trust model and how to rotate the secret.
+
+Secrets (the password in ` + "`DATABASE_URL`" + `, the token keys) are never logged:
+the logger redacts passwords in URLs and attributes named like secrets
+(` + "`internal/logx`" + `), and a secret taken from the environment is never
+shown as a flag's default in ` + "`--help`" + `.
 
 ## Other variables
 

@@ -1,28 +1,36 @@
 // Package outbox stores messages in PostgreSQL in the same transaction as
-// the effects that produced them, and relays them to JetStream after commit.
+// the effects that produced them, and publishes them to JetStream after
+// commit.
 //
 // Invariant: a message is in the outbox if and only if the transaction that
-// produced it committed. The relay deletes a row only after JetStream has
-// acknowledged it, and publishes with Nats-Msg-Id = event id, so a relay
-// that dies between publish and delete republishes a row the broker then
-// drops as a duplicate (inside the stream's duplicate window).
+// produced it committed. A row is deleted only after JetStream has
+// acknowledged it, and every publish carries Nats-Msg-Id = event id, so a
+// row published twice (a crash between publish and delete, or the relay
+// sweeping a row its writer is still publishing) is dropped by the broker
+// inside the stream's duplicate window, and by the consumers' inboxes after.
+//
+// Two paths publish. The direct path: the writer collects what its
+// transaction wrote (Collect), commits and publishes those rows itself
+// (Publisher.Commit), then deletes them in the background without waiting
+// for a WAL flush (a lost delete only means a duplicate publish). This
+// takes the relay's read, its commit and its wake-up out of every saga hop.
+// The relay is the durable fallback: it sweeps rows older than a few
+// seconds — what a crashed writer or a NATS outage left behind.
 package outbox
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/schemas"
 )
-
-// NotifyChannel is the LISTEN/NOTIFY channel a commit with outbox rows
-// signals, so relays in other processes wake at once.
-const NotifyChannel = "tradewind_outbox"
 
 // Message is one message ready for the outbox.
 type Message struct {
@@ -46,14 +54,20 @@ func Encode(ctx context.Context, e *event.Event) (Message, error) {
 	return Message{EventID: e.ID(), Subject: subject, Header: h, Body: body}, nil
 }
 
-// Add inserts events into the outbox inside tx, in order, in one round
-// trip, and queues a NOTIFY that PostgreSQL delivers on commit.
+// Add validates events against their schemas and inserts them into the
+// outbox inside tx, in order, in one round trip. This is where an event
+// Tradewind emits is checked against its schema, once: the consumers of
+// the EVENTS stream trust what the relay published (see
+// runner.Config.Trusted).
 func Add(ctx context.Context, tx pgx.Tx, evs ...*event.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
 	msgs := make([]Message, 0, len(evs))
 	for _, e := range evs {
+		if err := schemas.ValidateEvent(e); err != nil {
+			return fmt.Errorf("outbox: %s %s does not match its schema: %w", e.Type(), e.ID(), err)
+		}
 		m, err := Encode(ctx, e)
 		if err != nil {
 			return err
@@ -63,7 +77,9 @@ func Add(ctx context.Context, tx pgx.Tx, evs ...*event.Event) error {
 	return AddMessages(ctx, tx, msgs...)
 }
 
-// AddMessages inserts already encoded messages (see Add).
+// AddMessages inserts already encoded and validated messages (see Add).
+// When ctx carries a Pending (Collect), the rows are recorded in it for
+// publishing after commit.
 func AddMessages(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 	if len(msgs) == 0 {
 		return nil
@@ -79,18 +95,60 @@ func AddMessages(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 		}
 		ids[i], subjects[i], headers[i], bodies[i] = m.EventID, m.Subject, string(hb), m.Body
 	}
-	_, err := tx.Exec(ctx, `
-		WITH ins AS (
-			INSERT INTO core.outbox (event_id, subject, headers, body)
-			SELECT e, s, h::jsonb, b
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(e, s, h, b, n)
-			ORDER BY n
-			RETURNING 1
-		)
-		SELECT pg_notify($5, '') FROM (SELECT 1 FROM ins LIMIT 1) x`,
-		ids, subjects, headers, bodies, NotifyChannel)
+	rows, err := tx.Query(ctx, `
+		INSERT INTO core.outbox (event_id, subject, headers, body)
+		SELECT e, s, h::jsonb, b
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(e, s, h, b, n)
+		ORDER BY n
+		RETURNING id`,
+		ids, subjects, headers, bodies)
 	if err != nil {
 		return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
 	}
+	rowIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
+	}
+	if p, ok := ctx.Value(pendingKey{}).(*Pending); ok {
+		// Identity values are handed out in insertion order, so sorting
+		// the returned ids pairs them with msgs.
+		slices.Sort(rowIDs)
+		for i, m := range msgs {
+			p.rows = append(p.rows, pendingRow{id: rowIDs[i], msg: m})
+		}
+	}
 	return nil
+}
+
+// Pending is what one transaction wrote to the outbox, for its writer to
+// publish after commit. It belongs to one transaction attempt: a rolled
+// back attempt's Pending must be dropped.
+type Pending struct {
+	rows []pendingRow
+}
+
+type pendingRow struct {
+	id  int64
+	msg Message
+}
+
+type pendingKey struct{}
+
+// Collect returns a context under which Add and AddMessages record the
+// rows they insert in the returned Pending.
+func Collect(ctx context.Context) (context.Context, *Pending) {
+	p := &Pending{}
+	return context.WithValue(ctx, pendingKey{}, p), p
+}
+
+// Join appends what other recorded (a savepoint's own Pending, once the
+// savepoint is released).
+func (p *Pending) Join(other *Pending) { p.rows = append(p.rows, other.rows...) }
+
+// Len is how many rows were recorded.
+func (p *Pending) Len() int {
+	if p == nil {
+		return 0
+	}
+	return len(p.rows)
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -33,6 +32,16 @@ type RelayConfig struct {
 	// all acknowledged, with the row count and the time from the first
 	// publish to the last ack (metrics.ObserveOutboxPublish fits).
 	Observe func(rows int, elapsed time.Duration)
+	// MinAge leaves rows younger than this to the writer that is
+	// publishing them itself (Publisher.Commit); 0 relays every row. A row
+	// the relay takes anyway is published twice and deduplicated.
+	MinAge time.Duration
+	// VacuumAbove is the number of dead tuples in core.outbox past which
+	// the relay vacuums it (at most once per VacuumEvery), so the queue
+	// table stays small where autovacuum is off or lagging; 0: 10,000.
+	VacuumAbove int64
+	// VacuumEvery is how often the dead tuples are checked; 0: 10 s.
+	VacuumEvery time.Duration
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -44,6 +53,12 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 10 * time.Second
+	}
+	if c.VacuumAbove <= 0 {
+		c.VacuumAbove = 10_000
+	}
+	if c.VacuumEvery <= 0 {
+		c.VacuumEvery = 10 * time.Second
 	}
 }
 
@@ -72,7 +87,8 @@ func NewRelay(cfg RelayConfig, pool *pgxpool.Pool, js jetstream.JetStream, log *
 	return &Relay{cfg: cfg, pool: pool, js: js, log: log.With("component", "relay"), wake: make(chan struct{}, 1)}, nil
 }
 
-// Wake asks the relay to run a round now. It never blocks.
+// Wake asks the relay to run a round now (tests, and writers without a
+// Publisher). It never blocks.
 func (r *Relay) Wake() {
 	select {
 	case r.wake <- struct{}{}:
@@ -83,13 +99,19 @@ func (r *Relay) Wake() {
 // Published counts messages acknowledged by JetStream since start.
 func (r *Relay) Published() int64 { return r.published.Load() }
 
-// Run relays until ctx ends. Wake-ups come from Wake (same process), from
-// NOTIFY (other processes) and from the periodic sweep.
+// Run relays until ctx ends, on every sweep period and on Wake; it also
+// keeps core.outbox vacuumed (see RelayConfig.VacuumAbove).
 func (r *Relay) Run(ctx context.Context) error {
-	go r.listen(ctx)
 	t := time.NewTicker(r.cfg.Sweep)
 	defer t.Stop()
+	lastVacuum := time.Now()
 	for {
+		if time.Since(lastVacuum) >= r.cfg.VacuumEvery {
+			lastVacuum = time.Now()
+			if err := r.vacuum(ctx); err != nil && ctx.Err() == nil {
+				r.log.Warn("cannot vacuum the outbox", "err", err)
+			}
+		}
 		for {
 			n, err := r.Drain(ctx)
 			if err != nil {
@@ -112,33 +134,21 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-func (r *Relay) listen(ctx context.Context) {
-	for ctx.Err() == nil {
-		err := func() error {
-			conn, err := r.pool.Acquire(ctx)
-			if err != nil {
-				return err
-			}
-			defer conn.Release()
-			if _, err := conn.Exec(ctx, "LISTEN "+NotifyChannel); err != nil {
-				return err
-			}
-			defer func() { _, _ = conn.Exec(context.Background(), "UNLISTEN *") }()
-			for {
-				if _, err := conn.Conn().WaitForNotification(ctx); err != nil {
-					return err
-				}
-				r.Wake()
-			}
-		}()
-		if ctx.Err() == nil {
-			r.log.Debug("outbox LISTEN connection lost; sweeping until it is back", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
+// vacuum vacuums core.outbox when its dead tuples pass VacuumAbove.
+// Every published row is deleted, so without vacuum the table (and every
+// relay read) grows without bound where autovacuum is off or behind.
+func (r *Relay) vacuum(ctx context.Context) error {
+	var dead int64
+	err := r.pool.QueryRow(ctx, `SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables WHERE schemaname = 'core' AND relname = 'outbox'`).Scan(&dead)
+	if err != nil || dead < r.cfg.VacuumAbove {
+		return err
 	}
+	start := time.Now()
+	if _, err := r.pool.Exec(ctx, `VACUUM (SKIP_LOCKED) core.outbox`); err != nil {
+		return err
+	}
+	r.log.Debug("outbox vacuumed", "dead_tuples", dead, "took", time.Since(start))
+	return nil
 }
 
 type row struct {
@@ -165,7 +175,10 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	if !locked {
 		return 0, nil
 	}
-	rows, err := tx.Query(ctx, `SELECT id, event_id, subject, headers, body FROM core.outbox ORDER BY id LIMIT $1`, r.cfg.Batch)
+	rows, err := tx.Query(ctx, `
+		SELECT id, event_id, subject, headers, body FROM core.outbox
+		WHERE created_at <= now() - $2 * interval '1 microsecond'
+		ORDER BY id LIMIT $1`, r.cfg.Batch, r.cfg.MinAge.Microseconds())
 	if err != nil {
 		return 0, fmt.Errorf("relay: select: %w", err)
 	}
@@ -212,33 +225,20 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 func (r *Relay) publish(ctx context.Context, batch []row) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
 	for _, b := range batch {
-		m := &nats.Msg{Subject: b.subject, Data: b.body, Header: nats.Header{}}
 		var h map[string][]string
 		if err := json.Unmarshal(b.header, &h); err != nil {
 			return fmt.Errorf("relay: headers of outbox row %d: %w", b.id, err)
 		}
-		for k, v := range h {
-			m.Header[k] = v
-		}
-		m.Header.Set(nats.MsgIdHdr, b.eventID)
-		f, err := r.js.PublishMsgAsync(m)
+		f, err := r.js.PublishMsgAsync(natsMsg(Message{EventID: b.eventID, Subject: b.subject, Header: h, Body: b.body}))
 		if err != nil {
 			return fmt.Errorf("relay: publish %s to %s: %w", b.eventID, b.subject, err)
 		}
 		futures = append(futures, f)
 	}
-	timeout := time.NewTimer(r.cfg.AckTimeout)
-	defer timeout.Stop()
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("relay: publish %s to %s: %w", batch[i].eventID, batch[i].subject, err)
-		case <-timeout.C:
-			return fmt.Errorf("relay: no publish ack within %s", r.cfg.AckTimeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := awaitAcks(ctx, futures, r.cfg.AckTimeout, func(i int) string {
+		return batch[i].eventID + " to " + batch[i].subject
+	}); err != nil {
+		return fmt.Errorf("relay: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
@@ -23,18 +24,12 @@ func TestRelayCrashAfterPublishPublishesOnceAfterRestart(t *testing.T) {
 	pool := testenv.Pool(t)
 
 	order := uuid.NewString()
-	var evs []*event.Event
-	for i := 0; i < 25; i++ {
-		e, err := events.New(events.OrderPlacedV1, order, events.OrderPlaced{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, e)
-	}
+	evs := placedEvents(t, order, 25)
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = tx.Rollback(ctx) }()
 	if err := Add(ctx, tx, evs...); err != nil {
 		t.Fatal(err)
 	}
@@ -128,4 +123,109 @@ func subjectCount(t *testing.T, js jetstream.JetStream, subject string) int {
 		t.Fatal(err)
 	}
 	return int(info.State.Subjects[subject])
+}
+
+// placedEvents builds n orders.placed events of one order.
+func placedEvents(t *testing.T, order string, n int) []*event.Event {
+	t.Helper()
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var evs []*event.Event
+	for range n {
+		e, err := events.New(events.OrderPlacedV1, order, events.OrderPlaced{
+			OrderID: order, CustomerID: "c-1", Currency: "EUR", Total: 250,
+			Lines:    []events.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 250}},
+			PlacedAt: now, Deadline: now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+func TestCommitPublishesItsOwnRowsAndDeletesThem(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, _, js := testenv.JetStream(t)
+	pool := testenv.Pool(t)
+	pub, err := NewPublisher(PublisherConfig{}, pool, js, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = pub.Run(ctx) }()
+
+	order := uuid.NewString()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	wctx, written := Collect(ctx)
+	if err := Add(wctx, tx, placedEvents(t, order, 10)...); err != nil {
+		t.Fatal(err)
+	}
+	if written.Len() != 10 {
+		t.Fatalf("recorded %d rows, want 10", written.Len())
+	}
+	// Published straight after commit, with no relay running.
+	if err := pub.Commit(ctx, tx, written); err != nil {
+		t.Fatal(err)
+	}
+	if n := subjectCount(t, js, "evt.orders.placed."+order); n != 10 {
+		t.Fatalf("stream after commit = %d, want 10", n)
+	}
+	testenv.Eventually(t, 10*time.Second, "published rows deleted", func() bool {
+		return outboxRows(t, ctx, pool, order) == 0
+	})
+}
+
+func TestRowsOfAWriterThatDiedAfterCommitAreSweptOnce(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := testenv.JetStream(t)
+	pool := testenv.Pool(t)
+	order := uuid.NewString()
+	// A writer commits and dies before publishing (a plain commit).
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := Add(ctx, tx, placedEvents(t, order, 5)...); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewRelay(RelayConfig{MinAge: time.Hour}, pool, js, nil)
+	if n, err := r.Drain(ctx); err != nil || n != 0 {
+		t.Fatalf("drain of young rows: n=%d err=%v, want 0 (left to their writer)", n, err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE core.outbox SET created_at = now() - interval '2 hours' WHERE subject = $1`,
+		"evt.orders.placed."+order); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.Drain(ctx); err != nil || n != 5 {
+		t.Fatalf("drain of old rows: n=%d err=%v, want 5", n, err)
+	}
+	if n := subjectCount(t, js, "evt.orders.placed."+order); n != 5 {
+		t.Errorf("stream = %d, want 5", n)
+	}
+}
+
+func TestAddRefusesAnEventThatDoesNotMatchItsSchema(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	e, err := events.New(events.OrderPlacedV1, "not-a-uuid", map[string]any{"order_id": 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := Add(ctx, tx, e); err == nil {
+		t.Fatal("Add accepted an event that does not match its schema")
+	}
 }

@@ -79,6 +79,12 @@ type Config struct {
 	// Upcast, when set, rewrites old versions of a message to the shape the
 	// handler expects, after validation against the original's schema.
 	Upcast func(*event.Event) (*event.Event, error)
+	// Trusted skips the JSON Schema check of each message: set it only for
+	// streams that nothing but Tradewind's outbox writes (EVENTS, under the
+	// NATS permissions of docs/security.md), whose events were validated
+	// once when they entered the outbox (outbox.Add). Commands from
+	// producers are never trusted.
+	Trusted bool
 }
 
 func (c *Config) setDefaults() {
@@ -122,9 +128,9 @@ type Option func(*Runner)
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(r *Runner) { r.log = l } }
 
-// WithAfterCommit runs f after every commit that wrote outbox rows (the
-// in-process relay wake-up).
-func WithAfterCommit(f func()) Option { return func(r *Runner) { r.afterCommit = f } }
+// WithPublisher publishes the outbox rows of every batch straight after
+// its commit (see outbox.Publisher); without it the relay publishes them.
+func WithPublisher(p *outbox.Publisher) Option { return func(r *Runner) { r.pub = p } }
 
 // WithCommitted runs f after every commit with the events the batch
 // emitted (they are in the outbox, durably). It must be cheap: it runs on
@@ -165,16 +171,16 @@ func WithBeforeAck(f func() error) Option { return func(r *Runner) { r.beforeAck
 
 // Runner consumes one durable consumer.
 type Runner struct {
-	cfg         Config
-	js          jetstream.JetStream
-	pool        *pgxpool.Pool
-	h           Handler
-	log         *slog.Logger
-	afterCommit func()
-	committed   func([]*event.Event)
-	beforeAck   func() error
-	obs         Observer
-	tracer      trace.Tracer // nil: no spans (see WithTracer)
+	cfg       Config
+	js        jetstream.JetStream
+	pool      *pgxpool.Pool
+	h         Handler
+	log       *slog.Logger
+	pub       *outbox.Publisher // nil: the relay publishes
+	committed func([]*event.Event)
+	beforeAck func() error
+	obs       Observer
+	tracer    trace.Tracer // nil: no spans (see WithTracer)
 
 	running atomic.Bool
 	stats   Stats
@@ -393,7 +399,7 @@ func (r *Runner) decode(it *item) {
 	}
 	it.meta = meta
 	ev, err := cenats.DecodeLimit(it.msg.Headers(), it.msg.Data(), r.cfg.MaxPayload)
-	if err == nil {
+	if err == nil && !r.cfg.Trusted {
 		err = schemas.ValidateEvent(ev)
 	}
 	if err == nil && r.cfg.Upcast != nil {
@@ -422,7 +428,7 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		items[i].msg = m
 		r.decode(&items[i])
 	}
-	wrote, err := r.apply(ctx, items)
+	err := r.apply(ctx, items)
 	stopHeartbeat() // before any ack or nak: a late InProgress would reset a nak's delay
 	if err != nil {
 		// Nothing of the batch committed (or we cannot know): every message
@@ -435,9 +441,6 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		r.settle(ctx, items)
 		r.observe(items, start)
 		return err
-	}
-	if wrote && r.afterCommit != nil {
-		r.afterCommit()
 	}
 	if r.committed != nil {
 		var emitted []*event.Event
@@ -511,8 +514,8 @@ func (r *Runner) observe(items []item, start time.Time) {
 // errHandlerFailed ends the fast path: some handler failed.
 var errHandlerFailed = errors.New("a handler failed")
 
-// apply runs the batch's handlers in one transaction and reports whether
-// outbox rows were written.
+// apply runs the batch's handlers in one transaction, commits it and
+// publishes what it wrote to the outbox.
 //
 // The fast path uses no savepoints: one statement records every inbox row,
 // the handlers run, one statement writes every outbox row. A savepoint per
@@ -523,19 +526,20 @@ var errHandlerFailed = errors.New("a handler failed")
 // just the failing message (and its aggregate's later messages) are held
 // back. Handlers may therefore run twice for one delivery; they only touch
 // the transaction (and idempotent external calls), so that is safe.
-func (r *Runner) apply(ctx context.Context, items []item) (wrote bool, err error) {
-	wrote, err = r.applyFast(ctx, items)
+func (r *Runner) apply(ctx context.Context, items []item) error {
+	err := r.applyFast(ctx, items)
 	if !errors.Is(err, errHandlerFailed) {
-		return wrote, err
+		return err
 	}
 	return r.applySafe(ctx, items)
 }
 
-func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err error) {
+func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
-		return false, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
+	ctx, written := outbox.Collect(ctx)
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback(context.Background())
@@ -551,7 +555,7 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err e
 		}
 	}
 	if len(ids) == 0 {
-		return false, tx.Commit(ctx)
+		return tx.Commit(ctx)
 	}
 	rows, err := tx.Query(ctx, `
 		INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq)
@@ -559,11 +563,11 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err e
 		ON CONFLICT DO NOTHING
 		RETURNING event_id`, r.cfg.Name, ids, types, seqs)
 	if err != nil {
-		return false, fmt.Errorf("inbox insert: %w", err)
+		return fmt.Errorf("inbox insert: %w", err)
 	}
 	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return false, fmt.Errorf("inbox insert: %w", err)
+		return fmt.Errorf("inbox insert: %w", err)
 	}
 	isNew := make(map[string]bool, len(fresh))
 	for _, id := range fresh {
@@ -580,15 +584,15 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err e
 		emitted, herr := r.handle(ctx, tx, it)
 		it.handled = time.Since(start)
 		if herr != nil {
-			return false, errHandlerFailed
+			return errHandlerFailed
 		}
 		out = append(out, emitted...)
 	}
 	if err := outbox.Add(ctx, tx, out...); err != nil {
-		return false, errHandlerFailed
+		return errHandlerFailed
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("commit: %w", err)
+	if err := r.pub.Commit(ctx, tx, written); err != nil {
+		return err
 	}
 	inserted := make(map[string]bool, len(fresh))
 	for _, id := range fresh {
@@ -608,7 +612,7 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (wrote bool, err e
 			r.stats.Duplicates.Add(1)
 		}
 	}
-	return len(out) > 0, nil
+	return nil
 }
 
 // handlerContext carries the delivery and the message's logger.
@@ -635,11 +639,12 @@ func (r *Runner) caused(ctx context.Context, it *item, out []*event.Event) []*ev
 }
 
 // applySafe applies the batch with a savepoint per message.
-func (r *Runner) applySafe(ctx context.Context, items []item) (wrote bool, err error) {
+func (r *Runner) applySafe(ctx context.Context, items []item) (err error) {
 	tx, err := r.pool.Begin(ctx)
 	if err != nil {
-		return false, fmt.Errorf("begin: %w", err)
+		return fmt.Errorf("begin: %w", err)
 	}
+	ctx, written := outbox.Collect(ctx)
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback(context.Background())
@@ -658,61 +663,61 @@ func (r *Runner) applySafe(ctx context.Context, items []item) (wrote bool, err e
 			it.outcome, it.delay = nak, d
 			continue
 		}
-		n, err := r.applyOne(ctx, tx, it)
-		if err != nil {
-			return false, err
-		}
-		if n > 0 {
-			wrote = true
+		if err := r.applyOne(ctx, tx, it, written); err != nil {
+			return err
 		}
 		if it.outcome == nak {
 			parked[key] = it.delay
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return false, fmt.Errorf("commit: %w", err)
-	}
-	return wrote, nil
+	return r.pub.Commit(ctx, tx, written)
 }
 
 // applyOne applies one message under a savepoint. A returned error means
 // the transaction itself is broken.
-func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, it *item) (emitted int, err error) {
+//
+// Hazard: the outbox rows a rolled-back savepoint wrote stay recorded in
+// the batch's Pending (outbox.Collect), so the message is handled under a
+// Pending of its own that joins the batch's only when its savepoint is
+// released.
+func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, it *item, batch *outbox.Pending) error {
 	start := time.Now()
 	defer func() { it.handled = time.Since(start) }()
 	if _, err := tx.Exec(ctx, "SAVEPOINT msg"); err != nil {
-		return 0, fmt.Errorf("savepoint: %w", err)
+		return fmt.Errorf("savepoint: %w", err)
 	}
 	tag, err := tx.Exec(ctx,
 		`INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq) VALUES ($1, $2, $3, $4)
 		 ON CONFLICT DO NOTHING`,
 		r.cfg.Name, it.ev.ID(), it.ev.Type(), int64(it.meta.Sequence.Stream))
 	if err != nil {
-		return 0, fmt.Errorf("inbox insert: %w", err)
+		return fmt.Errorf("inbox insert: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		r.stats.Duplicates.Add(1)
 		it.outcome, it.dup = ack, true
 		_, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg")
-		return 0, err
+		return err
 	}
+	ctx, own := outbox.Collect(ctx)
 	out, herr := r.handle(ctx, tx, it)
 	if herr == nil && len(out) > 0 {
 		herr = outbox.Add(ctx, tx, out...)
 	}
 	if herr != nil {
 		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT msg"); err != nil {
-			return 0, fmt.Errorf("rollback to savepoint after %v: %w", herr, err)
+			return fmt.Errorf("rollback to savepoint after %v: %w", herr, err)
 		}
 		r.judge(it, herr)
-		return 0, nil
+		return nil
 	}
 	if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg"); err != nil {
-		return 0, fmt.Errorf("release savepoint: %w", err)
+		return fmt.Errorf("release savepoint: %w", err)
 	}
+	batch.Join(own)
 	it.outcome = ack
 	r.stats.Applied.Add(1)
-	return len(out), nil
+	return nil
 }
 
 // judge decides between retry and dead letter for a failed message.

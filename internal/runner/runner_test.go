@@ -158,14 +158,14 @@ func TestDuplicateDeliveryHasOneEffect(t *testing.T) {
 		publishRaw(t, s.js, cmd, fmt.Sprintf("%s-late-%d", cmd.ID(), i))
 	}
 
-	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond}, s.pool, s.js, nil)
+	pub, err := outbox.NewPublisher(outbox.PublisherConfig{}, s.pool, s.js, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { _ = relay.Run(ctx) }()
-	r, _ := s.start(ordersConsumer("dup-orders"), mustPlaceOrder(t), runner.WithAfterCommit(relay.Wake))
+	go func() { _ = pub.Run(ctx) }()
+	r, _ := s.start(ordersConsumer("dup-orders"), mustPlaceOrder(t), runner.WithPublisher(pub))
 	proj, _ := s.start(runner.Config{Name: "dup-projection", Stream: broker.StreamEvents,
 		FilterSubjects: []string{"evt.orders.placed.*"}}, projections.Orders{})
 

@@ -114,11 +114,17 @@ func Start(t testing.TB, opts Options) *System {
 		PaymentURL: srv.URL, PaymentTimeout: opts.PaymentTimeout, PaymentBreakerCooldown: opts.BreakerCooldown,
 	}
 	log := slog.New(&recorder{e: s.env, level: slog.LevelWarn})
-	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond}, s.Pool, js, log)
+	// As serve wires them: writers publish after commit, the relay sweeps
+	// what they leave behind.
+	relay, err := outbox.NewRelay(outbox.RelayConfig{Sweep: 50 * time.Millisecond, MinAge: 200 * time.Millisecond}, s.Pool, js, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.deps = &app.Deps{Cfg: s.Cfg, Log: log, NC: nc, JS: js, Pool: s.Pool, Relay: relay}
+	pub, err := outbox.NewPublisher(outbox.PublisherConfig{}, s.Pool, js, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.deps = &app.Deps{Cfg: s.Cfg, Log: log, NC: nc, JS: js, Pool: s.Pool, Relay: relay, Outbox: pub}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.ctx = ctx
 	t.Cleanup(func() {
@@ -132,6 +138,7 @@ func Start(t testing.TB, opts Options) *System {
 	}
 	s.deps.Flags = s.Flags
 	s.run(app.ServiceFunc("outbox-relay", relay.Run))
+	s.run(app.ServiceFunc("outbox-publisher", pub.Run))
 	for _, r := range opts.Roles {
 		s.StartRole(r)
 	}
