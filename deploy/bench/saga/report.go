@@ -55,6 +55,9 @@ func renderTable(r *Record) string {
 	row(fmt.Sprintf("Tradewind max, happy=100 (%d orders)", r.MaxHappy.Orders), r.MaxHappy, strings.Join(vs, ", "))
 	row("Tradewind at rest, 100/s offered", r.At100, r.At100.Note)
 	row("Tradewind at rest, 1,000/s offered", r.At1000, r.At1000.Note)
+	if q := r.AtQuarter; q != nil {
+		row(fmt.Sprintf("Tradewind at rest, %.0f/s offered (a quarter of the maximum)", q.Rate), *q, q.Note)
+	}
 	if r.WatermillMsgsPerSec > 0 {
 		fmt.Fprintf(&b, "| Watermill router, PlaceOrder slice only (msgs/s) | %.0f | | | | Tradewind runner on the slice: %.0f msgs/s = %s |\n",
 			r.WatermillMsgsPerSec, r.RunnerMsgsPerSec, ratio(r.RunnerMsgsPerSec, r.WatermillMsgsPerSec, ""))
@@ -170,6 +173,7 @@ func historyChart(runs []Record) string {
 	p1000 = series{name: "Tradewind at 1,000/s"}
 	p100 = series{name: "Tradewind at 100/s"}
 	d99 = series{name: "DBOS (best run)"}
+	pq := series{name: "Tradewind at a quarter of max", dash: true}
 	for i, r := range runs {
 		x := float64(i + 1)
 		ticks = append(ticks, tick{x, r.Date[5:10] + " " + r.Commit[:min(7, len(r.Commit))]})
@@ -187,6 +191,9 @@ func historyChart(runs []Record) string {
 		}
 		p1000.pts = append(p1000.pts, [2]float64{x, r.At1000.Latency.P99})
 		p100.pts = append(p100.pts, [2]float64{x, r.At100.Latency.P99})
+		if r.AtQuarter != nil {
+			pq.pts = append(pq.pts, [2]float64{x, r.AtQuarter.Latency.P99})
+		}
 	}
 	if len(ticks) > 8 {
 		step := (len(ticks) + 7) / 8
@@ -200,7 +207,7 @@ func historyChart(runs []Record) string {
 	}
 	return svgChart("make bench-saga: kept runs", 2, []panel{
 		{title: "completed orders/s", unit: "orders/s", xTicks: ticks, series: []series{tdef, thappy, dbos, wm, ceil}},
-		{title: "p99 latency, publish to terminal event", unit: "ms", xTicks: ticks, series: []series{p1000, p100, d99}},
+		{title: "p99 latency, publish to terminal event", unit: "ms", xTicks: ticks, series: []series{p1000, p100, pq, d99}},
 	})
 }
 
