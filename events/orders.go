@@ -24,15 +24,20 @@ type PlaceOrder struct {
 	Currency   string      `json:"currency"`
 }
 
-// OrderPlaced is the data of OrderPlacedV1.
+// OrderPlaced is the data of OrderPlacedV1. ShippingAddress and PromoCode
+// are PlaceOrderV2's, carried so that read models keep them without
+// reading the orders participant's tables (absent when the command had
+// none, and in events emitted before they existed).
 type OrderPlaced struct {
-	OrderID    string      `json:"order_id"`
-	CustomerID string      `json:"customer_id"`
-	Lines      []OrderLine `json:"lines"`
-	Currency   string      `json:"currency"`
-	Total      int64       `json:"total"`
-	PlacedAt   string      `json:"placed_at"`
-	Deadline   string      `json:"deadline"`
+	OrderID         string           `json:"order_id"`
+	CustomerID      string           `json:"customer_id"`
+	Lines           []OrderLine      `json:"lines"`
+	Currency        string           `json:"currency"`
+	Total           int64            `json:"total"`
+	PlacedAt        string           `json:"placed_at"`
+	Deadline        string           `json:"deadline"`
+	ShippingAddress *ShippingAddress `json:"shipping_address,omitempty"`
+	PromoCode       string           `json:"promo_code,omitempty"`
 }
 
 // Orders context: the saga's outcome. An order goes pending → confirmed, or
@@ -49,6 +54,13 @@ var (
 	// OrderCancelledV1 records that the order was cancelled; the
 	// participants compensate what they did for it.
 	OrderCancelledV1 = register("orders", "cancelled", 1, Event)
+	// OrderRejectedV1 records that the orders participant refused a place
+	// command it cannot place (its total is below 1 minor unit): the order
+	// is never pending, the saga never starts, nothing is reserved or
+	// charged, and the order id stays taken. The gateway answers 422 for
+	// what it can see before publishing; this is what only the handler
+	// sees (commands published on NATS by producers).
+	OrderRejectedV1 = register("orders", "rejected", 1, Event)
 )
 
 // Order statuses (core.orders.status).
@@ -56,6 +68,15 @@ const (
 	StatusPending   = "pending"
 	StatusConfirmed = "confirmed"
 	StatusCancelled = "cancelled"
+	// StatusRejected is final: the command was refused (OrderRejectedV1).
+	StatusRejected = "rejected"
+)
+
+// Rejection reasons of OrderRejectedV1.
+const (
+	// RejectInvalidTotal: the lines add up to less than 1 minor unit,
+	// which no payment can authorize.
+	RejectInvalidTotal = "invalid_total"
 )
 
 // Cancellation reasons of OrderCancelledV1. out_of_stock and unknown_sku
@@ -99,4 +120,17 @@ type OrderCancelled struct {
 	CancelledAt    string `json:"cancelled_at"`
 	// PlacedAt is when the order was placed (optional, see OrderConfirmed).
 	PlacedAt string `json:"placed_at,omitempty"`
+}
+
+// OrderRejected is the data of OrderRejectedV1. Total is what the lines
+// added up to.
+type OrderRejected struct {
+	OrderID    string      `json:"order_id"`
+	CustomerID string      `json:"customer_id"`
+	Lines      []OrderLine `json:"lines"`
+	Currency   string      `json:"currency"`
+	Total      int64       `json:"total"`
+	Reason     string      `json:"reason"`
+	Detail     string      `json:"detail"`
+	RejectedAt string      `json:"rejected_at"`
 }

@@ -18,8 +18,9 @@ type ShippingAddress struct {
 }
 
 // PlaceOrderV2Data is the data of PlaceOrderV2. Its first four fields are
-// PlaceOrder's, with the same JSON names, so a handler decoding
-// PlaceOrder reads a v2 command correctly (it ignores the new fields).
+// PlaceOrder's, with the same JSON names. Handlers decode this struct, never
+// PlaceOrder: decoding v2 into the v1 struct silently drops the address and
+// the promotion code.
 type PlaceOrderV2Data struct {
 	OrderID         string           `json:"order_id,omitempty"`
 	CustomerID      string           `json:"customer_id"`

@@ -62,8 +62,12 @@ func (h *CancelOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) (
 	if err != nil {
 		return nil, err
 	}
-	if o.status == events.StatusCancelled {
+	switch o.status {
+	case events.StatusCancelled:
 		return ignore(ctx, tx, o.id, "cancel_order", Orders, cmd, "order is already cancelled")
+	case events.StatusRejected:
+		// Never placed: nothing to cancel or compensate.
+		return ignore(ctx, tx, o.id, "cancel_order", Orders, cmd, "order was rejected")
 	}
 	out, err := cancel(ctx, tx, o, events.CancelCustomer, "cancel_order", cmd, h.now())
 	if err != nil {

@@ -45,6 +45,11 @@ type Reactor interface {
 // same transaction, and returns everything they emit. Several reactors for
 // one type (release_stock and return_stock both react to orders.cancelled)
 // each decide from their own state whether they apply.
+//
+// Invariant: a reactor emits only the types its Reaction declares in
+// Emits. The saga table (sagas/) is checked against the declarations, so
+// an undeclared emission would be a path nobody reviewed: Handle refuses
+// it (ErrUndeclaredEmit, permanent) and the transaction rolls back.
 type Router struct {
 	byType map[string][]Reactor
 	all    []Reactor
@@ -72,6 +77,33 @@ func NewRouter(rs ...Reactor) (*Router, error) {
 
 // Handle implements runner.Handler.
 func (r *Router) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
+	ctx, log := withStepLog(ctx, nil)
+	out, err := r.route(ctx, tx, ev)
+	if err != nil {
+		return nil, err
+	}
+	return out, log.flush(ctx, tx)
+}
+
+// HandleBatch implements runner.BatchHandler: the reactors still run per
+// message (each in its own context), and the batch's saga log steps are
+// written in one statement at the end.
+func (r *Router) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	_, log := withStepLog(ctx, nil)
+	out := make([][]*event.Event, len(msgs))
+	for i, m := range msgs {
+		mctx, _ := withStepLog(m.Ctx, log)
+		evs, err := r.route(mctx, tx, m.Event)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = evs
+	}
+	return out, log.flush(ctx, tx)
+}
+
+// route hands ev to its reactors.
+func (r *Router) route(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
 	rs, ok := r.byType[ev.Type()]
 	if !ok {
 		return nil, runner.Permanent(fmt.Errorf("no reaction to %s on this consumer", ev.Type()))
@@ -82,9 +114,29 @@ func (r *Router) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*eve
 		if err != nil {
 			return nil, err
 		}
+		if err := checkEmits(x.Reaction(), evs); err != nil {
+			return nil, err
+		}
 		out = append(out, evs...)
 	}
 	return out, nil
+}
+
+// ErrUndeclaredEmit is wrapped by the (permanent) error of a reactor that
+// emitted a type its Reaction does not declare.
+var ErrUndeclaredEmit = errors.New("emitted a type the reaction does not declare")
+
+// checkEmits refuses events whose type re.Emits does not list.
+func checkEmits(re Reaction, evs []*event.Event) error {
+	for _, e := range evs {
+		if e == nil {
+			return runner.Permanent(fmt.Errorf("reaction %s: emitted a nil event", re.Step))
+		}
+		if !slices.Contains(re.Emits, e.Type()) {
+			return runner.Permanent(fmt.Errorf("reaction %s: %s: %w (Emits: %v)", re.Step, e.Type(), ErrUndeclaredEmit, re.Emits))
+		}
+	}
+	return nil
 }
 
 // FilterSubjects are the NATS subject filters of the triggers.
@@ -116,10 +168,53 @@ type step struct {
 	emitted                    *event.Event
 }
 
-// logStep appends a step to core.saga_log in the handler's transaction.
-// The row is unique per (order, step, triggering event): a step is
-// logged once even if a handler ran twice for one message.
+// stepLog holds the saga log rows of a handler call until flush writes
+// them in one statement (rows of a rolled-back call are dropped with it:
+// flush runs in the same transaction, before the runner commits).
+type stepLog struct {
+	order, step, participant, causeID, causeType, outcome []string
+	detail, emittedID, emittedType                        []*string
+}
+
+type stepLogKey struct{}
+
+// withStepLog makes logStep buffer into l (a new log when l is nil).
+func withStepLog(ctx context.Context, l *stepLog) (context.Context, *stepLog) {
+	if l == nil {
+		l = &stepLog{}
+	}
+	return context.WithValue(ctx, stepLogKey{}, l), l
+}
+
+// flush writes the buffered steps, in the order they were logged. A row
+// is unique per (order, step, triggering event): a step is logged once
+// even if a handler ran twice for one message.
+func (l *stepLog) flush(ctx context.Context, tx pgx.Tx) error {
+	if len(l.order) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO core.saga_log (order_id, step, participant, event_id, event_type, outcome, detail, emitted_id, emitted_type)
+		SELECT o::uuid, s, p, e, t, x, d, ei, et
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+		  WITH ORDINALITY AS u(o, s, p, e, t, x, d, ei, et, n)
+		ORDER BY n
+		ON CONFLICT (order_id, step, event_id) DO NOTHING`,
+		l.order, l.step, l.participant, l.causeID, l.causeType, l.outcome, l.detail, l.emittedID, l.emittedType)
+	if err != nil {
+		return fmt.Errorf("saga log: %d steps: %w", len(l.order), err)
+	}
+	*l = stepLog{}
+	return nil
+}
+
+// logStep appends a step to core.saga_log in the handler's transaction:
+// to the context's step log when it has one (the Router's), else at once.
 func logStep(ctx context.Context, tx pgx.Tx, s step) error {
+	l, buffered := ctx.Value(stepLogKey{}).(*stepLog)
+	if !buffered {
+		l = &stepLog{}
+	}
 	causeID, causeType := "", Deadline
 	if s.cause != nil {
 		causeID, causeType = s.cause.ID(), s.cause.Type()
@@ -136,15 +231,19 @@ func logStep(ctx context.Context, tx pgx.Tx, s step) error {
 	if causeID == "" && s.emitted != nil {
 		causeID = s.emitted.ID()
 	}
-	_, err := tx.Exec(ctx, `
-		INSERT INTO core.saga_log (order_id, step, participant, event_id, event_type, outcome, detail, emitted_id, emitted_type)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (order_id, step, event_id) DO NOTHING`,
-		s.orderID, s.step, s.participant, causeID, causeType, s.outcome, detail, emittedID, emittedType)
-	if err != nil {
-		return fmt.Errorf("saga log %s %s: %w", s.orderID, s.step, err)
+	l.order = append(l.order, s.orderID)
+	l.step = append(l.step, s.step)
+	l.participant = append(l.participant, s.participant)
+	l.causeID = append(l.causeID, causeID)
+	l.causeType = append(l.causeType, causeType)
+	l.outcome = append(l.outcome, s.outcome)
+	l.detail = append(l.detail, detail)
+	l.emittedID = append(l.emittedID, emittedID)
+	l.emittedType = append(l.emittedType, emittedType)
+	if buffered {
+		return nil
 	}
-	return nil
+	return l.flush(ctx, tx)
 }
 
 // emitAndLog builds an event caused by s.cause (when set) and appends the

@@ -41,12 +41,12 @@ import (
 // event's id.
 var notificationIDNamespace = uuid.MustParse("0b6f3c1e-54a8-4f0e-9d0c-7a1d1c5e2f44")
 
-// Notifier is the runner.Handler of the notifier consumer.
+// Notifier is the runner.BatchHandler of the notifier consumer.
 type Notifier struct {
-	renderers map[string]Renderer
+	renderers map[string]renderer
 }
 
-var _ runner.Handler = (*Notifier)(nil)
+var _ runner.BatchHandler = (*Notifier)(nil)
 
 // New builds a notifier with the default renderers (see renderers.go).
 func New() *Notifier { return &Notifier{renderers: defaultRenderers()} }
@@ -65,25 +65,52 @@ func (n *Notifier) Subjects() []string {
 	return out
 }
 
-// Handle implements runner.Handler. Events without a renderer, and events
-// a renderer declines (not meant for a user), have no effect.
+// Handle implements runner.Handler: the batch of one.
 func (n *Notifier) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
-	render, ok := n.renderers[ev.Type()]
-	if !ok {
-		return nil, nil
+	_, err := n.HandleBatch(ctx, tx, []runner.Msg{{Ctx: ctx, Event: ev}})
+	return nil, err
+}
+
+// HandleBatch implements runner.BatchHandler: it renders every event (one
+// query for the facts events lack) and appends the notifications with
+// appendAll's constant number of statements. Events without a renderer
+// have no effect. It emits nothing through the runner: appendAll writes
+// the outbox rows itself (three subjects, one event).
+func (n *Notifier) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	type rendered struct {
+		cause *event.Event
+		r     renderer
+		facts orderFacts
 	}
-	msg, ok, err := render(ctx, tx, ev)
-	if err != nil || !ok {
-		return nil, err
+	todo := make([]rendered, 0, len(msgs))
+	for _, m := range msgs {
+		ev := m.Event
+		r, ok := n.renderers[ev.Type()]
+		if !ok {
+			continue
+		}
+		d, err := decodeFacts(ev)
+		if err != nil {
+			return nil, err
+		}
+		todo = append(todo, rendered{cause: ev, r: r, facts: d})
 	}
-	if msg.UserID == "" {
-		return nil, runner.Permanent(fmt.Errorf("notify %s %s: no user to notify", ev.Type(), ev.ID()))
+	facts := make([]*orderFacts, len(todo))
+	for i := range todo {
+		facts[i] = &todo[i].facts
 	}
-	if err := Append(ctx, tx, ev, msg); err != nil {
-		return nil, err
+	if err := complete(ctx, tx, facts); err != nil {
+		return nil, fmt.Errorf("notify: %w", err)
 	}
-	// Append wrote the outbox rows itself (three subjects, one event).
-	return nil, nil
+	entries := make([]entry, len(todo))
+	for i, t := range todo {
+		if t.facts.CustomerID == "" {
+			return nil, runner.Permanent(fmt.Errorf("notify %s %s: no user to notify", t.cause.Type(), t.cause.ID()))
+		}
+		title, body := t.r.text(t.facts)
+		entries[i] = entry{cause: t.cause, msg: Message{UserID: t.facts.CustomerID, OrderID: t.facts.OrderID, Kind: t.r.kind, Title: title, Body: body}}
+	}
+	return make([][]*event.Event, len(msgs)), appendAll(ctx, tx, entries)
 }
 
 // Message is what a renderer makes of a domain event.
@@ -95,28 +122,156 @@ type Message struct {
 	Body    string
 }
 
+// entry is one notification to append: msg, made from the event cause.
+type entry struct {
+	cause *event.Event
+	msg   Message
+}
+
 // Append adds msg, made from the domain event cause, to the user's inbox
 // with the next seq and writes it to the outbox on the user's channel and,
 // for an order, on the order's channel and the ops feed. It runs inside
 // tx and must not be called outside a transaction that also records the
 // cause as handled (the runner's inbox).
 func Append(ctx context.Context, tx pgx.Tx, cause *event.Event, msg Message) error {
-	id := uuid.NewSHA1(notificationIDNamespace, []byte(cause.ID())).String()
-	var exists bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM public.notifications WHERE event_id = $1)`, id).Scan(&exists); err != nil {
-		return fmt.Errorf("notify %s: look up %s: %w", cause.ID(), id, err)
-	}
-	if exists {
+	return appendAll(ctx, tx, []entry{{cause: cause, msg: msg}})
+}
+
+// appendAll is Append for many entries in four statements whatever their
+// number: the ids already notified, one counter upsert for every user (in
+// user order, so concurrent writers lock counters in the same order and
+// cannot deadlock), one insert of every notification, one outbox insert.
+// A user's notifications get consecutive seqs in entry order.
+func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
+	if len(entries) == 0 {
 		return nil
 	}
-	var seq int64
-	err := tx.QueryRow(ctx, `
-		INSERT INTO public.notification_counters AS c (user_id, last_seq) VALUES ($1, 1)
-		ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + 1
-		RETURNING last_seq`, msg.UserID).Scan(&seq)
-	if err != nil {
-		return fmt.Errorf("notify %s: next seq of user: %w", cause.ID(), err)
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = uuid.NewSHA1(notificationIDNamespace, []byte(e.cause.ID())).String()
 	}
+	rows, err := tx.Query(ctx, `SELECT event_id FROM public.notifications WHERE event_id = ANY($1)`, ids)
+	if err != nil {
+		return fmt.Errorf("notify: look up %d ids: %w", len(ids), err)
+	}
+	done, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("notify: look up %d ids: %w", len(ids), err)
+	}
+	skip := make(map[string]bool, len(done))
+	for _, id := range done {
+		skip[id] = true
+	}
+	count := map[string]int64{}
+	for i, e := range entries {
+		if !skip[ids[i]] {
+			count[e.msg.UserID]++
+		}
+	}
+	if len(count) == 0 {
+		return nil
+	}
+	users := make([]string, 0, len(count))
+	for u := range count {
+		users = append(users, u)
+	}
+	sort.Strings(users)
+	counts := make([]int64, len(users))
+	for i, u := range users {
+		counts[i] = count[u]
+	}
+	rows, err = tx.Query(ctx, `
+		INSERT INTO public.notification_counters AS c (user_id, last_seq)
+		SELECT u, n FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS x(u, n, o) ORDER BY o
+		ON CONFLICT (user_id) DO UPDATE SET last_seq = c.last_seq + excluded.last_seq
+		RETURNING user_id, last_seq`, users, counts)
+	if err != nil {
+		return fmt.Errorf("notify: next seqs of %d users: %w", len(users), err)
+	}
+	next := make(map[string]int64, len(users))
+	for rows.Next() {
+		var u string
+		var last int64
+		if err := rows.Scan(&u, &last); err != nil {
+			rows.Close()
+			return fmt.Errorf("notify: next seqs: %w", err)
+		}
+		next[u] = last - count[u] + 1
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("notify: next seqs: %w", err)
+	}
+
+	var (
+		cols struct {
+			user, id, kind, title, body, links, payload []string
+			seq                                         []int64
+			order                                       []*string
+			at                                          []time.Time
+		}
+		msgs []outbox.Message
+	)
+	for i, e := range entries {
+		if skip[ids[i]] {
+			continue
+		}
+		seq := next[e.msg.UserID]
+		next[e.msg.UserID]++
+		ntf, links, err := notification(e, ids[i], seq)
+		if err != nil {
+			return err
+		}
+		structured, err := json.Marshal(ntf)
+		if err != nil {
+			return fmt.Errorf("notify %s: encode: %w", e.cause.ID(), err)
+		}
+		var orderID *string
+		if e.msg.OrderID != "" {
+			orderID = &e.msg.OrderID
+		}
+		cols.user = append(cols.user, e.msg.UserID)
+		cols.seq = append(cols.seq, seq)
+		cols.id = append(cols.id, ids[i])
+		cols.kind = append(cols.kind, e.msg.Kind)
+		cols.title = append(cols.title, e.msg.Title)
+		cols.body = append(cols.body, e.msg.Body)
+		cols.links = append(cols.links, string(links))
+		cols.payload = append(cols.payload, string(structured))
+		cols.order = append(cols.order, orderID)
+		cols.at = append(cols.at, ntf.Time())
+
+		user, err := outbox.Encode(ctx, ntf)
+		if err != nil {
+			return fmt.Errorf("notify %s: %w", e.cause.ID(), err)
+		}
+		msgs = append(msgs, user)
+		if e.msg.OrderID != "" {
+			order, ops := user, user
+			order.EventID, order.Subject = ids[i]+"/order", "ntf."+events.OrderChannel(e.msg.OrderID)
+			ops.EventID, ops.Subject = ids[i]+"/ops", "ntf."+events.ChannelOpsOrders
+			msgs = append(msgs, order, ops)
+		}
+	}
+	_, err = tx.Exec(ctx, `
+		INSERT INTO public.notifications (user_id, seq, event_id, kind, title, body, links, payload, order_id, created_at)
+		SELECT u, s, e, k, t, b, l::jsonb, p::jsonb, o, c
+		FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::timestamptz[])
+		  AS x(u, s, e, k, t, b, l, p, o, c)`,
+		cols.user, cols.seq, cols.id, cols.kind, cols.title, cols.body, cols.links, cols.payload, cols.order, cols.at)
+	if err != nil {
+		return fmt.Errorf("notify: insert %d notifications: %w", len(cols.id), err)
+	}
+	if err := outbox.AddMessages(ctx, tx, msgs...); err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	return nil
+}
+
+// notification builds the notification event of e with its id and seq,
+// checked against its schema (it is pushed to browsers as is), and its
+// links as JSON.
+func notification(e entry, id string, seq int64) (*event.Event, []byte, error) {
+	cause, msg := e.cause, e.msg
 	data := events.NotificationData{
 		UserID: msg.UserID, Seq: seq, Kind: msg.Kind, Title: msg.Title, Body: msg.Body,
 		OrderID: msg.OrderID,
@@ -134,45 +289,16 @@ func Append(ctx context.Context, tx pgx.Tx, cause *event.Event, msg Message) err
 	ntf, err := events.New(events.NotificationV1, events.UserChannel(msg.UserID), data,
 		events.WithID(id), events.CausedBy(cause))
 	if err != nil {
-		return fmt.Errorf("notify %s: %w", cause.ID(), err)
+		return nil, nil, fmt.Errorf("notify %s: %w", cause.ID(), err)
 	}
 	if err := schemas.ValidateEvent(ntf); err != nil {
-		return runner.Permanent(fmt.Errorf("notify %s: %w", cause.ID(), err))
-	}
-	structured, err := json.Marshal(ntf)
-	if err != nil {
-		return fmt.Errorf("notify %s: encode: %w", cause.ID(), err)
+		return nil, nil, runner.Permanent(fmt.Errorf("notify %s: %w", cause.ID(), err))
 	}
 	links, err := json.Marshal(data.Links)
 	if err != nil {
-		return fmt.Errorf("notify %s: encode links: %w", cause.ID(), err)
+		return nil, nil, fmt.Errorf("notify %s: encode links: %w", cause.ID(), err)
 	}
-	var orderID *string
-	if msg.OrderID != "" {
-		orderID = &msg.OrderID
-	}
-	_, err = tx.Exec(ctx, `
-		INSERT INTO public.notifications (user_id, seq, event_id, kind, title, body, links, payload, order_id, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-		msg.UserID, seq, id, msg.Kind, msg.Title, msg.Body, links, structured, orderID, ntf.Time())
-	if err != nil {
-		return fmt.Errorf("notify %s: insert seq %d: %w", cause.ID(), seq, err)
-	}
-	user, err := outbox.Encode(ctx, ntf)
-	if err != nil {
-		return fmt.Errorf("notify %s: %w", cause.ID(), err)
-	}
-	msgs := []outbox.Message{user}
-	if msg.OrderID != "" {
-		order, ops := user, user
-		order.EventID, order.Subject = id+"/order", "ntf."+events.OrderChannel(msg.OrderID)
-		ops.EventID, ops.Subject = id+"/ops", "ntf."+events.ChannelOpsOrders
-		msgs = append(msgs, order, ops)
-	}
-	if err := outbox.AddMessages(ctx, tx, msgs...); err != nil {
-		return fmt.Errorf("notify %s: %w", cause.ID(), err)
-	}
-	return nil
+	return ntf, links, nil
 }
 
 // errNoOrder is returned when an event names an order the write model

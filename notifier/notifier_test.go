@@ -2,12 +2,15 @@ package notifier_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -136,5 +139,86 @@ func TestSeqIsGapFreePerUserUnderConcurrentWriters(t *testing.T) {
 		if n == 0 || n != maxSeq {
 			t.Fatalf("user %s: %d entries, max seq %d: a gap or a repeat", u, n, maxSeq)
 		}
+	}
+}
+
+// TestABatchNumbersEachUsersNotificationsInOrder: one HandleBatch call for
+// interleaved users gives each user consecutive seqs in event order, skips
+// an event already notified, and writes three outbox rows per order event.
+func TestABatchNumbersEachUsersNotificationsInOrder(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	n := notifier.New()
+	users := []string{"b-" + uuid.NewString()[:8], "a-" + uuid.NewString()[:8], "c-" + uuid.NewString()[:8]}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	var evs []*event.Event
+	for i := range 9 {
+		order := uuid.NewString()
+		ev, err := events.New(events.OrderPlacedV1, order, events.OrderPlaced{
+			OrderID: order, CustomerID: users[i%3], Currency: "EUR", Total: int64(100 + i),
+			Lines:    []events.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: int64(100 + i)}},
+			PlacedAt: now, Deadline: now,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	apply := func(evs []*event.Event) {
+		t.Helper()
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		msgs := make([]runner.Msg, len(evs))
+		for i, ev := range evs {
+			msgs[i] = runner.Msg{Ctx: ctx, Event: ev}
+		}
+		out, err := n.HandleBatch(ctx, tx, msgs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(evs) {
+			t.Fatalf("%d results for %d events", len(out), len(evs))
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(evs[:1])
+	apply(evs) // the first is already notified
+
+	for u, user := range users {
+		rows, err := pool.Query(ctx, `SELECT seq, body FROM public.notifications WHERE user_id = $1 ORDER BY seq`, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []int64
+		var bodies []string
+		for rows.Next() {
+			var seq int64
+			var body string
+			if err := rows.Scan(&seq, &body); err != nil {
+				t.Fatal(err)
+			}
+			seqs, bodies = append(seqs, seq), append(bodies, body)
+		}
+		if fmt.Sprint(seqs) != "[1 2 3]" {
+			t.Errorf("user %d seqs %v, want [1 2 3]", u, seqs)
+		}
+		for i, b := range bodies { // event order: totals 100+u, 103+u, 106+u
+			if want := fmt.Sprintf("1.%02d EUR", 100+u+3*i-100); !strings.Contains(b, want) {
+				t.Errorf("user %d seq %d body %q, want %s", u, i+1, b, want)
+			}
+		}
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.outbox WHERE subject LIKE 'ntf.%' AND convert_from(body, 'UTF8') LIKE ANY($1)`,
+		[]string{"%" + users[0] + "%", "%" + users[1] + "%", "%" + users[2] + "%"}).Scan(&rows); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 27 {
+		t.Errorf("outbox rows = %d, want 27 (user, order, ops channel for 9 notifications)", rows)
 	}
 }

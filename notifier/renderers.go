@@ -2,24 +2,23 @@ package notifier
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/runner"
 )
 
-// Renderer makes the notification of one domain event. ok=false means the
-// event concerns no user. It may read the write model through q.
-type Renderer func(ctx context.Context, q Querier, ev *event.Event) (msg Message, ok bool, err error)
-
-// Querier is the part of a transaction a renderer may use.
-type Querier interface {
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+// renderer words the notification of one type of order event, from the
+// facts the event carries (completed from the orders write model, once per
+// batch, when the event lacks the customer or currency: see HandleBatch).
+type renderer struct {
+	kind string
+	text func(orderFacts) (title, body string)
 }
 
 // The event types rendered, by CloudEvent type. They are spelled out as
@@ -33,24 +32,24 @@ const (
 	typePaymentRefunded = "com.tradewind.payments.refunded.v1"
 )
 
-func defaultRenderers() map[string]Renderer {
-	return map[string]Renderer{
-		typeOrderPlaced: orderMessage("order.placed", func(d orderFacts) (string, string) {
+func defaultRenderers() map[string]renderer {
+	return map[string]renderer{
+		typeOrderPlaced: {"order.placed", func(d orderFacts) (string, string) {
 			return "We received your order", fmt.Sprintf("Order %s for %s is being processed.", short(d.OrderID), money(d.Total, d.Currency))
-		}),
-		typeOrderConfirmed: orderMessage("order.confirmed", func(d orderFacts) (string, string) {
+		}},
+		typeOrderConfirmed: {"order.confirmed", func(d orderFacts) (string, string) {
 			return "Your order is confirmed", fmt.Sprintf("Order %s is confirmed and will be shipped.", short(d.OrderID))
-		}),
-		typeOrderCancelled: orderMessage("order.cancelled", func(d orderFacts) (string, string) {
+		}},
+		typeOrderCancelled: {"order.cancelled", func(d orderFacts) (string, string) {
 			title := "Your order was cancelled"
 			if r := reasonText(d.Reason); r != "" {
 				title += ": " + r
 			}
 			return title, fmt.Sprintf("Order %s was cancelled. Nothing was charged, or the charge is refunded.", short(d.OrderID))
-		}),
-		typePaymentRefunded: orderMessage("payment.refunded", func(d orderFacts) (string, string) {
+		}},
+		typePaymentRefunded: {"payment.refunded", func(d orderFacts) (string, string) {
 			return "Refund issued", fmt.Sprintf("%s for order %s is on its way back to you.", money(firstNonZero(d.Amount, d.Total), d.Currency), short(d.OrderID))
-		}),
+		}},
 	}
 }
 
@@ -65,41 +64,73 @@ type orderFacts struct {
 	Currency   string `json:"currency"`
 }
 
-// orderMessage renders an event about an order for the order's customer,
-// looking the customer (and currency) up in the write model when the event
-// does not carry them.
-func orderMessage(kind string, text func(orderFacts) (title, body string)) Renderer {
-	return func(ctx context.Context, q Querier, ev *event.Event) (Message, bool, error) {
-		var d orderFacts
-		if err := events.DecodeData(ev, &d); err != nil {
-			return Message{}, false, runner.Invalid(err)
-		}
-		if d.OrderID == "" {
-			d.OrderID = ev.Subject()
-		}
-		if d.OrderID == "" {
-			return Message{}, false, runner.Invalid(fmt.Errorf("%s %s: no order id", ev.Type(), ev.ID()))
-		}
-		if d.CustomerID == "" || d.Currency == "" {
-			var customer, currency string
-			var total int64
-			err := q.QueryRow(ctx, `SELECT customer_id, currency, total FROM core.orders WHERE order_id::text = $1`, d.OrderID).
-				Scan(&customer, &currency, &total)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return Message{}, false, fmt.Errorf("%s %s: order %s: %w", ev.Type(), ev.ID(), d.OrderID, errNoOrder)
-			}
-			if err != nil {
-				return Message{}, false, fmt.Errorf("%s %s: look up order %s: %w", ev.Type(), ev.ID(), d.OrderID, err)
-			}
-			d.CustomerID = firstNonEmpty(d.CustomerID, customer)
-			d.Currency = firstNonEmpty(d.Currency, currency)
-			if d.Total == 0 {
-				d.Total = total
-			}
-		}
-		title, body := text(d)
-		return Message{UserID: d.CustomerID, OrderID: d.OrderID, Kind: kind, Title: title, Body: body}, true, nil
+// decodeFacts reads an order event's facts; the order id defaults to the
+// event's subject and must be a UUID.
+func decodeFacts(ev *event.Event) (orderFacts, error) {
+	var d orderFacts
+	if err := events.DecodeData(ev, &d); err != nil {
+		return d, runner.Invalid(err)
 	}
+	if d.OrderID == "" {
+		d.OrderID = ev.Subject()
+	}
+	id, err := uuid.Parse(d.OrderID)
+	if err != nil {
+		return d, runner.Invalid(fmt.Errorf("%s %s: order id %q: %w", ev.Type(), ev.ID(), d.OrderID, err))
+	}
+	d.OrderID = id.String()
+	return d, nil
+}
+
+// complete fills in the customer, currency and total of the facts that
+// lack them from the orders write model, in one query. An order it does
+// not hold yet is errNoOrder (transient: events may overtake each other).
+func complete(ctx context.Context, q pgx.Tx, facts []*orderFacts) error {
+	var ids []string
+	for _, d := range facts {
+		if d.CustomerID == "" || d.Currency == "" {
+			ids = append(ids, d.OrderID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := q.Query(ctx, `SELECT order_id::text, customer_id, currency, total FROM core.orders WHERE order_id = ANY($1::uuid[])`, ids)
+	if err != nil {
+		return fmt.Errorf("look up %d orders: %w", len(ids), err)
+	}
+	type known struct {
+		customer, currency string
+		total              int64
+	}
+	found := make(map[string]known, len(ids))
+	for rows.Next() {
+		var id string
+		var k known
+		if err := rows.Scan(&id, &k.customer, &k.currency, &k.total); err != nil {
+			rows.Close()
+			return fmt.Errorf("look up orders: %w", err)
+		}
+		found[id] = k
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("look up orders: %w", err)
+	}
+	for _, d := range facts {
+		if d.CustomerID != "" && d.Currency != "" {
+			continue
+		}
+		k, ok := found[d.OrderID]
+		if !ok {
+			return fmt.Errorf("order %s: %w", d.OrderID, errNoOrder)
+		}
+		d.CustomerID = firstNonEmpty(d.CustomerID, k.customer)
+		d.Currency = firstNonEmpty(d.Currency, k.currency)
+		if d.Total == 0 {
+			d.Total = k.total
+		}
+	}
+	return nil
 }
 
 // reasonText words a cancellation reason code for a user.

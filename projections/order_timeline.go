@@ -57,7 +57,7 @@ func (OrderTimeline) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) e
 		ids[i] = id
 		if _, ok := state[id]; !ok {
 			state[id] = nil
-			if b.Events[i].Type != events.OrderPlacedV1 {
+			if !opensOrder(b.Events[i].Type) {
 				load = append(load, id)
 			}
 		}
@@ -95,7 +95,7 @@ func (OrderTimeline) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) e
 		}
 		st := state[ids[i]]
 		if st == nil {
-			if ev.Type != events.OrderPlacedV1 {
+			if !opensOrder(ev.Type) {
 				b.Reject(ev, errors.New("timeline step before the order was placed"))
 				continue
 			}

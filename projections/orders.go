@@ -15,7 +15,8 @@ import (
 )
 
 // Orders maintains public.orders: the current state of each order, its
-// lines and totals, the state of its stock and payment, why it was
+// lines and totals, its shipping address and promotion code (orders.place
+// v2, carried on orders.placed), the state of its stock and payment, why it was
 // cancelled, and when each thing happened. Every event of an order's saga
 // (orders, inventory and payments events whose subject is the order id)
 // updates the order's row; last_seq is the position of the last one.
@@ -34,7 +35,7 @@ func (Orders) Subjects() []string { return filters(orderSagaTypes...) }
 
 // orderSagaTypes are the events whose subject is an order id.
 var orderSagaTypes = []string{
-	events.OrderPlacedV1, events.OrderConfirmedV1, events.OrderCancelledV1,
+	events.OrderPlacedV1, events.OrderRejectedV1, events.OrderConfirmedV1, events.OrderCancelledV1,
 	events.StockReservedV1, events.StockRejectedV1, events.StockReleasedV1,
 	events.StockCommittedV1, events.StockReturnedV1,
 	events.PaymentAuthorizedV1, events.PaymentDeclinedV1, events.PaymentCapturedV1,
@@ -51,18 +52,22 @@ type orderRow struct {
 	ConfirmedAt, CancelledAt                   *time.Time
 	UpdatedAt                                  time.Time
 	LastSeq                                    int64
-	stored                                     bool // the row exists in the table
-	changed                                    bool // an event of the batch changed it
+	ShippingAddress                            []byte  // jsonb, nil without one
+	PromoCode                                  *string // from orders.place v2
+	stored                                     bool    // the row exists in the table
+	changed                                    bool    // an event of the batch changed it
 }
 
 var orderCols = []string{"order_id", "customer_id", "status", "currency", "total", "item_count", "lines",
 	"stock_status", "payment_status", "authorization_id", "cancel_reason",
-	"placed_at", "deadline", "confirmed_at", "cancelled_at", "updated_at", "last_seq"}
+	"placed_at", "deadline", "confirmed_at", "cancelled_at", "updated_at", "last_seq",
+	"shipping_address", "promo_code"}
 
 func (r *orderRow) values() []any {
 	return []any{r.ID, r.CustomerID, r.Status, r.Currency, r.Total, r.Items, r.Lines,
 		r.StockStatus, r.PaymentStatus, r.AuthID, r.Reason,
-		r.PlacedAt, r.Deadline, r.ConfirmedAt, r.CancelledAt, r.UpdatedAt, r.LastSeq}
+		r.PlacedAt, r.Deadline, r.ConfirmedAt, r.CancelledAt, r.UpdatedAt, r.LastSeq,
+		r.ShippingAddress, r.PromoCode}
 }
 
 // Apply implements projector.Projection: it loads the rows of the orders
@@ -96,7 +101,7 @@ func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeN
 		ids[i] = id
 		if !seenID[id] {
 			seenID[id] = true
-			if !presumeNew || ev.Type != events.OrderPlacedV1 {
+			if !presumeNew || !opensOrder(ev.Type) {
 				load = append(load, id)
 			}
 		}
@@ -113,7 +118,7 @@ func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeN
 			continue
 		}
 		r := rows[ids[i]]
-		if ev.Type == events.OrderPlacedV1 {
+		if opensOrder(ev.Type) {
 			if r != nil {
 				continue // placed twice (a producer retried with a new event id): the first wins
 			}
@@ -156,7 +161,7 @@ func (Orders) apply(ctx context.Context, tx pgx.Tx, b *projector.Batch, presumeN
 // Prepare implements projector.Preparer: a placement's row is built
 // (JSON decoded) outside the transaction.
 func (Orders) Prepare(ev *projector.Event) {
-	if ev.Type != events.OrderPlacedV1 {
+	if !opensOrder(ev.Type) {
 		return
 	}
 	id, err := orderID(ev.Subject)
@@ -184,7 +189,38 @@ func placedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
 	return newPlacedRow(ev, id)
 }
 
+// opensOrder tells the events that create an order's row: its placement,
+// or the rejection of a command that was never placed.
+func opensOrder(ceType string) bool {
+	return ceType == events.OrderPlacedV1 || ceType == events.OrderRejectedV1
+}
+
+// newRejectedRow is the final row of an order whose command was rejected.
+func newRejectedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
+	p := &events.OrderRejected{}
+	if err := decode(ev, p); err != nil {
+		return nil, err
+	}
+	at, err := parseTime(p.RejectedAt, ev.Time)
+	if err != nil {
+		return nil, err
+	}
+	lines, err := json.Marshal(p.Lines)
+	if err != nil {
+		return nil, err
+	}
+	var items int64
+	for _, l := range p.Lines {
+		items += l.Quantity
+	}
+	return &orderRow{ID: id, CustomerID: p.CustomerID, Status: events.StatusRejected, Currency: p.Currency,
+		Total: p.Total, Items: items, Lines: lines, Reason: str(p.Reason), PlacedAt: at, Deadline: at}, nil
+}
+
 func newPlacedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
+	if ev.Type == events.OrderRejectedV1 {
+		return newRejectedRow(ev, id)
+	}
 	p := &events.OrderPlaced{}
 	if err := decode(ev, p); err != nil {
 		return nil, err
@@ -205,8 +241,17 @@ func newPlacedRow(ev *projector.Event, id [16]byte) (*orderRow, error) {
 	for _, l := range p.Lines {
 		items += l.Quantity
 	}
-	return &orderRow{ID: id, CustomerID: p.CustomerID, Status: events.StatusPending, Currency: p.Currency,
-		Total: p.Total, Items: items, Lines: lines, PlacedAt: placed, Deadline: deadline}, nil
+	r := &orderRow{ID: id, CustomerID: p.CustomerID, Status: events.StatusPending, Currency: p.Currency,
+		Total: p.Total, Items: items, Lines: lines, PlacedAt: placed, Deadline: deadline}
+	if p.ShippingAddress != nil {
+		if r.ShippingAddress, err = json.Marshal(p.ShippingAddress); err != nil {
+			return nil, err
+		}
+	}
+	if p.PromoCode != "" {
+		r.PromoCode = str(p.PromoCode)
+	}
+	return r, nil
 }
 
 func str(s string) *string { return &s }
@@ -214,7 +259,7 @@ func str(s string) *string { return &s }
 // foldOrder applies one non-placed event to r.
 func foldOrder(r *orderRow, ev *projector.Event) error {
 	switch ev.Type {
-	case events.OrderPlacedV1:
+	case events.OrderPlacedV1, events.OrderRejectedV1:
 	case events.OrderConfirmedV1:
 		var d events.OrderConfirmed
 		if err := decode(ev, &d); err != nil {
@@ -285,7 +330,8 @@ func loadOrders(ctx context.Context, tx pgx.Tx, b *projector.Batch, ids [][16]by
 		r := &orderRow{stored: true}
 		if err := rows.Scan(&r.ID, &r.CustomerID, &r.Status, &r.Currency, &r.Total, &r.Items, &r.Lines,
 			&r.StockStatus, &r.PaymentStatus, &r.AuthID, &r.Reason,
-			&r.PlacedAt, &r.Deadline, &r.ConfirmedAt, &r.CancelledAt, &r.UpdatedAt, &r.LastSeq); err != nil {
+			&r.PlacedAt, &r.Deadline, &r.ConfirmedAt, &r.CancelledAt, &r.UpdatedAt, &r.LastSeq,
+			&r.ShippingAddress, &r.PromoCode); err != nil {
 			return fmt.Errorf("load orders: %w", err)
 		}
 		into[r.ID] = r
@@ -299,6 +345,7 @@ var orderUpsertCols = []string{
 	"stock_status text", "payment_status text", "authorization_id text", "cancel_reason text",
 	"placed_at timestamptz", "deadline timestamptz", "confirmed_at timestamptz",
 	"cancelled_at timestamptz", "updated_at timestamptz", "last_seq bigint",
+	"shipping_address jsonb", "promo_code text",
 }
 
 // upsertOrders writes changed rows that already existed, column-wise.

@@ -28,8 +28,8 @@ type Step struct {
 // then the failure paths and compensations.
 var Order = []Step{
 	{"place_order", handlers.Orders, events.PlaceOrderV2,
-		"records the order as pending with deadline = now + TRADEWIND_ORDER_DEADLINE; if the customer's cancel came first (a tombstone), cancels it at once (reason customer)",
-		[]string{events.OrderPlacedV1, events.OrderCancelledV1}, "timeout (or cancel_order, cancel_on_rejection, cancel_on_decline)"},
+		"records the order as pending with deadline = now + TRADEWIND_ORDER_DEADLINE; if the customer's cancel came first (a tombstone), cancels it at once (reason customer); a command whose lines total less than 1 is recorded as rejected (orders.rejected, reason invalid_total) and the saga never starts",
+		[]string{events.OrderPlacedV1, events.OrderCancelledV1, events.OrderRejectedV1}, "timeout (or cancel_order, cancel_on_rejection, cancel_on_decline)"},
 	{"reserve_stock", handlers.Inventory, events.OrderPlacedV1,
 		"reserves every line or none (SKUs locked in order; stock never negative); rejects out_of_stock / unknown_sku; a tombstone (cancel seen first) reserves nothing",
 		[]string{events.StockReservedV1, events.StockRejectedV1}, "release_stock"},

@@ -14,10 +14,13 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
 	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/web"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -96,8 +99,30 @@ func serve(t *testing.T, cfg config.Config) (stop func()) {
 func TestBrowserSeesOrdersNotifiedAcrossAWebSocketServerRestart(t *testing.T) {
 	browser := chromium(t)
 	emb := testenv.NATS(t)
-	serve(t, baseConfig(t, emb.URL, "orders", "notifier", "relay"))
-	wsCfg := baseConfig(t, emb.URL, "ws")
+	// The page orders through the gateway (POST /v1/orders on its own
+	// origin: the api role beside ws), which prices the order from the
+	// catalog read model (the projections role): the demo's product must
+	// be in it. The database is the package's, so the projections start
+	// from position 0 of this test's stream.
+	pool := testenv.Pool(t)
+	if _, err := pool.Exec(context.Background(), `UPDATE public.projection_checkpoints SET last_seq = 0`); err != nil {
+		t.Fatal(err)
+	}
+	serve(t, baseConfig(t, emb.URL, "orders", "notifier", "relay", "projections"))
+	_, js := testenv.Connect(t, emb.URL)
+	product, err := events.New(events.ProductUpsertedV1, web.DemoSKU, events.Product{SKU: web.DemoSKU, Name: "Kite", Price: 1250, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.Publish(context.Background(), js, product); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "the demo product in the catalog read model", func() bool {
+		var n int
+		_ = pool.QueryRow(context.Background(), `SELECT count(*) FROM public.product_search WHERE sku = $1 AND price = 1250`, web.DemoSKU).Scan(&n)
+		return n == 1
+	})
+	wsCfg := baseConfig(t, emb.URL, "ws", "api")
 	wsCfg.HTTPAddr = testenv.FreeAddr(t)
 	stopWS := serve(t, wsCfg)
 

@@ -1,6 +1,8 @@
 // Package web serves the browser side that `tradewind serve` embeds: the
-// demo page at / (live notifications, a button that places a test order)
-// and the compiled TypeScript client under /app/.
+// demo page at / (live notifications, a button that places a test order
+// through POST /v1/orders with the user's token) and the compiled
+// TypeScript client under /app/. In development mode only, POST
+// /demo/seed puts the demo's product in the catalog.
 //
 // dist/ is the committed output of `npm run build` in this folder, so a Go
 // build needs no Node.js; rebuild it after changing client/ or demo/.
@@ -9,12 +11,10 @@ package web
 import (
 	"context"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
 
@@ -38,9 +38,22 @@ func Assets() fs.FS {
 	return sub
 }
 
-// Register mounts the demo page at / and the assets under /app/. orders
-// (DemoOrders) is mounted at POST /demo/orders when not nil.
-func Register(mux *http.ServeMux, orders http.Handler) {
+// Config configures what Register mounts.
+type Config struct {
+	// Dev mounts the /demo/* write endpoints (POST /demo/seed). They exist
+	// only in development mode: false, the default, mounts none of them.
+	// The ws role sets it from the deployment's one development switch.
+	Dev bool
+	// Seed is POST /demo/seed (DemoSeed), mounted only when Dev.
+	Seed http.Handler
+}
+
+// Register mounts the demo page at / and the assets under /app/, and in
+// development mode (cfg.Dev) the /demo/* write endpoints. The page itself
+// places orders through the gateway (POST /v1/orders) with the user's
+// token, so it gets what any customer gets: catalog prices, idempotency,
+// rate limits.
+func Register(mux *http.ServeMux, cfg Config) {
 	assets := http.FileServerFS(Assets())
 	mux.Handle("GET /app/", http.StripPrefix("/app", assets))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
@@ -53,31 +66,43 @@ func Register(mux *http.ServeMux, orders http.Handler) {
 		w.Header().Set("Cache-Control", "no-cache")
 		_, _ = w.Write(b)
 	})
-	if orders != nil {
-		mux.Handle("POST /demo/orders", orders)
+	if cfg.Dev && cfg.Seed != nil {
+		mux.Handle("POST /demo/seed", cfg.Seed)
 	}
 }
 
-// DemoOrders places a test order for the user of the bearer token: the
-// demo's button. It publishes orders.place like a storefront would; the
-// customer is always the token's user, so a user can only order for
-// themselves.
-type DemoOrders struct {
+// The demo's product: what the page's button orders.
+const (
+	DemoSKU      = "SKU-1"
+	demoPrice    = 1250
+	demoCurrency = "EUR"
+	demoStock    = 10
+)
+
+// demoNamespace derives the seed commands' ids.
+var demoNamespace = uuid.MustParse("5d1b7c0e-2f4a-4e63-9b8d-0c6a1f2e3d47")
+
+// DemoSeed (development only) puts the demo's product in the catalog and
+// restocks it, as a producer service would, so that the page's button
+// works on a fresh development system. Any signed-in user may call it.
+// The commands' ids are derived from the minute, so however often it is
+// called it restocks at most once a minute (JetStream's duplicate window
+// and the inventory's inbox drop the repeats).
+type DemoSeed struct {
 	auth ws.Authenticator
 	js   jetstream.JetStream
+	now  func() time.Time
 }
 
-// NewDemoOrders validates its dependencies.
-func NewDemoOrders(auth ws.Authenticator, js jetstream.JetStream) (*DemoOrders, error) {
+// NewDemoSeed validates its dependencies.
+func NewDemoSeed(auth ws.Authenticator, js jetstream.JetStream) (*DemoSeed, error) {
 	if auth == nil || js == nil {
-		return nil, errors.New("demo orders: authenticator and JetStream are required")
+		return nil, errors.New("demo seed: authenticator and JetStream are required")
 	}
-	return &DemoOrders{auth: auth, js: js}, nil
+	return &DemoSeed{auth: auth, js: js, now: time.Now}, nil
 }
 
-var skuRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-func (d *DemoOrders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (d *DemoSeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		http.Error(w, "Authorization: Bearer <user token> required", http.StatusUnauthorized)
@@ -85,36 +110,32 @@ func (d *DemoOrders) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
-	p, err := d.auth.Authenticate(ctx, token)
-	if err != nil {
+	if _, err := d.auth.Authenticate(ctx, token); err != nil {
 		http.Error(w, "invalid, expired or revoked token", http.StatusUnauthorized)
 		return
 	}
-	var in struct {
-		SKU      string `json:"sku"`
-		Quantity int64  `json:"quantity"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1024))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil || !skuRE.MatchString(in.SKU) || in.Quantity < 1 || in.Quantity > 100 {
-		http.Error(w, `want {"sku":"SKU-1","quantity":1..100}`, http.StatusBadRequest)
-		return
-	}
-	orderID := uuid.NewString()
-	cmd, err := events.New(events.PlaceOrderV1, "", events.PlaceOrder{
-		OrderID: orderID, CustomerID: p.UserID, Currency: "EUR",
-		Lines: []events.OrderLine{{SKU: in.SKU, Quantity: in.Quantity, UnitPrice: 1250}},
-	}, events.WithSource("/tradewind/demo"))
-	if err != nil {
-		http.Error(w, "cannot build the command", http.StatusInternalServerError)
-		return
-	}
-	if _, err := broker.Publish(ctx, d.js, cmd); err != nil {
-		w.Header().Set("Retry-After", "1")
-		http.Error(w, "the broker did not accept the order; try again", http.StatusServiceUnavailable)
-		return
+	minute := d.now().UTC().Truncate(time.Minute).Format(time.RFC3339)
+	for _, c := range []struct {
+		typ, name string
+		data      any
+	}{
+		{events.UpsertProductV1, "product", events.Product{SKU: DemoSKU, Name: "Kite", Description: "The demo page's product",
+			Price: demoPrice, Currency: demoCurrency}},
+		{events.RestockV1, "restock", events.Restock{SKU: DemoSKU, Quantity: demoStock}},
+	} {
+		id := uuid.NewSHA1(demoNamespace, []byte(c.name+"\x00"+minute)).String()
+		cmd, err := events.New(c.typ, "", c.data, events.WithID(id), events.WithSource("/tradewind/demo"))
+		if err != nil {
+			http.Error(w, "cannot build the command", http.StatusInternalServerError)
+			return
+		}
+		if _, err := broker.Publish(ctx, d.js, cmd); err != nil {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "the broker did not accept the seed; try again", http.StatusServiceUnavailable)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	_, _ = fmt.Fprintf(w, "{\"order_id\":%q}\n", orderID)
+	_, _ = fmt.Fprintf(w, "{\"sku\":%q,\"price\":%d,\"currency\":%q}\n", DemoSKU, demoPrice, demoCurrency)
 }

@@ -62,7 +62,7 @@ for _ in $(seq 1 300); do
 done
 curl -fsS "http://$GW_ADDR/readyz" >/dev/null || { echo "gateway not ready" >&2; cat "$work/serve.log" >&2; exit 1; }
 
-key=$("$BIN" keys create --name wrk-bench --scopes orders:write --rate 1000000 --burst 1000000 --database-url "$DATABASE_URL" 2>/dev/null)
+key=$("$BIN" keys create --name wrk-bench --scopes orders:write,orders:price --rate 1000000 --burst 1000000 --database-url "$DATABASE_URL" 2>/dev/null)
 
 echo "== warm-up (3s)"
 TW_KEY=$key TW_RUN="warm$$" wrk -t"$THREADS" -c"$CONNECTIONS" -d3s -s deploy/bench/place-order.lua "http://$GW_ADDR" >/dev/null

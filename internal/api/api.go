@@ -6,9 +6,18 @@
 // user JWT; 401/503), scope (403), schema version negotiation
 // (Accept-Version; 400/406), the shared rate limit (429 with Retry-After
 // and RateLimit-* headers), the Idempotency-Key (400 without one), body
-// checks (415, 413, malformed JSON 400, schema violations 422 naming the
-// field), then the idempotency store (409 in flight, 422 reused key,
+// checks (415, 413, malformed JSON 400), the route's own rules (for
+// orders: who the customer is, and prices from the catalog for callers
+// without the orders:price scope; 403/422), schema violations (422 naming
+// the field), then the idempotency store (409 in flight, 422 reused key,
 // replay of the stored response) and finally the publish to JetStream.
+//
+// Trust: the gateway is where untrusted callers (browsers' user tokens,
+// API keys with narrow scopes) meet commands that participants act on
+// without re-checking. So what a participant cannot check against its own
+// state is settled here: an order's prices are the catalog's unless the
+// caller's key holds orders:price (see preparePlaceOrder and
+// handlers' package doc).
 //
 // Invariant: 202 Accepted is written only after JetStream's durable ack of
 // the command. When NATS cannot take it the answer is 503 with
@@ -128,6 +137,7 @@ type Deps struct {
 	Limiter     Limiter
 	Idempotency IdempotencyStore
 	Orders      OrderOwners
+	Catalog     Catalog // prices orders of callers without the orders:price scope
 	Log         *slog.Logger
 }
 
@@ -144,8 +154,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	cfg.setDefaults()
 	var errs []error
 	if d.Publisher == nil || d.Keys == nil || d.Tokens == nil || d.Sessions == nil ||
-		d.Limiter == nil || d.Idempotency == nil || d.Orders == nil {
-		errs = append(errs, errors.New("publisher, keys, tokens, sessions, limiter, idempotency store and order owners are required"))
+		d.Limiter == nil || d.Idempotency == nil || d.Orders == nil || d.Catalog == nil {
+		errs = append(errs, errors.New("publisher, keys, tokens, sessions, limiter, idempotency store, order owners and catalog are required"))
 	}
 	if err := cfg.Limit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("default rate limit: %w", err))

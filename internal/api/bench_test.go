@@ -66,7 +66,7 @@ func newBenchGateway(b *testing.B, idemOpts ...idempotency.Option) *benchGateway
 	bg := &benchGateway{gateway: gw, pool: sys.pool, body: []byte(validOrder),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 1024}}}
 	for i := range 4 {
-		k, _, err := sys.keys.Create(context.Background(), auth.NewKeyInput{Name: fmt.Sprint("bench-", i), Scopes: []string{auth.ScopeOrdersWrite}, RatePerSecond: 1e6, Burst: 1e6})
+		k, _, err := sys.keys.Create(context.Background(), auth.NewKeyInput{Name: fmt.Sprint("bench-", i), Scopes: []string{auth.ScopeOrdersWrite, auth.ScopeOrdersPrice}, RatePerSecond: 1e6, Burst: 1e6})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -31,6 +31,9 @@ type commandRoute struct {
 	// deprecated versions, with their Sunset date (an HTTP-date).
 	deprecated map[int]deprecation
 	emptyOK    bool // an empty body reads as {} (path-only commands)
+	// doc is added to the operation's description in the OpenAPI document
+	// (rules of the route the schema cannot say).
+	doc string
 	// prepare completes the command's data (path parameters, ids the
 	// gateway assigns), checks what the caller may do, and names the
 	// aggregate and its read model. fromPath maps body pointers filled

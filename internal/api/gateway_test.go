@@ -138,7 +138,7 @@ func TestAcceptedCommandIsDurablyInTheStream(t *testing.T) {
 func TestIdempotencyKeyReplaysAndRefuses(t *testing.T) {
 	sys := newSystem(t)
 	gw1, gw2 := sys.gateway(), sys.gateway()
-	key := sys.apiKey(auth.ScopeOrdersWrite)
+	key := sys.apiKey(auth.ScopeOrdersWrite, auth.ScopeOrdersPrice)
 	idem := map[string]string{"Idempotency-Key": "order-123"}
 	first := gw1.do(t, key, request{path: "/v1/orders", body: validOrder, header: idem})
 	a := first.accepted(t)
@@ -165,7 +165,7 @@ func TestIdempotencyKeyReplaysAndRefuses(t *testing.T) {
 		t.Errorf("different request under the same key: %d %s", other.status, other.body)
 	}
 	// Keys are per caller: another caller's identical key is a new command.
-	b := gw1.do(t, sys.apiKey(auth.ScopeOrdersWrite), request{path: "/v1/orders", body: validOrder, header: idem}).accepted(t)
+	b := gw1.do(t, sys.apiKey(auth.ScopeOrdersWrite, auth.ScopeOrdersPrice), request{path: "/v1/orders", body: validOrder, header: idem}).accepted(t)
 	if b.CommandID == a.CommandID {
 		t.Error("two callers' commands share an id")
 	}

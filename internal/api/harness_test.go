@@ -35,6 +35,8 @@ type system struct {
 	js   jetstream.JetStream
 	keys *auth.Keys
 	pool *pgxpool.Pool
+	// natsURL is the NATS server gateways connect to (emb's when empty).
+	natsURL string
 	// idemOpts configure the idempotency store of gateways made next.
 	idemOpts []idempotency.Option
 }
@@ -66,7 +68,11 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	t := s.t
 	t.Helper()
 	ctx := context.Background()
-	_, js := testenv.Connect(t, s.emb.URL)
+	url := s.natsURL
+	if url == "" {
+		url = s.emb.URL
+	}
+	_, js := testenv.Connect(t, url)
 	pool := testenv.Pool(t)
 	keys, _ := auth.NewKeys(pool)
 	rev, err := auth.NewRevocations(ctx, js, 1, time.Hour)
@@ -99,7 +105,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	}
 	srv, err := api.New(cfg, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: js}, Keys: keys, Tokens: ver, Sessions: rev,
-		Limiter: lim, Idempotency: idem, Orders: api.PostgresOrders{Pool: pool},
+		Limiter: lim, Idempotency: idem, Orders: api.PostgresOrders{Pool: pool}, Catalog: api.PostgresCatalog{Pool: pool},
 		Log: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -110,6 +116,19 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	return &gateway{srv: srv, mux: mux, http: hs, lim: lim, idem: idem}
+}
+
+// product puts a product into the catalog read model the gateway prices
+// orders from (public.product_search, as the projection would), replacing
+// any earlier price.
+func (s *system) product(sku string, price int64, currency string) {
+	s.t.Helper()
+	_, err := s.pool.Exec(context.Background(), `
+		INSERT INTO public.product_search (sku, name, price, currency, updated_at, last_seq) VALUES ($1, $1, $2, $3, now(), 0)
+		ON CONFLICT (sku) DO UPDATE SET price = excluded.price, currency = excluded.currency`, sku, price, currency)
+	if err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 func (s *system) apiKey(scopes ...string) string {

@@ -123,8 +123,8 @@ func OpenAPIDocument() ([]byte, error) {
 		op := obj{
 			"operationId": operationID(c.types[c.versions()[len(c.versions())-1]]),
 			"summary":     c.summary,
-			"description": fmt.Sprintf("Publishes %s. Scope %s. Schema versions (Accept-Version, default the newest): %s.",
-				strings.Join(typesOf(c), ", "), c.scope, strings.Join(vers, "; ")),
+			"description": strings.TrimSpace(fmt.Sprintf("Publishes %s. Scope %s. Schema versions (Accept-Version, default the newest): %s. %s",
+				strings.Join(typesOf(c), ", "), c.scope, strings.Join(vers, "; "), c.doc)),
 			"tags":        []string{"commands"},
 			"parameters":  params,
 			"requestBody": body,

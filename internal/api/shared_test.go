@@ -68,6 +68,7 @@ func TestTwoInstancesTogetherAdmitAtMostLimitPlusBurst(t *testing.T) {
 
 func TestLogoutRevokesTheSessionOnEveryInstance(t *testing.T) {
 	sys := newSystem(t)
+	sys.product("SKU-1", 1250, "EUR") // validOrder's price
 	a, b := sys.gateway(), sys.gateway()
 	tok := userToken(t, "c-1", auth.RoleCustomer)
 	other := userToken(t, "c-1", auth.RoleCustomer)

@@ -71,7 +71,8 @@ func buildAPI(d *Deps) ([]Service, error) {
 		Limit:     ratelimit.Limit{Rate: float64(cfg.RateLimit), Burst: cfg.RateBurst},
 	}, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: d.JS}, Keys: keys, Tokens: verifier, Sessions: revocations,
-		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool}, Log: d.Log,
+		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool},
+		Catalog: api.PostgresCatalog{Pool: d.Pool}, Log: d.Log,
 	})
 	if err != nil {
 		idemPool.Close()

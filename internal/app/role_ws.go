@@ -14,7 +14,7 @@ import (
 func init() {
 	Register(Role{
 		Name: "ws",
-		Help: "WebSocket notifications at GET /v1/ws (and the demo page at /)",
+		Help: "WebSocket notifications at GET /v1/ws (and the demo page at /; POST /demo/seed in development)",
 		Build: func(d *Deps) ([]Service, error) {
 			creds, err := d.Credentials()
 			if err != nil {
@@ -31,11 +31,14 @@ func init() {
 				return nil, err
 			}
 			d.Mux.Handle("GET "+ws.Path, srv)
-			demo, err := web.NewDemoOrders(authn, d.JS)
+			seed, err := web.NewDemoSeed(authn, d.JS)
 			if err != nil {
 				return nil, err
 			}
-			web.Register(d.Mux, demo) // the demo page at / and POST /demo/orders
+			// The demo page at /; POST /demo/seed in development mode only.
+			// Development is the deployment's one switch (today: no JWT
+			// secret configured; --dev where the configuration has it).
+			web.Register(d.Mux, web.Config{Dev: creds.Development, Seed: seed})
 			watch := ServiceFunc("ws-revocations", func(ctx context.Context) error {
 				// Logout anywhere closes this instance's sockets of the
 				// session at once; Server's periodic revalidation covers a

@@ -32,11 +32,16 @@ const (
 	ScopeCatalogWrite   = "catalog:write"
 	ScopeInventoryWrite = "inventory:write"
 	ScopeCustomersWrite = "customers:write"
-	ScopeAll            = "*"
+	// ScopeOrdersPrice lets an API key send its own unit prices with
+	// orders (B2B: negotiated prices); without it the gateway prices every
+	// line from the catalog. Only API keys can hold it (or "*"): user
+	// tokens never do, operators included.
+	ScopeOrdersPrice = "orders:price"
+	ScopeAll         = "*"
 )
 
 // KnownScopes lists every scope a key can be given.
-var KnownScopes = []string{ScopeOrdersWrite, ScopeCatalogWrite, ScopeInventoryWrite, ScopeCustomersWrite, ScopeAll}
+var KnownScopes = []string{ScopeOrdersWrite, ScopeOrdersPrice, ScopeCatalogWrite, ScopeInventoryWrite, ScopeCustomersWrite, ScopeAll}
 
 // Roles of user tokens.
 const (
@@ -75,11 +80,12 @@ type Principal struct {
 }
 
 // Can reports whether the principal holds scope. Operators hold every
-// scope; customers hold orders:write only, for their own orders (callers
-// check Subject against the command's customer).
+// scope but orders:price; customers hold orders:write only, for their own
+// orders (callers check Subject against the command's customer). No user
+// token sets prices.
 func (p Principal) Can(scope string) bool {
 	if p.Kind == KindUser {
-		return p.Role == RoleOps || scope == ScopeOrdersWrite
+		return scope != ScopeOrdersPrice && (p.Role == RoleOps || scope == ScopeOrdersWrite)
 	}
 	return slices.Contains(p.Scopes, ScopeAll) || slices.Contains(p.Scopes, scope)
 }

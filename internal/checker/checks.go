@@ -268,6 +268,7 @@ WITH ` + settledCTE + `, ev AS (
 		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'orders.placed'), 0)        AS placed,
 		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'orders.confirmed'), 0)     AS confirmed,
 		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'orders.cancelled'), 0)     AS cancelled,
+		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'orders.rejected'), 0)      AS refused,
 		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'inventory.reserved'), 0)   AS reserved,
 		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'inventory.rejected'), 0)   AS rejected,
 		coalesce(sum(ev.n) FILTER (WHERE ev.name = 'inventory.released'), 0)   AS released,
@@ -283,7 +284,9 @@ WITH ` + settledCTE + `, ev AS (
 )
 SELECT 'order ' || order_id, format('events [%s] (status %s): %s', seen, status, msg) FROM c, LATERAL (VALUES
 	(most > 1, 'an event type appears more than once'),
-	(placed <> 1, 'want exactly one orders.placed'),
+	(status <> 'rejected' AND placed <> 1, 'want exactly one orders.placed'),
+	(status <> 'rejected' AND refused > 0, 'orders.rejected for an order that was placed'),
+	(status = 'rejected' AND seen <> 'orders.rejected', 'a rejected order wants exactly one orders.rejected and nothing else'),
 	(status = 'confirmed' AND (confirmed <> 1 OR cancelled <> 0 OR captured <> 1 OR committed <> 1),
 	 'a confirmed order wants orders.confirmed, payments.captured and inventory.committed and no orders.cancelled'),
 	(status = 'cancelled' AND cancelled <> 1, 'a cancelled order wants exactly one orders.cancelled'),

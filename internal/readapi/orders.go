@@ -30,17 +30,22 @@ type Order struct {
 	CancelledAt     *time.Time      `json:"cancelled_at"`
 	UpdatedAt       time.Time       `json:"updated_at"`
 	Position        int64           `json:"position"` // of the last event applied to it
+	// ShippingAddress and PromoCode are orders.place v2's (absent when the
+	// command had none).
+	ShippingAddress json.RawMessage `json:"shipping_address,omitempty"`
+	PromoCode       *string         `json:"promo_code,omitempty"`
 	AsOf            *time.Time      `json:"as_of,omitempty"`
 }
 
 const orderCols = `order_id, customer_id, status, currency, total, item_count, lines, stock_status, payment_status,
-	authorization_id, cancel_reason, placed_at, deadline, confirmed_at, cancelled_at, updated_at, last_seq`
+	authorization_id, cancel_reason, placed_at, deadline, confirmed_at, cancelled_at, updated_at, last_seq,
+	shipping_address, promo_code`
 
 func scanOrder(row pgx.Row) (*Order, error) {
 	var o Order
 	err := row.Scan(&o.OrderID, &o.CustomerID, &o.Status, &o.Currency, &o.Total, &o.ItemCount, &o.Lines,
 		&o.StockStatus, &o.PaymentStatus, &o.AuthorizationID, &o.CancelReason, &o.PlacedAt, &o.Deadline,
-		&o.ConfirmedAt, &o.CancelledAt, &o.UpdatedAt, &o.Position)
+		&o.ConfirmedAt, &o.CancelledAt, &o.UpdatedAt, &o.Position, &o.ShippingAddress, &o.PromoCode)
 	return &o, err
 }
 
@@ -108,6 +113,12 @@ func orderAsOf(r *request, o *Order, at *time.Time, pos *int64) (any, error) {
 		switch {
 		case step == "orders.placed":
 			out.Status = "pending"
+		case step == "orders.rejected":
+			var d struct {
+				Reason string `json:"reason"`
+			}
+			_ = json.Unmarshal(detail, &d)
+			out.Status, out.CancelReason = "rejected", &d.Reason
 		case step == "orders.confirmed":
 			out.Status, out.ConfirmedAt = "confirmed", &ts
 		case step == "orders.cancelled":
@@ -155,8 +166,8 @@ func (a *API) listOrders(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if status != "" && status != "pending" && status != "confirmed" && status != "cancelled" {
-		return nil, errBadRequest("status", "must be pending, confirmed or cancelled")
+	if status != "" && status != "pending" && status != "confirmed" && status != "cancelled" && status != "rejected" {
+		return nil, errBadRequest("status", "must be pending, confirmed, cancelled or rejected")
 	}
 	cur, err := decodeCursor(r.URL.Query().Get("cursor"))
 	if err != nil {

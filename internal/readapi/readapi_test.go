@@ -268,3 +268,33 @@ func TestReadAfterWriteWaitsForThePosition(t *testing.T) {
 		t.Errorf("position %d, want >= %d", pos, seq)
 	}
 }
+
+// TestOrderShowsTheV2ShippingAddressAndPromoCode: orders.placed carries
+// orders.place v2's shipping address and promotion code; the orders read
+// model keeps them and GET /v1/orders/{id} shows them (and omits them for
+// an order placed without).
+func TestOrderShowsTheV2ShippingAddressAndPromoCode(t *testing.T) {
+	base, _, publish := system(t, 5*time.Second)
+	addr := &events.ShippingAddress{Name: "Ada Lovelace", Line1: "12 St James's Sq", City: "London", PostalCode: "SW1Y 4JH", Country: "GB"}
+	seq := publish(events.OrderPlacedV1, orderID(43), events.OrderPlaced{OrderID: orderID(43), CustomerID: "c-9", Currency: "EUR", Total: 5,
+		Lines: []events.OrderLine{{SKU: "PH-1", Quantity: 1, UnitPrice: 5}}, PlacedAt: "2026-04-01T00:00:00Z", Deadline: "2026-04-01T01:00:00Z",
+		ShippingAddress: addr, PromoCode: "SPRING-26"})
+	a := get(t, base+"/v1/orders/"+orderID(43)+"?after="+strconv.FormatUint(seq, 10))
+	if a.status != 200 {
+		t.Fatalf("GET: %d %v", a.status, a.body)
+	}
+	want := map[string]any{"name": addr.Name, "line1": addr.Line1, "city": addr.City, "postal_code": addr.PostalCode, "country": addr.Country}
+	if got, _ := a.body["shipping_address"].(map[string]any); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("shipping_address = %v, want %v", a.body["shipping_address"], want)
+	}
+	if a.body["promo_code"] != "SPRING-26" {
+		t.Errorf("promo_code = %v, want SPRING-26", a.body["promo_code"])
+	}
+	plain := get(t, base+"/v1/orders/"+orderID(1))
+	if _, ok := plain.body["shipping_address"]; ok {
+		t.Errorf("an order placed without an address shows one: %v", plain.body)
+	}
+	if _, ok := plain.body["promo_code"]; ok {
+		t.Errorf("an order placed without a promotion code shows one: %v", plain.body)
+	}
+}

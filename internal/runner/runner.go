@@ -50,6 +50,25 @@ type Handler interface {
 	Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error)
 }
 
+// BatchHandler is a Handler with a set-based path: HandleBatch handles
+// every fresh message of a batch at once (one statement per table rather
+// than per message) and returns what each emits, out[i] for msgs[i]. Any
+// error sends the whole batch to the per-message savepoint path (Handle),
+// which finds the failing message, so HandleBatch need not say which one
+// failed. It must take its row locks in a stable order (e.g. by key) so
+// that two batches cannot deadlock.
+type BatchHandler interface {
+	Handler
+	HandleBatch(ctx context.Context, tx pgx.Tx, msgs []Msg) ([][]*event.Event, error)
+}
+
+// Msg is one message of a batch: its event, and the context a handler
+// of it alone would get (its delivery, logger and trace span).
+type Msg struct {
+	Ctx   context.Context
+	Event *event.Event
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error)
 
@@ -399,6 +418,9 @@ func (r *Runner) decode(it *item) {
 	}
 	it.meta = meta
 	ev, err := cenats.DecodeLimit(it.msg.Headers(), it.msg.Data(), r.cfg.MaxPayload)
+	if err == nil {
+		err = subjectMatches(it.msg.Subject(), ev)
+	}
 	if err == nil && !r.cfg.Trusted {
 		err = schemas.ValidateEvent(ev)
 	}
@@ -410,6 +432,20 @@ func (r *Runner) decode(it *item) {
 		return
 	}
 	it.ev = ev
+}
+
+// subjectMatches refuses a message published on a subject other than its
+// type's (and aggregate's): NATS permissions say who may publish on which
+// subject, so a type smuggled onto another subject would bypass them.
+func subjectMatches(subject string, ev *event.Event) error {
+	want, err := events.NATSSubject(ev)
+	if err != nil {
+		return err
+	}
+	if subject != want {
+		return fmt.Errorf("event %s of type %s arrived on subject %s, its type belongs on %s", ev.ID(), ev.Type(), subject, want)
+	}
+	return nil
 }
 
 func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
@@ -573,20 +609,18 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 	for _, id := range fresh {
 		isNew[id] = true
 	}
-	var out []*event.Event
+	var todo []*item
 	for i := range items {
 		it := &items[i]
 		if it.outcome != pending || !isNew[it.ev.ID()] {
 			continue
 		}
 		isNew[it.ev.ID()] = false // a second copy in this batch is a duplicate
-		start := time.Now()
-		emitted, herr := r.handle(ctx, tx, it)
-		it.handled = time.Since(start)
-		if herr != nil {
-			return errHandlerFailed
-		}
-		out = append(out, emitted...)
+		todo = append(todo, it)
+	}
+	out, herr := r.handleAll(ctx, tx, todo)
+	if herr != nil {
+		return errHandlerFailed
 	}
 	if err := outbox.Add(ctx, tx, out...); err != nil {
 		return errHandlerFailed

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -352,5 +353,113 @@ func TestCommittedSeesOnlyTheEventsOfCommittedMessages(t *testing.T) {
 	defer mu.Unlock()
 	if len(seen) != 1 || seen[0].Type() != events.OrderPlacedV1 || events.StringExt(seen[0], events.ExtCausationID) != good.ID() {
 		t.Fatalf("committed events = %v, want the good order's orders.placed only", seen)
+	}
+}
+
+// setBased records each order command's id in one statement per batch and
+// fails, in both paths, on one customer's commands.
+type setBased struct {
+	poison  string
+	batches atomic.Int64
+}
+
+func (h *setBased) poisoned(ev *event.Event) bool {
+	var in events.PlaceOrder
+	_ = events.DecodeData(ev, &in)
+	return in.CustomerID == h.poison
+}
+
+func (h *setBased) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*event.Event, error) {
+	out, err := h.HandleBatch(ctx, tx, []runner.Msg{{Ctx: ctx, Event: ev}})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
+func (h *setBased) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	if len(msgs) > 1 {
+		h.batches.Add(1)
+	}
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		ev := m.Event
+		if h.poisoned(ev) {
+			return nil, runner.Permanent(errors.New("warehouse system rejects this customer"))
+		}
+		ids[i] = ev.ID()
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO set_based_effects (event_id) SELECT unnest($1::text[])`, ids); err != nil {
+		return nil, err
+	}
+	return make([][]*event.Event, len(msgs)), nil
+}
+
+// TestAFailingMessageInASetBasedBatchRollsBackOnlyItself: the batch path
+// fails as a whole, the savepoint path then applies every other message
+// once and dead-letters the failing one.
+func TestAFailingMessageInASetBasedBatchRollsBackOnlyItself(t *testing.T) {
+	s := newSystem(t)
+	if _, err := s.pool.Exec(context.Background(), `CREATE TABLE set_based_effects (event_id text PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "set-" + t.Name()
+	h := &setBased{poison: prefix + "-poison"}
+	var good []*event.Event
+	for i := range 20 {
+		e := placeOrder(t, fmt.Sprintf("%s-%d", prefix, i), 1)
+		if i == 7 {
+			e = placeOrder(t, h.poison, 1)
+		} else {
+			good = append(good, e)
+		}
+		publishRaw(t, s.js, e, e.ID())
+	}
+	// A redelivered copy is a duplicate, in the batch path as in the other.
+	publishRaw(t, s.js, good[0], good[0].ID()+"-again")
+
+	r, _ := s.start(ordersConsumer("set-based-orders"), h)
+	testenv.Eventually(t, 15*time.Second, "19 applied, 1 dead letter", func() bool {
+		return r.Stats().Applied.Load() == int64(len(good)) && r.Stats().DeadLettered.Load() == 1
+	})
+	if n := s.count(`SELECT count(*) FROM set_based_effects`); n != len(good) {
+		t.Errorf("effects = %d, want %d (one per good message)", n, len(good))
+	}
+	if h.batches.Load() == 0 {
+		t.Error("the set-based path never ran (all 21 messages were in the stream before the runner started)")
+	}
+}
+
+// TestAMessageOnAnotherTypesSubjectIsDeadLettered: a place-order command
+// smuggled onto the customers' subject is refused with the reason.
+func TestAMessageOnAnotherTypesSubjectIsDeadLettered(t *testing.T) {
+	s := newSystem(t)
+	e := placeOrder(t, "smuggler-"+t.Name(), 1)
+	m, err := cenats.NewMsg("cmd.customers.upsert", e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ordersConsumer("smuggled-orders")
+	cfg.FilterSubjects = []string{"cmd.customers.upsert"}
+	r, _ := s.start(cfg, mustPlaceOrder(t))
+	testenv.Eventually(t, 15*time.Second, "dead letter", func() bool { return r.Stats().DeadLettered.Load() == 1 })
+	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, "smuggler-"+t.Name()); n != 0 {
+		t.Errorf("smuggled order placed: %d", n)
+	}
+	cons, err := s.js.CreateOrUpdateConsumer(context.Background(), broker.StreamDLQ, jetstream.ConsumerConfig{
+		FilterSubject: runner.DeadLetterSubject("smuggled-orders", ">"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := msg.Headers().Get(runner.HdrDLQReason); !strings.Contains(reason, "arrived on subject cmd.customers.upsert") {
+		t.Errorf("reason %q does not name the subject", reason)
 	}
 }

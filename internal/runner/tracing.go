@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
@@ -38,4 +40,49 @@ func (r *Runner) handle(ctx context.Context, tx pgx.Tx, it *item) ([]*event.Even
 	}
 	it.emitted = r.caused(ctx, it, out)
 	return it.emitted, nil
+}
+
+// handleAll runs the handler for the fresh messages of a batch: in one
+// HandleBatch call when the handler has a set-based path, else one by one.
+// Each message's handled time is its share of the whole.
+func (r *Runner) handleAll(ctx context.Context, tx pgx.Tx, todo []*item) ([]*event.Event, error) {
+	var out []*event.Event
+	bh, ok := r.h.(BatchHandler)
+	if !ok || len(todo) < 2 {
+		for _, it := range todo {
+			start := time.Now()
+			emitted, err := r.handle(ctx, tx, it)
+			it.handled = time.Since(start)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, emitted...)
+		}
+		return out, nil
+	}
+	start := time.Now()
+	msgs := make([]Msg, len(todo))
+	spans := make([]trace.Span, len(todo))
+	for i, it := range todo {
+		msgs[i] = Msg{Ctx: r.handlerContext(ctx, it), Event: it.ev}
+		if r.tracer != nil {
+			msgs[i].Ctx, spans[i] = tracing.StartMessage(msgs[i].Ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
+		}
+	}
+	outs, err := bh.HandleBatch(ctx, tx, msgs)
+	if err == nil && len(outs) != len(msgs) {
+		err = fmt.Errorf("%s: HandleBatch returned %d results for %d messages", r.cfg.Name, len(outs), len(msgs))
+	}
+	share := time.Since(start) / time.Duration(len(todo))
+	for i, it := range todo {
+		if spans[i] != nil {
+			tracing.End(spans[i], err)
+		}
+		it.handled = share
+		if err == nil {
+			it.emitted = r.caused(msgs[i].Ctx, it, outs[i])
+			out = append(out, it.emitted...)
+		}
+	}
+	return out, err
 }

@@ -348,7 +348,52 @@ export interface OrdersPlacedV1 {
   order_id: OrderId;
   /** When the order was accepted (RFC 3339). */
   placed_at: string;
+  /** Promotion code entered by the customer (from orders.place v2), when the command had one. */
+  promo_code?: string;
+  /** Where the order is delivered (from orders.place v2), when the command had one. */
+  shipping_address?: {
+    /** City. */
+    city: string;
+    /** ISO 3166-1 alpha-2 country code. */
+    country: string;
+    /** First address line. */
+    line1: string;
+    /** Second address line. */
+    line2?: string;
+    /** Recipient's name. */
+    name: string;
+    /** Postal code. */
+    postal_code: string;
+  };
   /** Sum of quantity times unit_price over the lines, in minor units. The maximum is the largest total valid lines can add up to. */
+  total: number;
+}
+
+/** com.tradewind.orders.rejected.v1
+ * Event: the orders participant refused a place command it cannot place (e.g. its total is below 1). The order never became pending: nothing was reserved or charged, nothing is compensated, and the order id stays taken. Subject: the order id. */
+export interface OrdersRejectedV1 {
+  /** ISO 4217 currency code. */
+  currency: string;
+  /** The customer named by the command. */
+  customer_id: CustomerId;
+  /** A human-readable explanation. */
+  detail: string;
+  /** The command's lines, as sent. */
+  lines: Array<{
+    /** Number of units. */
+    quantity: number;
+    /** Stock keeping unit. */
+    sku: string;
+    /** Price of one unit in minor units, as the command said. */
+    unit_price: number;
+  }>;
+  /** The order id (a UUID). */
+  order_id: OrderId;
+  /** Why the command was refused. */
+  reason: "invalid_total";
+  /** When the command was refused (RFC 3339). */
+  rejected_at: string;
+  /** What the lines add up to, in minor units. */
   total: number;
 }
 
@@ -445,6 +490,7 @@ export interface EventDataByType {
   "com.tradewind.orders.place.v1": OrdersPlaceV1;
   "com.tradewind.orders.place.v2": OrdersPlaceV2;
   "com.tradewind.orders.placed.v1": OrdersPlacedV1;
+  "com.tradewind.orders.rejected.v1": OrdersRejectedV1;
   "com.tradewind.payments.authorized.v1": PaymentsAuthorizedV1;
   "com.tradewind.payments.captured.v1": PaymentsCapturedV1;
   "com.tradewind.payments.declined.v1": PaymentsDeclinedV1;

@@ -160,6 +160,13 @@ func logoutRevokesEverywhere(t *testing.T, gws []*gateway) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A user's order is priced from the catalog read model: it must hold
+	// order()'s product at order()'s price.
+	if _, err := testenv.Pool(t).Exec(context.Background(), `
+		INSERT INTO public.product_search (sku, name, price, currency, updated_at, last_seq) VALUES ('SKU-1', 'SKU-1', 1250, 'EUR', now(), 0)
+		ON CONFLICT (sku) DO UPDATE SET price = excluded.price, currency = excluded.currency`); err != nil {
+		t.Fatal(err)
+	}
 	// The token works on both before the logout: a 401 later means revoked.
 	for _, g := range gws {
 		if res := post(t, g, token, order("c-rev")); res.status != http.StatusAccepted {

@@ -65,14 +65,38 @@ function connect() {
     });
     client.start();
 }
+// The demo's product (web.DemoSKU): priced by the catalog, never by the page.
+const demoSKU = "SKU-1";
+// order places a test order through the gateway with the user's token, as
+// a storefront would: the gateway prices it from the catalog.
+function order(token) {
+    return fetch("/v1/orders", {
+        method: "POST",
+        headers: {
+            Authorization: `Bearer ${token}`,
+            "Content-Type": "application/json",
+            "Idempotency-Key": crypto.randomUUID(),
+        },
+        body: JSON.stringify({ currency: "EUR", lines: [{ sku: demoSKU, quantity: 1 + Math.floor(Math.random() * 3) }] }),
+    });
+}
 async function placeOrder() {
     place.disabled = true;
+    const token = tokenInput.value.trim();
     try {
-        const res = await fetch("/demo/orders", {
-            method: "POST",
-            headers: { Authorization: `Bearer ${tokenInput.value.trim()}`, "Content-Type": "application/json" },
-            body: JSON.stringify({ sku: "SKU-1", quantity: 1 + Math.floor(Math.random() * 3) }),
-        });
+        let res = await order(token);
+        if (res.status === 422 && (await res.clone().json()).type?.endsWith("/unknown-sku")) {
+            // A fresh development system: put the demo product in the catalog
+            // (POST /demo/seed exists in development mode only) and try again
+            // once the catalog has it.
+            const seeded = await fetch("/demo/seed", { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+            if (seeded.ok) {
+                for (let i = 0; i < 10 && res.status === 422; i++) {
+                    await new Promise((r) => setTimeout(r, 500));
+                    res = await order(token);
+                }
+            }
+        }
         if (!res.ok)
             status.textContent = `order refused: ${res.status} ${await res.text()}`;
     }
