@@ -231,14 +231,18 @@ func benchTradewind(ctx context.Context, cfg *config, rec *Record) error {
 	logf("machine limit: JetStream publish/consume and PostgreSQL COPY")
 	c := &rec.Ceiling
 	pubs, dels, avg := st.natsCounts(ctx)
-	rows, width, err := st.rowsWritten(ctx)
+	rows, width, tables, err := st.rowsWritten(ctx)
 	if err != nil {
 		rec.note("rows per order: %v", err)
 	}
 	if totalCompleted > 0 {
-		c.PublishesPerOrder = float64(pubs) / float64(totalCompleted)
-		c.DeliveriesPerOrd = float64(dels) / float64(totalCompleted)
-		c.RowsPerOrder = float64(rows) / float64(totalCompleted)
+		n := float64(totalCompleted)
+		c.PublishesPerOrder = float64(pubs) / n
+		c.DeliveriesPerOrd = float64(dels) / n
+		c.RowsPerOrder = float64(rows) / n
+		for _, t := range tables[:min(8, len(tables))] {
+			c.TopTables = append(c.TopTables, TableRate{Table: t.name, RowsPerOrder: float64(t.n) / n})
+		}
 	}
 	c.MsgBytes, c.RowBytes = max(int(avg), 64), max(width, 64)
 	n := 100000

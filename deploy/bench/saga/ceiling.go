@@ -27,6 +27,14 @@ type Ceiling struct {
 	NATSOrdersPerSec  float64 `json:"nats_orders_per_sec"`
 	PGOrdersPerSec    float64 `json:"pg_orders_per_sec"`
 	OrdersPerSec      float64 `json:"orders_per_sec"` // both on the same cores: the times add
+
+	TopTables []TableRate `json:"top_tables,omitempty"` // rows written per order, most first
+}
+
+// TableRate is the rows one table had written per completed order.
+type TableRate struct {
+	Table        string  `json:"table"`
+	RowsPerOrder float64 `json:"rows_per_order"`
 }
 
 // estimate fills the per-order ceilings from the rates and the counts.
@@ -117,25 +125,28 @@ func natsRates(ctx context.Context, js jetstream.JetStream, n, size int) (pub, s
 	return pub, float64(n) / time.Since(start).Seconds(), nil
 }
 
-// rowsPerOrder reads from the statistics of Tradewind's database how many
+// tableRows is how many rows one table had written.
+type tableRows struct {
+	name string
+	n    int64
+}
+
+// rowsWritten reads from the statistics of Tradewind's database how many
 // rows it wrote (inserted, updated or deleted: each writes a tuple or
-// marks one, and WAL) and how wide they are on average.
-func (s *stack) rowsWritten(ctx context.Context) (rows int64, avgBytes int, err error) {
-	type tbl struct {
-		name string
-		n    int64
-	}
-	var tbls []tbl
+// marks one, and WAL), by table (most first), and how wide they are on
+// average.
+func (s *stack) rowsWritten(ctx context.Context) (rows int64, avgBytes int, tbls []tableRows, err error) {
+	type tbl = tableRows
 	r, err := s.pool.Query(ctx, `SELECT quote_ident(schemaname) || '.' || quote_ident(relname), n_tup_ins + n_tup_upd + n_tup_del
-		FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0`)
+		FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 0 ORDER BY 2 DESC`)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	for r.Next() {
 		var t tbl
 		if err := r.Scan(&t.name, &t.n); err != nil {
 			r.Close()
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		tbls = append(tbls, t)
 	}
@@ -153,7 +164,7 @@ func (s *stack) rowsWritten(ctx context.Context) (rows int64, avgBytes int, err 
 	if sized > 0 {
 		avgBytes = int(weighted / float64(sized))
 	}
-	return rows, avgBytes, nil
+	return rows, avgBytes, tbls, nil
 }
 
 // copyRate COPYs n rows of width bytes into a logged table with a primary

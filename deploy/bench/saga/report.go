@@ -72,6 +72,13 @@ func renderTable(r *Record) string {
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "- per completed order Tradewind made %.1f JetStream publishes, %.1f deliveries and wrote %.1f PostgreSQL rows (inserted + updated + deleted, %d B on average); the ceiling is the time those take at the raw rates above, summed (NATS and PostgreSQL share the cores)\n",
 		c.PublishesPerOrder, c.DeliveriesPerOrd, c.RowsPerOrder, c.RowBytes)
+	if len(c.TopTables) > 0 {
+		parts := make([]string, len(c.TopTables))
+		for i, t := range c.TopTables {
+			parts[i] = fmt.Sprintf("%s %.1f", t.Table, t.RowsPerOrder)
+		}
+		fmt.Fprintf(&b, "- rows written per order, most first: %s\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(&b, "- peak RSS: serve %.0f MB, nats-server %.0f MB; load generator CPU %.2f ms/order (max default mix, not in the totals)\n",
 		r.RSSServeMB, r.RSSNATSMB, r.MaxDefault.LoadCPU)
 	fmt.Fprintf(&b, "- `tradewind check`: %d violations — `%s`\n", r.Violations, strings.ReplaceAll(lastLines(r.Check, 1), "`", "'"))
