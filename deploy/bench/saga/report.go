@@ -180,10 +180,10 @@ func historyChart(runs []Record) string {
 	p1000 = series{name: "Tradewind at 1,000/s"}
 	p100 = series{name: "Tradewind at 100/s"}
 	d99 = series{name: "DBOS (best run)"}
-	pq := series{name: "Tradewind at a quarter of max", dash: true}
+	pq := series{name: "Tradewind at ¼ of max", dash: true}
 	for i, r := range runs {
 		x := float64(i + 1)
-		ticks = append(ticks, tick{x, r.Date[5:10] + " " + r.Commit[:min(7, len(r.Commit))]})
+		ticks = append(ticks, tick{x, r.Commit[:min(7, len(r.Commit))]})
 		tdef.pts = append(tdef.pts, [2]float64{x, r.MaxDefault.CompletedPS})
 		thappy.pts = append(thappy.pts, [2]float64{x, r.MaxHappy.CompletedPS})
 		if d := r.bestDBOS(); d != nil {
@@ -202,8 +202,8 @@ func historyChart(runs []Record) string {
 			pq.pts = append(pq.pts, [2]float64{x, r.AtQuarter.Latency.P99})
 		}
 	}
-	if len(ticks) > 8 {
-		step := (len(ticks) + 7) / 8
+	if len(ticks) > 6 {
+		step := (len(ticks) + 5) / 6
 		var keep []tick
 		for i, t := range ticks {
 			if i%step == 0 {
@@ -212,9 +212,9 @@ func historyChart(runs []Record) string {
 		}
 		ticks = keep
 	}
-	return svgChart("make bench-saga: kept runs", 2, []panel{
+	return svgChart(fmt.Sprintf("make bench-saga: %d kept runs, %s to %s", len(runs), runs[0].Date[:10], runs[len(runs)-1].Date[:10]), 2, []panel{
 		{title: "completed orders/s", unit: "orders/s", xTicks: ticks, series: []series{tdef, thappy, dbos, wm, ceil}},
-		{title: "p99 latency, publish to terminal event", unit: "ms", xTicks: ticks, series: []series{p1000, p100, pq, d99}},
+		{title: "p99 latency, publish to terminal event (log)", unit: "ms", xTicks: ticks, logY: true, series: []series{p1000, p100, pq, d99}},
 	})
 }
 

@@ -34,13 +34,13 @@ func wellFormed(t *testing.T, s string) {
 }
 
 func TestHistoryChartIsStaticSVGWithEverySeries(t *testing.T) {
-	runs := []Record{sampleRecord("2026-12-01 10:00 UTC", 1800), sampleRecord("2026-12-02 10:00 UTC", 2400)}
+	runs := []Record{sampleRecord("2026-12-01 10:00 UTC", 1800), sampleRecord("2026-12-02 10:00 UTC", 2400), sampleRecord("2026-12-03 10:00 UTC", 2100)}
 	svg := historyChart(runs)
 	wellFormed(t, svg)
 	if strings.Contains(svg, "<script") {
 		t.Error("the chart must not carry script")
 	}
-	for _, want := range []string{"Tradewind, default mix", "DBOS Transact saga (best)", "Watermill slice", "machine ceiling", "Tradewind at 1,000/s", "12-02 abcdef0"} {
+	for _, want := range []string{"Tradewind, default mix", "DBOS Transact saga (best)", "Watermill slice", "machine ceiling", "Tradewind at 1,000/s", "abcdef0", "3 kept runs, 2026-12-01 to 2026-12-03"} {
 		if !strings.Contains(svg, want) {
 			t.Errorf("chart lacks %q", want)
 		}

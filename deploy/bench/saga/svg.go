@@ -15,6 +15,7 @@ type panel struct {
 	series []series
 	xTicks []tick // nil: five evenly spaced numeric ticks
 	xUnit  string
+	logY   bool // powers of ten from 1 up; values below 1 sit on the axis
 }
 
 type series struct {
@@ -57,12 +58,24 @@ func svgChart(title string, cols int, panels []panel) string {
 			// Labelled points (runs) keep clear of the panel's edges.
 			minX, maxX = minX-0.4, maxX+0.4
 		}
-		maxY = niceCeil(maxY * 1.05)
 		sx := func(x float64) float64 { return x0 + (x-minX)/(maxX-minX)*(x1-x0) }
-		sy := func(y float64) float64 { return y0 - y/maxY*(y0-y1) }
+		var sy func(float64) float64
+		var grid []float64
+		if p.logY {
+			top := math.Max(1, math.Ceil(math.Log10(math.Max(maxY, 1))))
+			sy = func(y float64) float64 { return y0 - math.Log10(math.Max(y, 1))/top*(y0-y1) }
+			for g := 0.0; g <= top; g++ {
+				grid = append(grid, math.Pow(10, g))
+			}
+		} else {
+			maxY = niceCeil(maxY * 1.05)
+			sy = func(y float64) float64 { return y0 - y/maxY*(y0-y1) }
+			for g := 0; g <= 4; g++ {
+				grid = append(grid, maxY*float64(g)/4)
+			}
+		}
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-weight="bold" text-anchor="middle">%s</text>`+"\n", (x0+x1)/2, oy+20, html.EscapeString(p.title))
-		for g := 0; g <= 4; g++ {
-			y := maxY * float64(g) / 4
+		for _, y := range grid {
 			fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`, x0, sy(y), x1, sy(y))
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="end" fill="#444">%s</text>`+"\n", x0-4, sy(y)+4, fmtNum(y))
 		}
