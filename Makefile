@@ -10,7 +10,7 @@ GOLANGCI_LINT ?= golangci-lint
 # The version .ci/run installs (go install …/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)).
 GOLANGCI_LINT_VERSION := v2.15.0
 
-.PHONY: all build run test test-short vet fmt lint fuzz bench bench-gateway bench-ws chaos clean help
+.PHONY: all build run test test-short vet fmt lint fuzz bench bench-gateway bench-ws bench-saga bench-saga-tools soak chaos clean help
 
 all: build
 
@@ -55,6 +55,18 @@ bench-gateway: build ## gateway from outside: wrk against serve --roles=api, CPU
 
 bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (installs Centrifugo in a temp dir)
 	$(GO) run ./cmd/tradewind-wsbench
+
+bench-saga-tools: build
+	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2
+	cd deploy/bench/saga/dbos && $(GO) build -o ../../../../bin/saga-dbos .
+	$(GO) build -o bin/bench-saga ./deploy/bench/saga
+
+bench-saga: bench-saga-tools ## the saga end to end vs DBOS, Watermill and the machine's limit, one table; appends docs/performance.md (~12 min; BENCH_SAGA_FLAGS=-quick to validate)
+	./bin/bench-saga $(BENCH_SAGA_FLAGS)
+
+SOAK_FOR ?= 30m
+soak: bench-saga-tools ## hold half the maximum for SOAK_FOR (30m): completed vs offered, lag, RSS, goroutines, table sizes; appends docs/performance.md
+	./bin/bench-saga -soak -soak-for $(SOAK_FOR) $(SOAK_FLAGS)
 
 chaos: ## long chaos test: >= 20 SIGKILLs, NATS restarts and pg_terminate_backend under load, then check (~8 min)
 	TRADEWIND_CHAOS=long $(GO) test -count=1 -run TestChaos -timeout 30m -v ./internal/chaos/
