@@ -154,6 +154,15 @@ func (w *Worker) apply(ctx context.Context, version int, evs []Event, upTo, pend
 		defer func() { tracing.End(span, err) }()
 	}
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
+		// The batch's commit does not wait for its WAL flush: the
+		// checkpoint commits with the rows, and the stream (not an ack)
+		// is the source, so a commit lost in a PostgreSQL crash loses
+		// both together and the worker applies the batch again from the
+		// older checkpoint. Saga state (the runner's inbox and outbox,
+		// acked after commit) keeps synchronous commits.
+		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+			return err
+		}
 		cp, err := lockLive(ctx, tx, w.p.Name())
 		if errors.Is(err, ErrNotLive) {
 			// We waited on the old live row while a rebuild switched: the
