@@ -50,7 +50,11 @@ type Config struct {
 	// gateway's COMMANDS:<seq> tokens. Nil: only EVENTS positions are
 	// accepted as tokens.
 	EventsHead func(context.Context) (uint64, error)
-	Log        *slog.Logger
+	// Stale, when set, reports why a projection's read model cannot be
+	// trusted (nil when it can): such reads answer 503 instead of stale
+	// data (see projector.CheckStream).
+	Stale func(projection string) error
+	Log   *slog.Logger
 }
 
 // API is the read side's HTTP handlers.
@@ -119,6 +123,12 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 				return
 			}
 			req.caller = c
+		}
+		if a.cfg.Stale != nil {
+			if err := a.cfg.Stale(projection); err != nil {
+				writeProblem(w, hr, problem{Status: http.StatusServiceUnavailable, Title: "read model stale", Detail: err.Error()})
+				return
+			}
 		}
 		token, err := afterToken(hr)
 		if err != nil {

@@ -69,7 +69,7 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 				t.Fatal(err)
 			}
 		}
-		if _, err := pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0 WHERE name = $1`, p.Name()); err != nil {
+		if _, err := pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0, stream_created = NULL WHERE name = $1`, p.Name()); err != nil {
 			t.Fatal(err)
 		}
 		w, err := projector.NewWorker(p, js, pool, projector.WorkerConfig{}, nil)
