@@ -51,5 +51,6 @@ bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (install
 chaos: ## long chaos test: >= 20 SIGKILLs, NATS restarts and pg_terminate_backend under load, then check (~8 min)
 	TRADEWIND_CHAOS=long $(GO) test -count=1 -run TestChaos -timeout 30m -v ./internal/chaos/
 
-clean: ## remove build output and local state
-	rm -rf bin .tradewind
+clean: ## remove build output and local state: .tradewind (NATS store) AND the tradewind database, which refer to each other
+	@if [ -x bin/tradewind ]; then bin/tradewind reset --yes; else $(GO) run ./cmd/tradewind reset --yes; fi
+	rm -rf bin
