@@ -81,6 +81,8 @@ func OpenAPIDocument() ([]byte, error) {
 				return nil, fmt.Errorf("openapi: %s: %w", spec.SchemaFile(), err)
 			}
 			delete(sch, "$schema") // OpenAPI 3.1's dialect is 2020-12 already
+			delete(sch, "$id")     // else its $refs would resolve against the schema's URI
+			schemas.HoistDefs(sch, name, "#/components/schemas/", compSchemas)
 			compSchemas[name] = sch
 			oneOf = append(oneOf, ref("schemas", name))
 			d := fmt.Sprintf("%d (%s)", v, spec.Type())
