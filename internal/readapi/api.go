@@ -89,6 +89,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/orders", a.read("orders", a.listOrders))
 	mux.Handle("GET /v1/orders/{id}/timeline", a.read("order_timeline", a.orderTimeline))
 	mux.Handle("GET /v1/inventory/{sku}", a.read("inventory", a.getInventory))
+	mux.Handle("GET /v1/products/{sku}", a.read("product_search", a.getProduct))
 	mux.Handle("GET /v1/products/search", a.read("product_search", a.searchProducts))
 	mux.Handle("GET /v1/products/autocomplete", a.read("product_search", a.autocomplete))
 	mux.Handle("GET /v1/customers/{id}/history", a.read("customers_history", a.customerHistory))

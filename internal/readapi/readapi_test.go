@@ -157,6 +157,13 @@ func TestReadRoutesAnswerOrExplain(t *testing.T) {
 			}
 		}},
 		{"/v1/inventory/NOPE", 404, nil},
+		// The Location of POST /v1/products.
+		{"/v1/products/PH-1", 200, func(t *testing.T, a answer) {
+			if a.body["sku"] != "PH-1" || a.body["name"] == "" {
+				t.Errorf("product = %v", a.body)
+			}
+		}},
+		{"/v1/products/NOPE", 404, nil},
 		{"/v1/products/search?q=phone", 200, func(t *testing.T, a answer) {
 			ps := a.body["products"].([]any)
 			if len(ps) != 2 || ps[0].(map[string]any)["sku"] != "PH-1" {
