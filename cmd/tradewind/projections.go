@@ -41,7 +41,7 @@ func (f *projFlags) open(ctx context.Context) (pool *pgxpool.Pool, js jetstream.
 			url = st.DatabaseURL
 		}
 	}
-	res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: url, DataDir: f.dataDir})
+	res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: url, DataDir: f.dataDir, Logger: quietLog()})
 	if err != nil {
 		return nil, nil, nil, err
 	}
