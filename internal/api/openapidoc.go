@@ -99,7 +99,10 @@ func OpenAPIDocument() ([]byte, error) {
 				params = append(params, obj{"name": n, "in": "path", "required": true, "schema": obj{"type": "string"}})
 			}
 		}
-		body := obj{"required": !c.emptyOK, "content": obj{"application/json": obj{"schema": obj{"oneOf": oneOf}}}}
+		// anyOf, not oneOf: a body may be valid under several versions
+		// (an order without v2's fields is a valid v1 and v2); the
+		// Accept-Version header, not the body, picks the version.
+		body := obj{"required": !c.emptyOK, "content": obj{"application/json": obj{"schema": obj{"anyOf": oneOf}}}}
 		if len(oneOf) == 1 {
 			body["content"] = obj{"application/json": obj{"schema": oneOf[0]}}
 		}
