@@ -71,5 +71,6 @@ soak: bench-saga-tools ## hold half the maximum for SOAK_FOR (30m): completed vs
 chaos: ## long chaos test: >= 20 SIGKILLs, NATS restarts and pg_terminate_backend under load, then check (~8 min)
 	TRADEWIND_CHAOS=long $(GO) test -count=1 -run TestChaos -timeout 30m -v ./internal/chaos/
 
-clean: ## remove build output and local state
-	rm -rf bin .tradewind
+clean: ## remove build output and local state: .tradewind (NATS store) AND the tradewind database, which refer to each other
+	@if [ -x bin/tradewind ]; then bin/tradewind reset --yes; else $(GO) run ./cmd/tradewind reset --yes; fi
+	rm -rf bin

@@ -51,7 +51,7 @@ func (e *env) reset() {
 		for _, tb := range p.Tables() {
 			e.exec(`TRUNCATE ` + projector.PhysicalTable(tb, cp.Version))
 		}
-		e.exec(`UPDATE public.projection_checkpoints SET last_seq = 0, lag = 0 WHERE name = $1`, p.Name())
+		e.exec(`UPDATE public.projection_checkpoints SET last_seq = 0, lag = 0, stream_created = NULL WHERE name = $1`, p.Name())
 	}
 	e.exec(`DELETE FROM public.projection_rejects`)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -27,6 +28,7 @@ func newCheckCmd() *cobra.Command {
 		noStream, noLedger  bool
 		slack, settle, wait time.Duration
 		asJSON, list        bool
+		noWait              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check",
@@ -36,15 +38,19 @@ and the payment provider's ledger, in one database snapshot, and print every
 violation with the order or SKU at fault (--list names the checks).
 
 A live system is never quite at rest: checks that need an order at rest
-skip orders that changed less than --settle ago. After a load run, either
-wait for it to settle or give --wait, which re-runs the checks until they
-pass or the time is up.
+skip orders that changed less than --settle ago, and right after a load run
+orders are still in flight and their follow-up effects (captures retried
+behind the payment breaker, stock commits and releases) still settling. So
+check waits by default: while it finds violations it re-runs the checks
+every 2 s, for up to --wait (default 2m), and reports the last run. Give
+--no-wait to check once, as things are (a quiescent system, or a CI step
+that must be fast).
 
 PostgreSQL, NATS and the provider are found through flags, their
 environment variables, or the running system's state file. --no-stream
 and --no-ledger skip what cannot be reached.`,
-		Example: `  tradewind load --orders 5000 && tradewind check --wait 1m
-  tradewind check --json | jq '.violations[] | .subject'`,
+		Example: `  tradewind load --orders 5000 && tradewind check
+  tradewind check --no-wait --json | jq '.violations[] | .subject'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()
@@ -86,7 +92,10 @@ and --no-ledger skip what cannot be reached.`,
 			if err != nil {
 				return err
 			}
-			rep, err := runUntilClean(ctx, c, wait)
+			if noWait {
+				wait = 0
+			}
+			rep, err := runUntilClean(ctx, c, wait, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -113,23 +122,41 @@ and --no-ledger skip what cannot be reached.`,
 	f.BoolVar(&noLedger, "no-ledger", false, "skip the comparison with the provider's ledger")
 	f.DurationVar(&slack, "slack", checker.DefaultSlack, "how long past its deadline an order may still be pending")
 	f.DurationVar(&settle, "settle", checker.DefaultSettle, "how long after its last change an order counts as at rest")
-	f.DurationVar(&wait, "wait", 0, "re-run the checks until they pass or this much time has passed")
+	f.DurationVar(&wait, "wait", DefaultCheckWait, "while violations are found, re-run the checks until they pass or this much time has passed (in-flight orders settling)")
+	f.BoolVar(&noWait, "no-wait", false, "check once, without waiting for in-flight orders to settle")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVar(&list, "list", false, "list the checks and exit")
 	return cmd
 }
 
+// DefaultCheckWait bounds check's default wait for in-flight orders and
+// their follow-up effects: after `load`'s outage phase, captures retried
+// behind the payment breaker settle within seconds; a violation still
+// there after two minutes is one.
+const DefaultCheckWait = 2 * time.Minute
+
 // runUntilClean runs the checks, again every two seconds while they find
-// violations and wait has not passed; it returns the last report.
-func runUntilClean(ctx context.Context, c *checker.Checker, wait time.Duration) (*checker.Report, error) {
-	deadline := time.Now().Add(wait)
+// violations and wait has not passed (saying so on progress); it returns
+// the last report.
+func runUntilClean(ctx context.Context, c *checker.Checker, wait time.Duration, progress io.Writer) (*checker.Report, error) {
+	start := time.Now()
+	deadline := start.Add(wait)
+	said := false
 	for {
 		rep, err := c.Run(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if rep.OK() || time.Now().After(deadline) {
+			if said {
+				fmt.Fprintf(progress, "check: %d violations after waiting %s\n", len(rep.Violations), time.Since(start).Round(time.Second))
+			}
 			return rep, nil
+		}
+		if !said {
+			fmt.Fprintf(progress, "check: %d violations, %d orders pending: waiting up to %s for in-flight orders and their effects to settle (--no-wait checks once)\n",
+				len(rep.Violations), rep.PendingOrders, wait)
+			said = true
 		}
 		select {
 		case <-ctx.Done():

@@ -32,7 +32,7 @@ func (f *dbFlags) keys(ctx context.Context) (*auth.Keys, func(), error) {
 			url = st.DatabaseURL
 		}
 	}
-	res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: url, DataDir: f.dataDir})
+	res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: url, DataDir: f.dataDir, Logger: quietLog()})
 	if err != nil {
 		return nil, nil, err
 	}

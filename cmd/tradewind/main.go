@@ -51,6 +51,8 @@ func subcommands() []*cobra.Command {
 		newPaymentProviderCmd(),
 		newVersionCmd(),
 		newNATSConfigCmd(),
+		newWatchCmd(),
+		newResetCmd(),
 	}
 }
 

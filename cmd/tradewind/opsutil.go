@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -61,4 +62,12 @@ func confirm(cmd *cobra.Command, yes bool, question, want string) error {
 		return errNotConfirmed
 	}
 	return nil
+}
+
+// quietLog is the logger CLI commands give pgboot: its "postgres: using
+// DATABASE_URL" progress lines are for serve; a command that found the
+// URL in the state file must not claim it came from DATABASE_URL. Only
+// warnings and errors get through.
+func quietLog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

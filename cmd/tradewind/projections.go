@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -37,7 +39,7 @@ func (f *projFlags) open(ctx context.Context) (pool *pgxpool.Pool, js jetstream.
 			url = st.DatabaseURL
 		}
 	}
-	res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: url, DataDir: f.dataDir})
+	res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: url, DataDir: f.dataDir, Logger: quietLog()})
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -102,24 +104,68 @@ crashed: the next rebuild drops it).`,
 			if err != nil {
 				return err
 			}
-			var head uint64
-			if st, err := js.Stream(ctx, broker.StreamEvents); err == nil {
-				head = st.CachedInfo().State.LastSeq
+			stream, err := projector.ReadStream(ctx, js)
+			if err != nil {
+				return err
+			}
+			head := stream.LastSeq
+			// Each version against the stream it counts in; the inbox's
+			// command positions against COMMANDS.
+			states := make([]string, len(cps))
+			var stale []string
+			for i, c := range cps {
+				states[i] = "ok"
+				if err := projector.CheckStream(c, stream); err != nil {
+					states[i] = "STALE"
+					if c.Live {
+						stale = append(stale, err.Error())
+					}
+				} else if c.LastSeq < head {
+					states[i] = "catching up"
+				}
+			}
+			var inboxErr string
+			if err := projector.CheckCommandsInbox(ctx, pool, js); err != nil {
+				inboxErr = err.Error()
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
-				return json.NewEncoder(out).Encode(map[string]any{"head": head, "projections": cps})
+				type row struct {
+					projector.Checkpoint
+					State string `json:"state"`
+				}
+				rows := make([]row, len(cps))
+				for i, c := range cps {
+					rows[i] = row{c, states[i]}
+				}
+				return json.NewEncoder(out).Encode(map[string]any{"head": head, "stream_created": stream.Created,
+					"projections": rows, "stale": stale, "inbox": inboxErr})
 			}
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "PROJECTION\tVERSION\tLIVE\tPOSITION\tLAG\tBEHIND HEAD\tUPDATED\n")
-			for _, c := range cps {
-				behind := uint64(0)
-				if head > c.LastSeq {
-					behind = head - c.LastSeq
+			fmt.Fprintf(tw, "PROJECTION\tVERSION\tLIVE\tPOSITION\tLAG\tBEHIND HEAD\tSTATE\tUPDATED\n")
+			for i, c := range cps {
+				behind := "0"
+				switch {
+				case head > c.LastSeq:
+					behind = strconv.FormatUint(head-c.LastSeq, 10)
+				case c.LastSeq > head:
+					behind = "ahead by " + strconv.FormatUint(c.LastSeq-head, 10)
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%t\t%d\t%d\t%d\t%s\n", c.Name, c.Version, c.Live, c.LastSeq, c.Lag, behind, c.UpdatedAt.Format("2006-01-02 15:04:05"))
+				fmt.Fprintf(tw, "%s\t%d\t%t\t%d\t%d\t%s\t%s\t%s\n", c.Name, c.Version, c.Live, c.LastSeq, c.Lag, behind, states[i], c.UpdatedAt.Format("2006-01-02 15:04:05"))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, s := range stale {
+				fmt.Fprintln(out, s)
+			}
+			if inboxErr != "" {
+				fmt.Fprintln(out, inboxErr)
+			}
+			if len(stale) > 0 {
+				return fmt.Errorf("%d read models are stale: %s", len(stale), projector.RebuildHint)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -128,28 +174,37 @@ crashed: the next rebuild drops it).`,
 
 func projectionsRebuild(f *projFlags) *cobra.Command {
 	var batch int
-	var quiet bool
+	var quiet, all bool
 	cmd := &cobra.Command{
-		Use:   "rebuild NAME",
+		Use:   "rebuild NAME | --all",
 		Short: "Rebuild a projection from the start of the stream with zero downtime",
 		Long: `Build the next version of projection NAME into new tables from the start
 of the EVENTS stream while the live version keeps answering and updating,
 catch up with it, then switch readers to the new version in one
 transaction and drop the old one. Safe to interrupt: the unfinished
 version is dropped by the next rebuild; readers never see it.`,
-		Example: `  tradewind projections rebuild orders`,
-		Args:    cobra.ExactArgs(1),
-		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-			var names []string
-			for _, p := range projections.All() {
-				names = append(names, p.Name())
+		Example: `  tradewind projections rebuild orders
+  tradewind projections rebuild --all   # e.g. after NATS was reset: every read model from the current stream`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if all && len(args) > 0 {
+				return fmt.Errorf("give a projection NAME or --all, not both")
 			}
-			return names, cobra.ShellCompDirectiveNoFileComp
+			if !all && len(args) != 1 {
+				return fmt.Errorf("give a projection NAME (one of %s) or --all", strings.Join(projectionNames(), ", "))
+			}
+			return nil
+		},
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return projectionNames(), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := projections.ByName(args[0])
-			if err != nil {
-				return err
+			ps := projections.All()
+			if !all {
+				p, err := projections.ByName(args[0])
+				if err != nil {
+					return err
+				}
+				ps = []projector.Projection{p}
 			}
 			ctx := cmd.Context()
 			pool, js, closeAll, err := f.open(ctx)
@@ -157,36 +212,56 @@ version is dropped by the next rebuild; readers never see it.`,
 				return err
 			}
 			defer closeAll()
-			opts := projector.RebuildOptions{BatchSize: batch}
-			if !quiet {
-				var bar *progressbar.ProgressBar
-				opts.Progress = func(pos, head uint64) {
-					if bar == nil {
-						bar = progressbar.NewOptions64(int64(max(head, 1)),
-							progressbar.OptionSetWriter(cmd.ErrOrStderr()),
-							progressbar.OptionSetDescription("rebuild "+p.Name()),
-							progressbar.OptionShowCount(), progressbar.OptionShowIts(),
-							progressbar.OptionSetItsString("positions"), progressbar.OptionThrottle(100e6))
-					}
-					_ = bar.Set64(int64(pos))
+			for _, p := range ps {
+				if err := rebuildOne(cmd, pool, js, p, batch, quiet); err != nil {
+					return err
 				}
-				defer func() {
-					if bar != nil {
-						_ = bar.Finish()
-						fmt.Fprintln(cmd.ErrOrStderr())
-					}
-				}()
 			}
-			res, err := projector.Rebuild(ctx, pool, js, p, opts)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s: v%d -> v%d at position %d, %d events in %s\n",
-				res.Name, res.OldVersion, res.NewVersion, res.Position, res.Events, res.Took.Round(1e6))
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&all, "all", false, "rebuild every projection, one after the other")
 	cmd.Flags().IntVar(&batch, "batch", 5000, "events per transaction")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bar")
 	return cmd
+}
+
+func projectionNames() []string {
+	var names []string
+	for _, p := range projections.All() {
+		names = append(names, p.Name())
+	}
+	return names
+}
+
+// rebuildOne rebuilds p, with a progress bar unless quiet.
+func rebuildOne(cmd *cobra.Command, pool *pgxpool.Pool, js jetstream.JetStream, p projector.Projection, batch int, quiet bool) error {
+	ctx := cmd.Context()
+	opts := projector.RebuildOptions{BatchSize: batch}
+	if !quiet {
+		var bar *progressbar.ProgressBar
+		opts.Progress = func(pos, head uint64) {
+			if bar == nil {
+				bar = progressbar.NewOptions64(int64(max(head, 1)),
+					progressbar.OptionSetWriter(cmd.ErrOrStderr()),
+					progressbar.OptionSetDescription("rebuild "+p.Name()),
+					progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+					progressbar.OptionSetItsString("positions"), progressbar.OptionThrottle(100e6))
+			}
+			_ = bar.Set64(int64(pos))
+		}
+		defer func() {
+			if bar != nil {
+				_ = bar.Finish()
+				fmt.Fprintln(cmd.ErrOrStderr())
+			}
+		}()
+	}
+	res, err := projector.Rebuild(ctx, pool, js, p, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "rebuilt %s: v%d -> v%d at position %d, %d events in %s\n",
+		res.Name, res.OldVersion, res.NewVersion, res.Position, res.Events, res.Took.Round(1e6))
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
@@ -20,6 +21,7 @@ import (
 
 // newPublishCmd builds the `publish` subcommand.
 func newPublishCmd() *cobra.Command {
+	var asJSON bool
 	var natsURL, dataDir, data, file, id, subject, source string
 	var structured bool
 	cmd := &cobra.Command{
@@ -49,6 +51,26 @@ on version 1.0.1 of the CloudEvents NATS binding does (consumers accept both).`,
 			var payload json.RawMessage
 			if err := json.Unmarshal(raw, &payload); err != nil {
 				return fmt.Errorf("data is not JSON: %w", err)
+			}
+			// An order placed without an order_id gets one here, as the
+			// gateway gives one, so it can be printed and looked up.
+			orderID := ""
+			if spec := events.MustLookup(ceType); spec.Context == "orders" && spec.Name == "place" {
+				var doc map[string]any
+				if json.Unmarshal(raw, &doc) == nil {
+					if id, ok := doc["order_id"].(string); ok && id != "" {
+						orderID = id
+					} else if _, present := doc["order_id"]; !present {
+						orderID = uuid.Must(uuid.NewV7()).String()
+						doc["order_id"] = orderID
+						if payload, err = json.Marshal(doc); err != nil {
+							return err
+						}
+					}
+				}
+				if subject == "" {
+					subject = orderID
+				}
 			}
 			opts := []events.Option{events.WithSource(source)}
 			if id != "" {
@@ -83,7 +105,16 @@ on version 1.0.1 of the CloudEvents NATS binding does (consumers accept both).`,
 			if ack.Duplicate {
 				dup = " (duplicate: the broker already had this id)"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "published %s id=%s stream=%s seq=%d%s\n", ceType, e.ID(), ack.Stream, ack.Sequence, dup)
+			pos := fmt.Sprintf("%s:%d", ack.Stream, ack.Sequence)
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(map[string]any{"id": orderID, "command_id": e.ID(), "type": ceType,
+					"position": pos, "duplicate": ack.Duplicate})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "published %s id=%s", ceType, e.ID())
+			if orderID != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), " order_id=%s", orderID)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), " position=%s%s\n", pos, dup)
 			return nil
 		},
 	}
@@ -95,6 +126,7 @@ on version 1.0.1 of the CloudEvents NATS binding does (consumers accept both).`,
 	f.StringVar(&id, "id", "", "event id (reuse it to retry safely; default a new UUIDv7)")
 	f.StringVar(&subject, "subject", "", "CloudEvent subject (aggregate id)")
 	f.StringVar(&source, "source", "/tradewind/cli", "CloudEvent source")
+	f.BoolVar(&asJSON, "json", false, `print {"id", "command_id", "type", "position", "duplicate"} as the gateway's 202 does (id: the order id of orders.place)`)
 	f.BoolVar(&structured, "structured", false, "send in structured content mode (the JSON event format) instead of binary mode")
 	return cmd
 }

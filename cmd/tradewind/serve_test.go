@@ -27,12 +27,13 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	bin := testenv.BuildTradewind(t)
+	dbURL := testenv.FreshDatabaseURL(t) // a new stream each run: a new database
 	dataDir := t.TempDir()
 	httpAddr := testenv.FreeAddr(t)
 	opsAddr := testenv.FreeAddr(t)
 	env := append(os.Environ(),
 		"TRADEWIND_OPS_ADDR="+opsAddr,
-		"DATABASE_URL="+testenv.DatabaseURL(t),
+		"DATABASE_URL="+dbURL,
 		"TRADEWIND_DATA_DIR="+dataDir,
 		"TRADEWIND_HTTP_ADDR="+httpAddr,
 		"TRADEWIND_NATS_LISTEN="+testenv.FreeAddr(t),
@@ -73,7 +74,7 @@ func TestServeThenPublishYieldsTheOrderRow(t *testing.T) {
 	if out, err := pub.CombinedOutput(); err != nil {
 		t.Fatalf("publish: %v\n%s", err, out)
 	}
-	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/readapi"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -81,6 +82,8 @@ func OpenAPIDocument() ([]byte, error) {
 				return nil, fmt.Errorf("openapi: %s: %w", spec.SchemaFile(), err)
 			}
 			delete(sch, "$schema") // OpenAPI 3.1's dialect is 2020-12 already
+			delete(sch, "$id")     // else its $refs would resolve against the schema's URI
+			schemas.HoistDefs(sch, name, "#/components/schemas/", compSchemas)
 			compSchemas[name] = sch
 			oneOf = append(oneOf, ref("schemas", name))
 			d := fmt.Sprintf("%d (%s)", v, spec.Type())
@@ -96,7 +99,10 @@ func OpenAPIDocument() ([]byte, error) {
 				params = append(params, obj{"name": n, "in": "path", "required": true, "schema": obj{"type": "string"}})
 			}
 		}
-		body := obj{"required": !c.emptyOK, "content": obj{"application/json": obj{"schema": obj{"oneOf": oneOf}}}}
+		// anyOf, not oneOf: a body may be valid under several versions
+		// (an order without v2's fields is a valid v1 and v2); the
+		// Accept-Version header, not the body, picks the version.
+		body := obj{"required": !c.emptyOK, "content": obj{"application/json": obj{"schema": obj{"anyOf": oneOf}}}}
 		if len(oneOf) == 1 {
 			body["content"] = obj{"application/json": obj{"schema": oneOf[0]}}
 		}
@@ -138,6 +144,21 @@ func OpenAPIDocument() ([]byte, error) {
 		"responses": obj{"204": obj{"description": "Revoked."}, "400": problemResp("An API key, not an access token."),
 			"401": ref("responses", "Unauthorized"), "503": ref("responses", "Unavailable")},
 	}}
+	// The read API, served where the projections role runs (make run: the
+	// same address).
+	readPaths, readSchemas := readapi.OpenAPI()
+	for p, item := range readPaths {
+		if ops, ok := paths[p].(obj); ok {
+			for m, o := range item.(obj) {
+				ops[m] = o
+			}
+			continue
+		}
+		paths[p] = item
+	}
+	for n, sch := range readSchemas {
+		compSchemas[n] = sch
+	}
 	paths["/openapi.json"] = obj{"get": obj{"operationId": "openapi", "summary": "This document", "security": []any{}, "tags": []string{"documents"},
 		"responses": obj{"200": obj{"description": "OpenAPI 3.1", "content": obj{"application/json": obj{}}}}}}
 	paths["/docs"] = obj{"get": obj{"operationId": "docs", "summary": "This document for humans", "security": []any{}, "tags": []string{"documents"},
@@ -145,12 +166,13 @@ func OpenAPIDocument() ([]byte, error) {
 
 	doc := obj{
 		"openapi": "3.1.0",
-		"info": obj{"title": "Tradewind command gateway", "version": "1",
-			"description": "Commands for producer services that do not speak NATS. 202 only after JetStream's durable ack; " +
-				"every POST command needs an Idempotency-Key; limits are shared by all gateway instances. See docs/gateway.md."},
+		"info": obj{"title": "Tradewind HTTP API", "version": "1",
+			"description": "Commands for producer services that do not speak NATS (the gateway): 202 only after JetStream's durable ack; " +
+				"every POST command needs an Idempotency-Key; limits are shared by all gateway instances. See docs/gateway.md. " +
+				"Reads of the read models (GET /v1/...): every answer carries Tradewind-Position; ?after=<token> waits for a position (read-your-writes). See docs/analysts.md."},
 		"servers":  []any{obj{"url": "http://localhost:8080"}},
 		"security": []any{obj{"bearer": []any{}}},
-		"tags":     []any{obj{"name": "commands"}, obj{"name": "sessions"}, obj{"name": "documents"}},
+		"tags":     []any{obj{"name": "commands"}, obj{"name": "reads"}, obj{"name": "sessions"}, obj{"name": "documents"}},
 		"paths":    paths,
 		"components": obj{
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer",

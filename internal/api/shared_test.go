@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
@@ -99,7 +100,7 @@ func TestStreamMixingVersionsReplaysAsOneShape(t *testing.T) {
 	lines := []events.OrderLine{{SKU: "SKU-1", Quantity: 1, UnitPrice: 100}}
 	var want []string
 	for i := range 6 {
-		id := "0190f1d2-0000-7000-8000-00000000010" + strconv.Itoa(i)
+		id := uuid.NewString() // new per run: -count=N keeps the package's database
 		var e *event.Event
 		var err error
 		if i%2 == 0 {

@@ -28,7 +28,7 @@ func TestCommandTokenGivesReadYourWrites(t *testing.T) {
 	var cfg config.Config
 	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	cfg.Bind(fs)
-	dbURL := testenv.DatabaseURL(t)
+	dbURL := testenv.FreshDatabaseURL(t) // each run its own: a new stream (-count=N)
 	httpAddr := testenv.FreeAddr(t)
 	if err := fs.Parse([]string{
 		"--database-url", dbURL, "--data-dir", t.TempDir(), "--http-addr", httpAddr,

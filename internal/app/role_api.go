@@ -142,7 +142,7 @@ func printDevCredentials(ctx context.Context, dataDir, httpAddr string, keys *au
   Development credentials (TRADEWIND_JWT_SECRET is unset):
     API key (all scopes):          %s
     user token (customer c-1, 12h): %s
-  e.g. curl -H "Authorization: Bearer %s" -H "Idempotency-Key: $(uuidgen)" \
+  e.g. curl -H "Authorization: Bearer %s" -H "Idempotency-Key: order-$(date +%%s)" \
          -H "Content-Type: application/json" http://%s/v1/orders \
          -d '{"customer_id":"c-1","currency":"EUR","lines":[{"sku":"SKU-1","quantity":2,"unit_price":1250}]}'
     docs: http://%s/docs

@@ -26,8 +26,11 @@ func projectionsRole() Role {
 			if err != nil {
 				return nil, err
 			}
+			// One guard for every worker: one loud log line when the read
+			// models turn stale, and the read API refuses what is stale.
+			guard := projector.NewStaleGuard(d.Log)
 			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log, CallerFrom: creds.ReadCaller,
-				EventsHead: d.eventsHead})
+				EventsHead: d.eventsHead, Stale: guard.Err})
 			if err != nil {
 				return nil, err
 			}
@@ -36,7 +39,7 @@ func projectionsRole() Role {
 			}
 			var out []Service
 			for _, p := range projections.All() {
-				wcfg := projector.WorkerConfig{BatchSize: d.Cfg.BatchSize}
+				wcfg := projector.WorkerConfig{BatchSize: d.Cfg.BatchSize, Guard: guard}
 				if d.Tracing != nil && d.Tracing.Enabled() {
 					wcfg.Tracer = d.Tracing.Tracer()
 				}

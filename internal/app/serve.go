@@ -313,6 +313,13 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if r.started.Load() {
 		for _, s := range services {
+			// A service that knows why it refuses to run says so.
+			if nr, ok2 := s.(interface{ NotReady() string }); ok2 {
+				if reason := nr.NotReady(); reason != "" {
+					checks["consumer:"+s.Name()], ok = reason, false
+					continue
+				}
+			}
 			if rs, isRunner := s.(interface{ Running() bool }); isRunner {
 				if rs.Running() {
 					checks["consumer:"+s.Name()] = "ok"

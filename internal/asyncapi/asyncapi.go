@@ -23,7 +23,7 @@ type obj = map[string]any
 
 // Generate renders the document as YAML.
 func Generate() ([]byte, error) {
-	channels, operations, messages := obj{}, obj{}, obj{}
+	channels, operations, messages, defs := obj{}, obj{}, obj{}, obj{}
 	byChannel := map[string][]events.Spec{}
 	for _, s := range events.All() {
 		id := strings.ReplaceAll(strings.TrimSuffix(s.SubjectFilter(), ".*"), ".", "-")
@@ -57,7 +57,7 @@ func Generate() ([]byte, error) {
 		var refs []any
 		for _, s := range specs {
 			name := strings.TrimSuffix(s.SchemaFile(), ".json")
-			msg, err := message(s)
+			msg, err := message(s, defs)
 			if err != nil {
 				return nil, err
 			}
@@ -92,6 +92,7 @@ func Generate() ([]byte, error) {
 		"operations":         operations,
 		"components": obj{
 			"messages": messages,
+			"schemas":  defs,
 			"messageTraits": obj{"cloudevent": obj{"headers": obj{
 				"type": "object", "required": []any{"ce-specversion", "ce-id", "ce-source", "ce-type"},
 				"properties": obj{
@@ -118,7 +119,9 @@ func Generate() ([]byte, error) {
 	return []byte(b.String()), nil
 }
 
-func message(s events.Spec) (obj, error) {
+// message describes s; its schema's local $defs go to defs (see
+// schemas.HoistDefs).
+func message(s events.Spec, defs obj) (obj, error) {
 	raw, err := fs.ReadFile(schemas.FS(), s.SchemaFile())
 	if err != nil {
 		return nil, fmt.Errorf("asyncapi: %s: %w", s.Type(), err)
@@ -130,6 +133,9 @@ func message(s events.Spec) (obj, error) {
 		return nil, fmt.Errorf("asyncapi: %s: %w", s.SchemaFile(), err)
 	}
 	title, _ := sch["title"].(string)
+	delete(sch, "$id") // its $refs now point into this document
+	delete(sch, "$schema")
+	schemas.HoistDefs(sch, strings.TrimSuffix(s.SchemaFile(), ".json"), "#/components/schemas/", defs)
 	return obj{
 		"name":        s.Type(),
 		"title":       title,
@@ -140,7 +146,11 @@ func message(s events.Spec) (obj, error) {
 			"ce-type":       obj{"const": s.Type()},
 			"ce-dataschema": obj{"const": s.SchemaURI()},
 		}},
-		"payload": obj{"schemaFormat": "application/schema+json;version=draft-2020-12", "schema": sch},
+		// The AsyncAPI Schema format (the default, a superset of JSON
+		// Schema draft-07): the schemas use no keyword newer than draft-07
+		// once their $defs are hoisted, and the official parser does not
+		// read draft 2020-12 as a schemaFormat.
+		"payload": sch,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,4 +80,30 @@ func TestDocumentNamesEveryTypeAndSubject(t *testing.T) {
 			t.Errorf("%s: on no channel with address %s", s.Type(), s.SubjectFilter())
 		}
 	}
+}
+
+// TestOfficialParserAcceptsTheDocument runs the official AsyncAPI parser
+// (web/apitools, `npm ci` there) on docs/asyncapi.yaml: generators and the
+// studio read the document through it. Skipped without node or the
+// installed parser.
+func TestOfficialParserAcceptsTheDocument(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	tools := filepath.Join("..", "..", "web", "apitools")
+	if _, err := os.Stat(filepath.Join(tools, "node_modules", "@asyncapi", "parser")); err != nil {
+		t.Skip("the AsyncAPI parser is not installed: cd web/apitools && npm ci")
+	}
+	doc, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(node, "parse-asyncapi.mjs", doc)
+	cmd.Dir = tools
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the official AsyncAPI parser rejects docs/asyncapi.yaml: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
 }

@@ -18,6 +18,9 @@ type Checkpoint struct {
 	Live      bool      `json:"live"`
 	Lag       uint64    `json:"lag"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// StreamCreated is the creation time of the EVENTS stream LastSeq
+	// counts in (see Incarnation); nil until a worker or rebuild records it.
+	StreamCreated *time.Time `json:"stream_created,omitempty"`
 }
 
 // querier is what reads checkpoints: a pool, a connection or a transaction.
@@ -28,12 +31,12 @@ type querier interface {
 
 var _ querier = (*pgxpool.Pool)(nil)
 
-const cpCols = `name, version, last_seq, live, lag, updated_at`
+const cpCols = `name, version, last_seq, live, lag, updated_at, stream_created`
 
 func scanCheckpoint(row pgx.Row) (Checkpoint, error) {
 	var c Checkpoint
 	var last, lag int64
-	err := row.Scan(&c.Name, &c.Version, &last, &c.Live, &lag, &c.UpdatedAt)
+	err := row.Scan(&c.Name, &c.Version, &last, &c.Live, &lag, &c.UpdatedAt, &c.StreamCreated)
 	c.LastSeq, c.Lag = uint64(last), uint64(lag)
 	return c, err
 }

@@ -12,8 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/tradewind/tradewind/internal/broker"
 )
 
 // RebuildOptions tune a rebuild.
@@ -100,17 +98,16 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
 	}
 
-	nv, err := prepareVersion(ctx, pool, p)
+	stream, err := ReadStream(ctx, js)
+	if err != nil {
+		return res, fmt.Errorf("rebuild %s: %w", p.Name(), err)
+	}
+	nv, err := prepareVersion(ctx, pool, p, stream)
 	if err != nil {
 		return res, err
 	}
 	res.NewVersion = nv
-
-	st, err := js.Stream(ctx, broker.StreamEvents)
-	if err != nil {
-		return res, fmt.Errorf("rebuild %s: stream info: %w", p.Name(), err)
-	}
-	head := st.CachedInfo().State.LastSeq
+	head := stream.LastSeq
 
 	src, err := openSource(ctx, js, p.Name()+"-rebuild", p.Subjects(), 1, 2*opts.BatchSize)
 	if err != nil {
@@ -207,8 +204,9 @@ func Rebuild(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, p 
 }
 
 // prepareVersion drops versions a crashed rebuild left behind and creates
-// the tables and the checkpoint row of the next version.
-func prepareVersion(ctx context.Context, pool *pgxpool.Pool, p Projection) (int, error) {
+// the tables and the checkpoint row of the next version, recording the
+// stream it is built from.
+func prepareVersion(ctx context.Context, pool *pgxpool.Pool, p Projection, stream Stream) (int, error) {
 	cps, err := Checkpoints(ctx, pool)
 	if err != nil {
 		return 0, err
@@ -232,7 +230,7 @@ func prepareVersion(ctx context.Context, pool *pgxpool.Pool, p Projection) (int,
 				return fmt.Errorf("create %s v%d: %w", t, nv, err)
 			}
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO public.projection_checkpoints (name, version, last_seq, live) VALUES ($1, $2, 0, false)`, p.Name(), nv)
+		_, err := tx.Exec(ctx, `INSERT INTO public.projection_checkpoints (name, version, last_seq, live, stream_created) VALUES ($1, $2, 0, false, $3)`, p.Name(), nv, stream.Created)
 		return err
 	})
 	if err != nil {
@@ -255,6 +253,7 @@ func switchTo(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, s
 			return fmt.Errorf("lock checkpoints: %w", err)
 		}
 		var liveSeq uint64
+		var live *Checkpoint
 		for rows.Next() {
 			c, err := scanCheckpoint(rows)
 			if err != nil {
@@ -262,12 +261,25 @@ func switchTo(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, s
 				return err
 			}
 			if c.Live {
-				old, liveSeq = c.Version, c.LastSeq
+				old, liveSeq, live = c.Version, c.LastSeq, &c
 			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if live != nil {
+			// A live version built from another incarnation of the stream
+			// (the reason for this rebuild) has nothing to catch up with:
+			// its positions count in a stream that is gone.
+			s, err := ReadStream(ctx, js)
+			if err != nil {
+				return err
+			}
+			if err := CheckStream(*live, s); err != nil {
+				log.Info("replacing a stale live version", "projection", p.Name(), "reason", err)
+				liveSeq = 0
+			}
 		}
 		// The live worker now waits on the lock: apply what it applied and
 		// we have not, so the position never moves backwards at the switch.

@@ -33,6 +33,12 @@ type WorkerConfig struct {
 	// Tracer, when set, traces each applied batch as one span linked to
 	// the traces of its events (a batch has many parents, so links).
 	Tracer trace.Tracer
+	// Guard, when set, receives the worker's stream checks (see
+	// StaleGuard); without one the worker logs a stale stream itself.
+	Guard *StaleGuard
+	// StaleRecheck is how often a stale worker checks whether a rebuild
+	// made its projection consistent again (default 1 s).
+	StaleRecheck time.Duration
 }
 
 func (c *WorkerConfig) setDefaults() {
@@ -44,6 +50,9 @@ func (c *WorkerConfig) setDefaults() {
 	}
 	if c.IdleAdvance <= 0 {
 		c.IdleAdvance = 200 * time.Millisecond
+	}
+	if c.StaleRecheck <= 0 {
+		c.StaleRecheck = time.Second
 	}
 }
 
@@ -59,6 +68,7 @@ type Worker struct {
 	cfg     WorkerConfig
 	log     *slog.Logger
 	running atomic.Bool
+	stale   atomic.Pointer[error]
 }
 
 // NewWorker validates its dependencies.
@@ -79,6 +89,81 @@ func (w *Worker) Name() string { return "projection-" + w.p.Name() }
 // Running reports whether the worker is consuming (for /readyz).
 func (w *Worker) Running() bool { return w.running.Load() }
 
+// NotReady explains why the worker refuses to run ("" when it does not):
+// its checkpoint refers to another incarnation of the EVENTS stream (see
+// CheckStream). /readyz reports it.
+func (w *Worker) NotReady() string {
+	if err := w.Stale(); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// Stale returns why the projection's live version cannot be trusted
+// (wrapping ErrStale), nil when it can.
+func (w *Worker) Stale() error {
+	if p := w.stale.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (w *Worker) setStale(err error) {
+	if err == nil {
+		if w.stale.Swap(nil) != nil && w.cfg.Guard == nil {
+			w.log.Info("projection consistent with the EVENTS stream again")
+		}
+		if w.cfg.Guard != nil {
+			w.cfg.Guard.report(w.p.Name(), nil)
+		}
+		return
+	}
+	if w.stale.Swap(&err) == nil && w.cfg.Guard == nil {
+		w.log.Error("READ MODEL STALE: refusing to apply events", "reason", err)
+	}
+	if w.cfg.Guard != nil {
+		w.cfg.Guard.report(w.p.Name(), err)
+	}
+}
+
+// checkStream reads the live checkpoint and the stream and checks one
+// against the other; a checkpoint with no stream recorded records it.
+func (w *Worker) checkStream(ctx context.Context) (Checkpoint, error) {
+	cp, err := LiveCheckpoint(ctx, w.pool, w.p.Name())
+	if err != nil {
+		return cp, err
+	}
+	s, err := ReadStream(ctx, w.js)
+	if err != nil {
+		return cp, err
+	}
+	if err := CheckStream(cp, s); err != nil {
+		return cp, err
+	}
+	if cp.StreamCreated == nil {
+		if err := recordStream(ctx, w.pool, cp.Name, cp.Version, s); err != nil {
+			return cp, err
+		}
+	}
+	return cp, nil
+}
+
+// waitConsistent polls until the projection is consistent with the stream
+// again (a rebuild switched in a version built from it) or ctx ends.
+func (w *Worker) waitConsistent(ctx context.Context) {
+	for ctx.Err() == nil {
+		retry.Sleep(ctx, w.cfg.StaleRecheck)
+		_, err := w.checkStream(ctx)
+		if err == nil {
+			w.setStale(nil)
+			return
+		}
+		if errors.Is(err, ErrStale) {
+			w.setStale(err)
+		}
+	}
+}
+
 // Run applies events until ctx ends, restarting after failures.
 func (w *Worker) Run(ctx context.Context) error {
 	return retry.Forever(ctx, retry.Backoff{Base: 500 * time.Millisecond, Max: 30 * time.Second}, w.log,
@@ -88,10 +173,18 @@ func (w *Worker) Run(ctx context.Context) error {
 var errSwitched = errors.New("live version switched")
 
 func (w *Worker) runOnce(ctx context.Context) error {
-	cp, err := LiveCheckpoint(ctx, w.pool, w.p.Name())
+	cp, err := w.checkStream(ctx)
+	if errors.Is(err, ErrStale) {
+		// Applying the new stream's events on top of the old one's would
+		// mix two histories: stay stale until a rebuild replaces the version.
+		w.setStale(err)
+		w.waitConsistent(ctx)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	w.setStale(nil)
 	src, err := openSource(ctx, w.js, w.p.Name(), w.p.Subjects(), cp.LastSeq+1, 2*w.cfg.BatchSize)
 	if err != nil {
 		return err
@@ -113,7 +206,12 @@ func (w *Worker) runOnce(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if !ok || head <= last {
+			if ok && head < last {
+				// The stream went backwards under us: restart, and let the
+				// check at start say why.
+				return fmt.Errorf("EVENTS stream's head %d is behind the checkpoint %d", head, last)
+			}
+			if !ok || head == last {
 				continue
 			}
 			if err := w.advance(ctx, cp.Version, head); err != nil {

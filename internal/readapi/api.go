@@ -62,7 +62,11 @@ type Config struct {
 	// gateway's COMMANDS:<seq> tokens. Nil: only EVENTS positions are
 	// accepted as tokens.
 	EventsHead func(context.Context) (uint64, error)
-	Log        *slog.Logger
+	// Stale, when set, reports why a projection's read model cannot be
+	// trusted (nil when it can): such reads answer 503 instead of stale
+	// data (see projector.CheckStream).
+	Stale func(projection string) error
+	Log   *slog.Logger
 }
 
 // API is the read side's HTTP handlers.
@@ -97,6 +101,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/orders", a.read("orders", a.listOrders))
 	mux.Handle("GET /v1/orders/{id}/timeline", a.read("order_timeline", a.orderTimeline))
 	mux.Handle("GET /v1/inventory/{sku}", a.read("inventory", a.getInventory))
+	mux.Handle("GET /v1/products/{sku}", a.read("product_search", a.getProduct))
 	mux.Handle("GET /v1/products/search", a.read("product_search", a.searchProducts))
 	mux.Handle("GET /v1/products/autocomplete", a.read("product_search", a.autocomplete))
 	mux.Handle("GET /v1/customers/{id}/history", a.read("customers_history", a.customerHistory))
@@ -139,6 +144,12 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 				return
 			}
 			req.caller = c
+		}
+		if a.cfg.Stale != nil {
+			if err := a.cfg.Stale(projection); err != nil {
+				writeProblem(w, hr, problem{Status: http.StatusServiceUnavailable, Title: "read model stale", Detail: err.Error()})
+				return
+			}
 		}
 		token, err := afterToken(hr)
 		if err != nil {

@@ -51,6 +51,29 @@ type Product struct {
 	Rank         *float32 `json:"rank,omitempty"`
 }
 
+// getProduct: GET /v1/products/{sku}, the product as the catalogue read
+// model has it (the Location of the gateway's POST /v1/products).
+func (a *API) getProduct(r *request) (any, error) {
+	sku := r.PathValue("sku")
+	if sku == "" || len(sku) > 64 {
+		return nil, errBadRequest("sku", "must be 1 to 64 bytes")
+	}
+	rows, err := r.tx.Query(r.Context(), `
+		SELECT sku, name, description, category_id, category_name, price, currency, NULL::real
+		FROM public.product_search WHERE sku = $1`, sku)
+	if err != nil {
+		return nil, fmt.Errorf("read product %s: %w", sku, err)
+	}
+	list, err := scanProducts(rows, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, errNotFound("product " + sku)
+	}
+	return list[0], nil
+}
+
 // searchProducts: GET /v1/products/search?q=&limit=. q is parsed by
 // websearch_to_tsquery, which accepts any text (quotes, "or", -negation)
 // without syntax errors; hits are ordered by ts_rank over the weighted
@@ -100,6 +123,14 @@ func (a *API) autocomplete(r *request) (any, error) {
 }
 
 func collectProducts(rows pgx.Rows, ranked bool) (any, error) {
+	out, err := scanProducts(rows, ranked)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"products": out}, nil
+}
+
+func scanProducts(rows pgx.Rows, ranked bool) ([]Product, error) {
 	defer rows.Close()
 	out := []Product{}
 	for rows.Next() {
@@ -115,5 +146,5 @@ func collectProducts(rows pgx.Rows, ranked bool) (any, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read products: %w", err)
 	}
-	return map[string]any{"products": out}, nil
+	return out, nil
 }

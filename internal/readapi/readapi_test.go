@@ -68,7 +68,7 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 				t.Fatal(err)
 			}
 		}
-		if _, err := pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0 WHERE name = $1`, p.Name()); err != nil {
+		if _, err := pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0, stream_created = NULL WHERE name = $1`, p.Name()); err != nil {
 			t.Fatal(err)
 		}
 		w, err := projector.NewWorker(p, js, pool, projector.WorkerConfig{}, nil)
@@ -156,6 +156,13 @@ func TestReadRoutesAnswerOrExplain(t *testing.T) {
 			}
 		}},
 		{"/v1/inventory/NOPE", 404, nil},
+		// The Location of POST /v1/products.
+		{"/v1/products/PH-1", 200, func(t *testing.T, a answer) {
+			if a.body["sku"] != "PH-1" || a.body["name"] == "" {
+				t.Errorf("product = %v", a.body)
+			}
+		}},
+		{"/v1/products/NOPE", 404, nil},
 		{"/v1/products/search?q=phone", 200, func(t *testing.T, a answer) {
 			ps := a.body["products"].([]any)
 			if len(ps) != 2 || ps[0].(map[string]any)["sku"] != "PH-1" {

@@ -26,8 +26,9 @@ const DefaultTestDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslm
 // maxIdentifier is PostgreSQL's NAMEDATALEN-1.
 const maxIdentifier = 63
 
-// packageDatabaseURL is set by Main for the tests of this test binary.
-var packageDatabaseURL string
+// packageDatabaseURL is set by Main for the tests of this test binary;
+// packageServerURL is the server it lives on.
+var packageDatabaseURL, packageServerURL string
 
 // noDatabase, when set, is why there is no package database (-short and no
 // server): tests that need one skip with it.
@@ -103,7 +104,7 @@ func runWithDatabase(m *testing.M, server string) int {
 		return 1
 	}
 
-	packageDatabaseURL = dbURL
+	packageDatabaseURL, packageServerURL = dbURL, server
 	return m.Run()
 }
 
@@ -118,6 +119,53 @@ func DatabaseURL(t testing.TB) string {
 		t.Fatal("testenv: no test database: this package needs `func TestMain(m *testing.M) { testenv.Main(m) }`")
 	}
 	return packageDatabaseURL
+}
+
+// FreshDatabaseURL creates a database of the test's own, migrated, and
+// dropped when the test ends. Tests that run a whole system (serve, the
+// saga, projections) against a new NATS server use it: the package's
+// database would carry the previous run's stock, inbox and checkpoints
+// into a stream that does not hold their events (go test -count=N).
+func FreshDatabaseURL(t testing.TB) string {
+	t.Helper()
+	DatabaseURL(t) // fails without Main
+	name, err := packageDatabaseName(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL, err := withDatabase(packageServerURL, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := adminExec(ctx, packageServerURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("testenv: create database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := adminExec(ctx, packageServerURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Logf("testenv: drop database %s: %v", name, err)
+		}
+	})
+	if err := store.Migrate(ctx, dbURL); err != nil {
+		t.Fatalf("testenv: migrate %s: %v", name, err)
+	}
+	return dbURL
+}
+
+// PoolOn returns a pgxpool.Pool on dbURL, closed when the test ends.
+func PoolOn(t testing.TB, dbURL string) *pgxpool.Pool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatalf("testenv: pool on %s: %v", pgboot.Redact(dbURL), err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // Pool returns a pgxpool.Pool on the package's database, closed when the

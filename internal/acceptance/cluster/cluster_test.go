@@ -73,8 +73,11 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	t.Logf("3 nats-server processes (sync_interval %s) with R3 streams ready after %s", syncInterval, time.Since(started).Round(time.Millisecond))
 
 	payURL := startProvider(t)
-	serveInProcess(t, c.URL(), payURL)
-	pool := testenv.Pool(t)
+	// A database of this run's own: the package's would carry the previous
+	// run's stock and checkpoints into this run's new streams (-count=N).
+	dbURL := testenv.FreshDatabaseURL(t)
+	serveInProcess(t, c.URL(), payURL, dbURL)
+	pool := testenv.PoolOn(t, dbURL)
 	w, err := acceptance.NewWorkload("cluster", js, pool)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +279,7 @@ func streamInfo(ctx context.Context, js jetstream.JetStream, name string) (*jets
 // serveInProcess runs app.Serve — the wiring of `tradewind serve` — with
 // the saga roles and the relay, connected to every node (NATS_URL as a
 // comma-separated list, as docker-compose.yml gives it) and R3 streams.
-func serveInProcess(t *testing.T, natsURL, payURL string) {
+func serveInProcess(t *testing.T, natsURL, payURL, dbURL string) {
 	t.Helper()
 	var cfg config.Config
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
@@ -285,7 +288,7 @@ func serveInProcess(t *testing.T, natsURL, payURL string) {
 		t.Fatal(err)
 	}
 	cfg.NATSURL = natsURL
-	cfg.DatabaseURL = testenv.DatabaseURL(t)
+	cfg.DatabaseURL = dbURL
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Roles = []string{"orders", "inventory", "payments", "relay"}

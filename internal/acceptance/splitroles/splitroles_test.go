@@ -55,6 +55,9 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 	nats := testenv.NATS(t)
 	_, js := testenv.Connect(t, nats.URL)
 	payURL := startProvider(t)
+	// A database of this run's own: the package's would carry the previous
+	// run's stock and checkpoints into this run's new streams (-count=N).
+	dbURL := testenv.FreshDatabaseURL(t)
 
 	procs := []*process{
 		{name: "A", roles: []string{"orders", "relay"}, consumers: []string{"orders"}},
@@ -64,7 +67,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 	for _, p := range procs {
 		p.httpAddr, p.opsAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
 		serve(t, bin, p, []string{
-			"DATABASE_URL=" + testenv.DatabaseURL(t),
+			"DATABASE_URL=" + dbURL,
 			"NATS_URL=" + nats.URL,
 			"TRADEWIND_PAYMENT_URL=" + payURL,
 			"TRADEWIND_ORDER_DEADLINE=60s", // no order times out on a slow machine
@@ -78,7 +81,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	w, err := acceptance.NewWorkload("split", js, testenv.Pool(t))
+	w, err := acceptance.NewWorkload("split", js, testenv.PoolOn(t, dbURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +111,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 	}
 
 	// Process C's projections saw every outcome the other processes decided.
-	pool := testenv.Pool(t)
+	pool := testenv.PoolOn(t, dbURL)
 	testenv.Eventually(t, time.Minute, "the orders read model matches core.orders", func() bool {
 		var n int
 		err := pool.QueryRow(ctx, `SELECT count(*) FROM core.orders c JOIN public.orders p USING (order_id)

@@ -58,11 +58,13 @@ func TestTwoGatewayProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs two processes")
 	}
-	gws := startGateways(t)
+	// A database of this run's own (keys, sessions; -count=N).
+	dbURL := testenv.FreshDatabaseURL(t)
+	gws := startGateways(t, dbURL)
 	// The rate limit runs first: it needs the key's bucket idle, and the
 	// revocation check uses another caller (a user), so another bucket.
 	t.Run("the same key is admitted at most burst plus rate times elapsed across both", func(t *testing.T) {
-		sharedRateLimit(t, gws)
+		sharedRateLimit(t, gws, dbURL)
 	})
 	t.Run("a logout on one gateway is refused by the other", func(t *testing.T) {
 		logoutRevokesEverywhere(t, gws)
@@ -72,9 +74,9 @@ func TestTwoGatewayProcesses(t *testing.T) {
 // sharedRateLimit: the same API key hammering two gateway processes at
 // once is admitted at most burst + rate × elapsed times in total, and the
 // rest get 429 with Retry-After and RateLimit-*.
-func sharedRateLimit(t *testing.T, gws []*gateway) {
+func sharedRateLimit(t *testing.T, gws []*gateway, dbURL string) {
 	ctx := context.Background()
-	keys, err := auth.NewKeys(testenv.Pool(t))
+	keys, err := auth.NewKeys(testenv.PoolOn(t, dbURL))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,13 +189,13 @@ func logoutRevokesEverywhere(t *testing.T, gws []*gateway) {
 
 // startGateways starts an embedded NATS server and two api-only serve
 // processes on it, and waits until both are ready.
-func startGateways(t *testing.T) []*gateway {
+func startGateways(t *testing.T, dbURL string) []*gateway {
 	t.Helper()
 	bin := testenv.BuildTradewind(t)
 	nats := testenv.NATS(t)
 	gws := []*gateway{{name: "gateway 1"}, {name: "gateway 2"}}
 	env := []string{
-		"DATABASE_URL=" + testenv.DatabaseURL(t),
+		"DATABASE_URL=" + dbURL,
 		"NATS_URL=" + nats.URL,
 		"TRADEWIND_ROLES=api",
 		"TRADEWIND_JWT_SECRET=" + jwtSecret,
