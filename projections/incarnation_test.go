@@ -90,7 +90,7 @@ func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 
 			// NATS reset, database kept.
 			_, _, e.js = testenv.JetStream(t)
-			head := tc.second(e)
+			tc.second(e)
 			ws, stop := e.workers(guard)
 			testenv.Eventually(t, 20*time.Second, "every worker reports the stale stream", func() bool {
 				for _, w := range ws {
@@ -145,7 +145,7 @@ func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 				return len(guard.Names()) == 0
 			})
 			// The live path continues from the rebuilt versions.
-			head = e.publish(events.CategoryUpsertedV1, "games", events.Category{CategoryID: "games", ParentID: "toys", Name: "Games"})
+			head := e.publish(events.CategoryUpsertedV1, "games", events.Category{CategoryID: "games", ParentID: "toys", Name: "Games"})
 			for _, p := range projections.All() {
 				e.waitFor(p, head)
 			}

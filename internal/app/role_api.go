@@ -96,10 +96,12 @@ func buildAPI(d *Deps) ([]Service, error) {
 		defer idemPool.Close()
 		defer idem.Close()
 		if sweep != nil {
-			go retry.Every(ctx, time.Minute, d.Log, "rate limit sweep failed", func(ctx context.Context) (bool, error) {
-				_, err := sweep(ctx)
-				return false, err
-			})
+			go func() {
+				_ = retry.Every(ctx, time.Minute, d.Log, "rate limit sweep failed", func(ctx context.Context) (bool, error) {
+					_, err := sweep(ctx)
+					return false, err
+				})
+			}() // Every returns only when ctx ends
 		}
 		return idem.RunCleanup(ctx, time.Minute, d.Log)
 	})}

@@ -333,10 +333,7 @@ func summarize(subjects []string) []string {
 		left = slices.DeleteFunc(left, func(v string) bool { return slices.Contains(group, v) })
 		out = append(out, name)
 	}
-	var streams []string
-	for _, st := range []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ} {
-		streams = append(streams, st)
-	}
+	streams := []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ}
 	for _, bk := range []string{bucketFlags, bucketRevoked, bucketRateLimit} {
 		streams = append(streams, kvStream(bk))
 	}

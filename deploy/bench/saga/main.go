@@ -144,7 +144,9 @@ func loadAvg() string {
 		return "?"
 	}
 	var one string
-	fmt.Sscan(string(b), &one)
+	if _, err := fmt.Sscan(string(b), &one); err != nil {
+		return "?"
+	}
 	return one
 }
 

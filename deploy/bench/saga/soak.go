@@ -274,7 +274,7 @@ func recordSoak(cfg *config, table string, samples []sample, rate float64) error
 			return err
 		}
 	}
-	f, err := os.OpenFile(md, os.O_APPEND|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(md, os.O_APPEND|os.O_WRONLY, 0o644) //nolint:gosec // a docs file in the repository, world-readable like its siblings
 	if err != nil {
 		return err
 	}

@@ -96,7 +96,7 @@ func svgChart(title string, cols int, panels []panel) string {
 		if p.xUnit != "" {
 			fmt.Fprintf(&b, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#444">%s</text>`+"\n", (x0+x1)/2, y0+32, html.EscapeString(p.xUnit))
 		}
-		lx := x0
+		var lx float64
 		for j, s := range p.series {
 			c := s.color
 			if c == "" {
