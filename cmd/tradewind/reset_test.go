@@ -67,10 +67,12 @@ func TestResetNATSButNotTheDatabaseIsNotReadyUntilRebuildAll(t *testing.T) {
 	dbURL := testenv.FreshDatabaseURL(t)
 	dataDir := t.TempDir()
 	httpAddr := testenv.FreeAddr(t)
+	opsAddr := testenv.FreeAddr(t) // /readyz is on the operator listener
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbURL,
 		"TRADEWIND_DATA_DIR="+dataDir,
 		"TRADEWIND_HTTP_ADDR="+httpAddr,
+		"TRADEWIND_OPS_ADDR="+opsAddr,
 		"TRADEWIND_NATS_LISTEN="+testenv.FreeAddr(t),
 		"NATS_URL=",
 	)
@@ -82,7 +84,7 @@ func TestResetNATSButNotTheDatabaseIsNotReadyUntilRebuildAll(t *testing.T) {
 	}
 	ready := func(what string) {
 		testenv.Eventually(t, 60*time.Second, what, func() bool {
-			r, ok := getReadyz(httpAddr)
+			r, ok := getReadyz(opsAddr)
 			return ok && r.code == http.StatusOK
 		})
 	}
@@ -115,7 +117,7 @@ func TestResetNATSButNotTheDatabaseIsNotReadyUntilRebuildAll(t *testing.T) {
 	logs, stop := startServe(t, bin, env)
 	var last readyz
 	testenv.Eventually(t, 60*time.Second, "/readyz names the stale read models", func() bool {
-		r, ok := getReadyz(httpAddr)
+		r, ok := getReadyz(opsAddr)
 		last = r
 		if !ok || r.code != http.StatusServiceUnavailable {
 			return false

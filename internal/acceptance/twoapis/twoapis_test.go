@@ -67,7 +67,7 @@ func TestTwoGatewayProcesses(t *testing.T) {
 		sharedRateLimit(t, gws, dbURL)
 	})
 	t.Run("a logout on one gateway is refused by the other", func(t *testing.T) {
-		logoutRevokesEverywhere(t, gws)
+		logoutRevokesEverywhere(t, gws, dbURL)
 	})
 }
 
@@ -158,14 +158,14 @@ func sharedRateLimit(t *testing.T, gws []*gateway, dbURL string) {
 
 // logoutRevokesEverywhere: a session logged out on one gateway is
 // refused (401) by the other within a few seconds.
-func logoutRevokesEverywhere(t *testing.T, gws []*gateway) {
+func logoutRevokesEverywhere(t *testing.T, gws []*gateway, dbURL string) {
 	token, _, err := auth.Issue([]byte(jwtSecret), "c-rev", auth.RoleCustomer, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A user's order is priced from the catalog read model: it must hold
 	// order()'s product at order()'s price.
-	if _, err := testenv.Pool(t).Exec(context.Background(), `
+	if _, err := testenv.PoolOn(t, dbURL).Exec(context.Background(), `
 		INSERT INTO public.product_search (sku, name, price, currency, updated_at, last_seq) VALUES ('SKU-1', 'SKU-1', 1250, 'EUR', now(), 0)
 		ON CONFLICT (sku) DO UPDATE SET price = excluded.price, currency = excluded.currency`); err != nil {
 		t.Fatal(err)
