@@ -112,7 +112,7 @@ func dlqShow(nf *natsFlags) *cobra.Command {
 			}
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
-			return enc.Encode(entryJSON(e, true))
+			return enc.Encode(e.View(true))
 		},
 	}
 }
@@ -235,40 +235,10 @@ func oneLine(s string, n int) string {
 	return string(b)
 }
 
-type entryOut struct {
-	ID        uint64              `json:"id"`
-	Consumer  string              `json:"consumer"`
-	Subject   string              `json:"subject"`
-	Stream    string              `json:"stream"`
-	StreamSeq uint64              `json:"stream_seq"`
-	Attempts  int                 `json:"attempts"`
-	Reason    string              `json:"reason"`
-	At        time.Time           `json:"dead_lettered_at"`
-	EventID   string              `json:"event_id"`
-	Type      string              `json:"type"`
-	Headers   map[string][]string `json:"headers,omitempty"`
-	Data      json.RawMessage     `json:"data,omitempty"`
-	DataText  string              `json:"data_text,omitempty"`
-}
-
-func entryJSON(e dlq.Entry, full bool) entryOut {
-	o := entryOut{ID: e.ID, Consumer: e.Consumer, Subject: e.Subject, Stream: e.Stream, StreamSeq: e.StreamSeq,
-		Attempts: e.Attempts, Reason: e.Reason, At: e.At, EventID: e.EventID, Type: e.Type}
-	if full {
-		o.Headers = e.Header
-		if json.Valid(e.Data) {
-			o.Data = e.Data
-		} else {
-			o.DataText = string(e.Data)
-		}
-	}
-	return o
-}
-
-func entriesJSON(es []dlq.Entry) []entryOut {
-	out := make([]entryOut, len(es))
+func entriesJSON(es []dlq.Entry) []dlq.View {
+	out := make([]dlq.View, len(es))
 	for i, e := range es {
-		out[i] = entryJSON(e, false)
+		out[i] = e.View(false)
 	}
 	return out
 }

@@ -14,6 +14,7 @@ package dlq
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -269,4 +270,38 @@ func (q *Queue) Purge(ctx context.Context, f Filter) (uint64, error) {
 		return 0, fmt.Errorf("dlq: purge %s: %w", f.subject(), err)
 	}
 	return n, nil
+}
+
+// View is a dead letter as people and tools see it: `tradewind dlq list
+// --json` and `show`, and the operators' HTTP endpoints, print these
+// fields. Data is the body as JSON when it is JSON, else DataText.
+type View struct {
+	ID        uint64              `json:"id"`
+	Consumer  string              `json:"consumer"`
+	Subject   string              `json:"subject"`
+	Stream    string              `json:"stream"`
+	StreamSeq uint64              `json:"stream_seq"`
+	Attempts  int                 `json:"attempts"`
+	Reason    string              `json:"reason"`
+	At        time.Time           `json:"dead_lettered_at"`
+	EventID   string              `json:"event_id"`
+	Type      string              `json:"type"`
+	Headers   map[string][]string `json:"headers,omitempty"`
+	Data      json.RawMessage     `json:"data,omitempty"`
+	DataText  string              `json:"data_text,omitempty"`
+}
+
+// View is the entry's view; full adds its headers and body.
+func (e Entry) View(full bool) View {
+	v := View{ID: e.ID, Consumer: e.Consumer, Subject: e.Subject, Stream: e.Stream, StreamSeq: e.StreamSeq,
+		Attempts: e.Attempts, Reason: e.Reason, At: e.At, EventID: e.EventID, Type: e.Type}
+	if full {
+		v.Headers = e.Header
+		if json.Valid(e.Data) {
+			v.Data = e.Data
+		} else {
+			v.DataText = string(e.Data)
+		}
+	}
+	return v
 }

@@ -181,37 +181,9 @@ func (a *API) listFlags(r *http.Request, _ auth.Principal) (any, error) {
 	return map[string]any{"flags": out}, nil
 }
 
-// Entry is a dead letter as the endpoints show it (`tradewind dlq list
-// --json` and `show` print the same fields).
-type Entry struct {
-	ID        uint64              `json:"id"`
-	Consumer  string              `json:"consumer"`
-	Subject   string              `json:"subject"`
-	Stream    string              `json:"stream"`
-	StreamSeq uint64              `json:"stream_seq"`
-	Attempts  int                 `json:"attempts"`
-	Reason    string              `json:"reason"`
-	At        time.Time           `json:"dead_lettered_at"`
-	EventID   string              `json:"event_id"`
-	Type      string              `json:"type"`
-	Headers   map[string][]string `json:"headers,omitempty"`
-	Data      json.RawMessage     `json:"data,omitempty"`
-	DataText  string              `json:"data_text,omitempty"`
-}
-
-func entryOf(e dlq.Entry, full bool) Entry {
-	o := Entry{ID: e.ID, Consumer: e.Consumer, Subject: e.Subject, Stream: e.Stream, StreamSeq: e.StreamSeq,
-		Attempts: e.Attempts, Reason: e.Reason, At: e.At, EventID: e.EventID, Type: e.Type}
-	if full {
-		o.Headers = e.Header
-		if json.Valid(e.Data) {
-			o.Data = e.Data
-		} else {
-			o.DataText = string(e.Data)
-		}
-	}
-	return o
-}
+// Entry is a dead letter as the endpoints show it (dlq.View: `tradewind
+// dlq list --json` and `show` print the same fields).
+type Entry = dlq.View
 
 func filterOf(r *http.Request, withLimit bool) (dlq.Filter, error) {
 	q := r.URL.Query()
@@ -262,7 +234,7 @@ func (a *API) listDLQ(r *http.Request, _ auth.Principal) (any, error) {
 	}
 	out := make([]Entry, len(es))
 	for i, e := range es {
-		out[i] = entryOf(e, false)
+		out[i] = e.View(false)
 	}
 	return map[string]any{"entries": out, "total": total}, nil
 }
@@ -280,7 +252,7 @@ func (a *API) showDLQ(r *http.Request, _ auth.Principal) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return entryOf(e, true), nil
+	return e.View(true), nil
 }
 
 // Replayed reports a replay.
