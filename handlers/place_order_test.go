@@ -111,10 +111,11 @@ func deref(s *string) string {
 // dead-lettered, and a later cancel of the order is ignored.
 func TestAZeroTotalIsRejectedNotDeadLettered(t *testing.T) {
 	s := sagatest.Start(t, sagatest.Options{})
-	s.Restock("ZERO-1", 5)
+	sku := "ZERO-" + uuid.NewString()[:8] // fresh stock under -count=N
+	s.Restock(sku, 5)
 	id := uuid.NewString()
 	s.Publish(events.PlaceOrderV2, events.PlaceOrderV2Data{OrderID: id, CustomerID: "c-zero", Currency: "EUR",
-		Lines: []events.OrderLine{{SKU: "ZERO-1", Quantity: 2, UnitPrice: 0}}})
+		Lines: []events.OrderLine{{SKU: sku, Quantity: 2, UnitPrice: 0}}})
 	s.WaitOrder(id, events.StatusRejected, wait)
 	if _, reason := s.OrderStatus(id); reason != events.RejectInvalidTotal {
 		t.Errorf("reason %q, want %s", reason, events.RejectInvalidTotal)
@@ -132,7 +133,7 @@ func TestAZeroTotalIsRejectedNotDeadLettered(t *testing.T) {
 	if got := s.Events(id); len(got) != 1 || got[0] != "orders.rejected" {
 		t.Errorf("events %v, want only orders.rejected", got)
 	}
-	if onHand, reserved := s.Stock("ZERO-1"); onHand != 5 || reserved != 0 {
+	if onHand, reserved := s.Stock(sku); onHand != 5 || reserved != 0 {
 		t.Errorf("stock on_hand %d reserved %d, want 5 and 0", onHand, reserved)
 	}
 	if st := s.StockOrder(id); st != "" {
