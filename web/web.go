@@ -117,7 +117,7 @@ func page(w http.ResponseWriter, name string) {
 // connections (fetch, and the WebSocket: CSP 3 'self' covers ws/wss of the
 // same host) from this origin only, nothing inline, and no framing (the
 // page holds a token: no clickjacking).
-const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+const PageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // setPageHeaders sets the security headers of an HTML page.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
@@ -142,7 +143,8 @@ func mustPlaceOrder(t *testing.T) runner.Handler {
 
 func TestDuplicateDeliveryHasOneEffect(t *testing.T) {
 	s := newSystem(t)
-	customer := "dup-" + t.Name()
+	run := uuid.NewString()[:8] // fresh names under -count=N
+	customer := "dup-" + t.Name() + "-" + run
 	cmd := placeOrder(t, customer, 1)
 
 	// Duplicate publishes with the same id: the broker drops them inside
@@ -166,7 +168,7 @@ func TestDuplicateDeliveryHasOneEffect(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() { _ = pub.Run(ctx) }()
-	r, _ := s.start(ordersConsumer("dup-orders"), mustPlaceOrder(t), runner.WithPublisher(pub))
+	r, _ := s.start(ordersConsumer("dup-orders-"+run), mustPlaceOrder(t), runner.WithPublisher(pub))
 	proj, _ := s.start(runner.Config{Name: "dup-projection", Stream: broker.StreamEvents,
 		FilterSubjects: []string{"evt.orders.placed.*"}}, projections.Orders{})
 
@@ -204,11 +206,12 @@ func TestDuplicateDeliveryHasOneEffect(t *testing.T) {
 
 func TestCrashBetweenCommitAndAckHasOneEffect(t *testing.T) {
 	s := newSystem(t)
-	customer := "crash-" + t.Name()
+	run := uuid.NewString()[:8] // fresh names under -count=N
+	customer := "crash-" + t.Name() + "-" + run
 	cmd := placeOrder(t, customer, 2)
 	publishRaw(t, s.js, cmd, cmd.ID())
 
-	cfg := ordersConsumer("crash-orders")
+	cfg := ordersConsumer("crash-orders-" + run)
 	cfg.AckWait = time.Second
 	// First process: commits, then "dies" before acking: the hook closes
 	// its connection, so the ack can never be sent.
@@ -262,7 +265,10 @@ func (f failing) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*eve
 
 func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
 	s := newSystem(t)
-	prefix := "poison-" + t.Name()
+	purgeCommands(t, s.js)      // a fresh consumer reads the stream from its start
+	run := uuid.NewString()[:8] // fresh names under -count=N
+	prefix := "poison-" + run
+	consumer := "poison-orders-" + run
 	good1 := placeOrder(t, prefix+"-good1", 1)
 	invalid := placeOrder(t, prefix+"-invalid", 0) // quantity 0 breaks the schema
 	poison := placeOrder(t, prefix+"-poison", 1)
@@ -271,7 +277,7 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
 		publishRaw(t, s.js, e, e.ID())
 	}
 
-	cfg := ordersConsumer("poison-orders")
+	cfg := ordersConsumer(consumer)
 	r, _ := s.start(cfg, failing{next: mustPlaceOrder(t), customer: prefix + "-poison"})
 	testenv.Eventually(t, 15*time.Second, "two dead letters", func() bool { return r.Stats().DeadLettered.Load() == 2 })
 
@@ -284,7 +290,7 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
 
 	// The DLQ holds both, with the original body and the reasons.
 	cons, err := s.js.CreateOrUpdateConsumer(context.Background(), broker.StreamDLQ, jetstream.ConsumerConfig{
-		FilterSubject: runner.DeadLetterSubject("poison-orders", ">"),
+		FilterSubject: runner.DeadLetterSubject(consumer, ">"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +329,7 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
 	if string(p.Data()) != string(poison.Data()) {
 		t.Errorf("dead letter body differs from the original")
 	}
-	if got := p.Headers().Get(runner.HdrDLQConsumer); got != "poison-orders" {
+	if got := p.Headers().Get(runner.HdrDLQConsumer); got != consumer {
 		t.Errorf("consumer header = %q", got)
 	}
 }
@@ -400,10 +406,12 @@ func (h *setBased) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg
 // once and dead-letters the failing one.
 func TestAFailingMessageInASetBasedBatchRollsBackOnlyItself(t *testing.T) {
 	s := newSystem(t)
-	if _, err := s.pool.Exec(context.Background(), `CREATE TABLE set_based_effects (event_id text PRIMARY KEY)`); err != nil {
+	if _, err := s.pool.Exec(context.Background(), `CREATE TABLE IF NOT EXISTS set_based_effects (event_id text PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	prefix := "set-" + t.Name()
+	purgeCommands(t, s.js)      // a fresh consumer reads the stream from its start
+	run := uuid.NewString()[:8] // fresh names under -count=N
+	prefix := "set-" + run
 	h := &setBased{poison: prefix + "-poison"}
 	var good []*event.Event
 	for i := range 20 {
@@ -418,11 +426,15 @@ func TestAFailingMessageInASetBasedBatchRollsBackOnlyItself(t *testing.T) {
 	// A redelivered copy is a duplicate, in the batch path as in the other.
 	publishRaw(t, s.js, good[0], good[0].ID()+"-again")
 
-	r, _ := s.start(ordersConsumer("set-based-orders"), h)
+	r, _ := s.start(ordersConsumer("set-based-orders-"+run), h)
 	testenv.Eventually(t, 15*time.Second, "19 applied, 1 dead letter", func() bool {
 		return r.Stats().Applied.Load() == int64(len(good)) && r.Stats().DeadLettered.Load() == 1
 	})
-	if n := s.count(`SELECT count(*) FROM set_based_effects`); n != len(good) {
+	ids := make([]string, len(good))
+	for i, e := range good {
+		ids[i] = e.ID()
+	}
+	if n := s.count(`SELECT count(*) FROM set_based_effects WHERE event_id = ANY($1)`, ids); n != len(good) {
 		t.Errorf("effects = %d, want %d (one per good message)", n, len(good))
 	}
 	if h.batches.Load() == 0 {
@@ -461,5 +473,19 @@ func TestAMessageOnAnotherTypesSubjectIsDeadLettered(t *testing.T) {
 	}
 	if reason := msg.Headers().Get(runner.HdrDLQReason); !strings.Contains(reason, "arrived on subject cmd.customers.upsert") {
 		t.Errorf("reason %q does not name the subject", reason)
+	}
+}
+
+// purgeCommands empties the COMMANDS stream of the package's server, so
+// that a test counting what a new consumer applies sees only its own
+// messages (the tests of a package share the server, also under -count=N).
+func purgeCommands(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	st, err := js.Stream(context.Background(), broker.StreamCommands)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Purge(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 }
