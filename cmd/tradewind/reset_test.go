@@ -122,12 +122,10 @@ func TestResetNATSButNotTheDatabaseIsNotReadyUntilRebuildAll(t *testing.T) {
 		if !ok || r.code != http.StatusServiceUnavailable {
 			return false
 		}
-		for _, v := range r.Checks {
-			if strings.Contains(v, "another incarnation of the EVENTS stream") {
-				return true
-			}
-		}
-		return false
+		// Every projection worker reports it once it has started (they
+		// start one by one): wait for the one asserted below.
+		got := r.Checks["consumer:projection-orders"]
+		return strings.Contains(got, "another incarnation of the EVENTS stream") && strings.Contains(got, "tradewind projections rebuild --all")
 	})
 	if got := last.Checks["consumer:projection-orders"]; !strings.Contains(got, "tradewind projections rebuild --all") {
 		t.Errorf("readyz projection-orders = %q: want the reason and the fix", got)
