@@ -146,8 +146,8 @@ func (c *Credentials) Principal(r *http.Request) (auth.Principal, error) {
 	if err != nil {
 		client = r.RemoteAddr
 	}
-	if ok, _ := c.Failures.Allow(client); !ok {
-		return auth.Principal{}, auth.ErrThrottled
+	if ok, wait := c.Failures.Allow(client); !ok {
+		return auth.Principal{}, auth.ThrottledError{Wait: wait}
 	}
 	var p auth.Principal
 	if auth.IsAPIKey(tok) {
@@ -177,11 +177,16 @@ func (c readCaller) ReadsAll(scope string) bool {
 	return c.p.Can(scope)
 }
 
-// ReadCaller adapts Principal to the read API's CallerFrom.
-func (c *Credentials) ReadCaller(r *http.Request) (readapi.Caller, bool) {
+// ReadCaller adapts Principal to the read API's CallerFrom: a throttled
+// client's error carries RetryAfter, a credential store that cannot be
+// reached is readapi.ErrAuthUnavailable.
+func (c *Credentials) ReadCaller(r *http.Request) (readapi.Caller, error) {
 	p, err := c.Principal(r)
-	if err != nil {
-		return nil, false
+	switch {
+	case errors.Is(err, auth.ErrUnavailable):
+		return nil, fmt.Errorf("%w: %w", readapi.ErrAuthUnavailable, err)
+	case err != nil:
+		return nil, err
 	}
-	return readCaller{p}, true
+	return readCaller{p}, nil
 }

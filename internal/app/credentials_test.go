@@ -120,6 +120,26 @@ func TestReadAPIServesEachUserOnlyTheirOwnOrders(t *testing.T) {
 	testenv.Eventually(t, 5*time.Second, "revoked token refused", func() bool {
 		return get("/v1/orders?customer_id=alice", alice) == http.StatusUnauthorized
 	})
+
+	// A client that keeps failing is throttled: 429 with Retry-After, and
+	// then even a valid credential is not checked until the wait is over.
+	// (The cases above already spent some of the client's failures.)
+	for i := 0; ; i++ {
+		got := get("/v1/orders?customer_id=bob", "bogus-token")
+		if got == http.StatusTooManyRequests {
+			break
+		}
+		if got != http.StatusUnauthorized || i == creds.Failures.Burst {
+			t.Fatalf("failure %d: %d, want 401 and, within the burst of %d, 429", i+1, got, creds.Failures.Burst)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/v1/orders?customer_id=bob", nil)
+	r.Header.Set("Authorization", "Bearer "+ops)
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, r)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("throttled client: %d Retry-After %q, want 429 with Retry-After", w.Code, w.Header().Get("Retry-After"))
+	}
 }
 
 // TestProductionCredentialsAreConfiguredNeverGenerated: on a non-loopback

@@ -10,6 +10,14 @@ import (
 // credentials were not checked (answer 429 with Retry-After).
 var ErrThrottled = errors.New("too many failed authentications")
 
+// ThrottledError is ErrThrottled with the time until the client may try
+// again.
+type ThrottledError struct{ Wait time.Duration }
+
+func (e ThrottledError) Error() string             { return ErrThrottled.Error() }
+func (e ThrottledError) Is(target error) bool      { return target == ErrThrottled }
+func (e ThrottledError) RetryAfter() time.Duration { return e.Wait }
+
 // Throttle limits failed authentications per client (the gateway keys it
 // by remote IP): each client has a bucket of Burst failures refilled at
 // one per Every. While the bucket is empty the client's credentials are

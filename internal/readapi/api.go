@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -48,14 +49,20 @@ type Caller interface {
 	ReadsAll(scope string) bool
 }
 
+// ErrAuthUnavailable: the caller's credentials could not be checked (the
+// credential store is down); CallerFrom wraps it, the API answers 503.
+var ErrAuthUnavailable = errors.New("credential store unavailable")
+
 // Config wires the API.
 type Config struct {
 	Pool *pgxpool.Pool
 	// CallerFrom returns the request's authenticated caller. Nil means no
 	// authentication is installed: every request may read everything (the
 	// development default until the gateway adds internal/auth). When set,
-	// a request without a caller is answered 401.
-	CallerFrom func(*http.Request) (Caller, bool)
+	// a request without a valid caller is answered 401; an error with a
+	// RetryAfter() time.Duration method (a client throttled after failed
+	// authentications) 429 with Retry-After; ErrAuthUnavailable 503.
+	CallerFrom func(*http.Request) (Caller, error)
 	// WaitTimeout bounds a read-your-writes wait (default 2 s, max 10 s).
 	WaitTimeout time.Duration
 	// EventsHead returns the EVENTS stream's last sequence; it resolves the
@@ -138,8 +145,20 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		req := &request{Request: hr}
 		if a.cfg.CallerFrom != nil {
-			c, ok := a.cfg.CallerFrom(hr)
-			if !ok || c == nil {
+			c, err := a.cfg.CallerFrom(hr)
+			var throttled interface{ RetryAfter() time.Duration }
+			switch {
+			case errors.As(err, &throttled):
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(throttled.RetryAfter().Seconds())))))
+				writeProblem(w, hr, problem{Status: http.StatusTooManyRequests, Title: "too many failed authentications",
+					Detail: "this client failed to authenticate too often; the credentials were not checked"})
+				return
+			case errors.Is(err, ErrAuthUnavailable):
+				a.cfg.Log.Warn("credential store unavailable", "err", err)
+				w.Header().Set("Retry-After", "1")
+				writeProblem(w, hr, problem{Status: http.StatusServiceUnavailable, Title: "credentials cannot be checked right now"})
+				return
+			case err != nil || c == nil:
 				writeProblem(w, hr, problem{Status: http.StatusUnauthorized, Title: "authentication required"})
 				return
 			}

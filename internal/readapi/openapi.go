@@ -40,7 +40,8 @@ func OpenAPI() (paths, schemas map[string]any) {
 			"400": problem("A malformed parameter (the problem's detail names it)."),
 			"401": problem("No, invalid, expired or revoked credentials (WWW-Authenticate: Bearer)."),
 			"403": problem("The caller may not read this resource (a customer asking for another's data, a customer asking for analytics)."),
-			"503": problem("The read model has not reached the requested position yet (Retry-After), or it is stale: built from another incarnation of the EVENTS stream (`tradewind projections rebuild --all`)."),
+			"429": problem("This client failed to authenticate too often recently; its credentials were not checked (Retry-After)."),
+			"503": problem("The read model has not reached the requested position yet (Retry-After), it is stale: built from another incarnation of the EVENTS stream (`tradewind projections rebuild --all`), or the credentials cannot be checked right now."),
 		}
 		for k, v := range extra {
 			responses[k] = v
