@@ -85,21 +85,105 @@ func (r *Router) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*eve
 	return out, log.flush(ctx, tx)
 }
 
-// HandleBatch implements runner.BatchHandler: the reactors still run per
-// message (each in its own context), and the batch's saga log steps are
-// written in one statement at the end.
+// BatchReactor is a Reactor with a set-based path: HandleBatch reacts to
+// several messages of its trigger at once, with one statement per table
+// rather than per message, and returns out[i] for msgs[i]. The messages
+// are in stream order and several may concern one aggregate: the reactor
+// applies them in that order (its pure transition runs over the batch in
+// memory). It takes row locks in a stable order (by key). An error fails
+// the whole batch, which the runner then redoes message by message
+// (Handle), so HandleBatch need not say which message failed.
+type BatchReactor interface {
+	Reactor
+	HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error)
+}
+
+// HandleBatch implements runner.BatchHandler. The messages of a type whose
+// reactors are all BatchReactors are handed over as one group per type;
+// the rest run one by one, after the groups. Per-aggregate order is kept:
+// a message joins its type's group only if every earlier message of its
+// aggregate (partition key) in the batch is in that same group; otherwise
+// it and every later message of its aggregate run one by one, in stream
+// order. Messages of different aggregates commute (any interleaving of
+// them is one the stream could have delivered). The batch's saga log
+// steps are written in one statement at the end.
 func (r *Router) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
-	_, log := withStepLog(ctx, nil)
+	ctx, log := withStepLog(ctx, nil)
 	out := make([][]*event.Event, len(msgs))
-	for i, m := range msgs {
-		mctx, _ := withStepLog(m.Ctx, log)
-		evs, err := r.route(mctx, tx, m.Event)
+	groups, single := r.plan(msgs)
+	for _, g := range groups {
+		in := make([]runner.Msg, len(g.idx))
+		for j, i := range g.idx {
+			mctx, _ := withStepLog(msgs[i].Ctx, log)
+			in[j] = runner.Msg{Ctx: mctx, Event: msgs[i].Event}
+		}
+		for _, x := range r.byType[g.typ] {
+			res, err := x.(BatchReactor).HandleBatch(ctx, tx, in)
+			if err != nil {
+				return nil, err
+			}
+			if len(res) != len(in) {
+				return nil, fmt.Errorf("reaction %s: %d results for %d messages", x.Reaction().Step, len(res), len(in))
+			}
+			for j, evs := range res {
+				if err := checkEmits(x.Reaction(), evs); err != nil {
+					return nil, err
+				}
+				out[g.idx[j]] = append(out[g.idx[j]], evs...)
+			}
+		}
+	}
+	for _, i := range single {
+		mctx, _ := withStepLog(msgs[i].Ctx, log)
+		evs, err := r.route(mctx, tx, msgs[i].Event)
 		if err != nil {
 			return nil, err
 		}
 		out[i] = evs
 	}
 	return out, log.flush(ctx, tx)
+}
+
+// group is the messages (indices into the batch) of one type handled set-based.
+type group struct {
+	typ string
+	idx []int
+}
+
+// plan splits a batch into set-based groups and messages handled one by
+// one (see HandleBatch for the rule).
+func (r *Router) plan(msgs []runner.Msg) (groups []group, single []int) {
+	at := map[string]int{}         // type -> index in groups
+	keyType := map[string]string{} // aggregate -> the type of its group, "" once it runs one by one
+	for i, m := range msgs {
+		typ, key := m.Event.Type(), events.PartitionKey(m.Event)
+		prev, seen := keyType[key]
+		if !r.batchable(typ) || key == "" || (seen && prev != typ) {
+			keyType[key] = ""
+			single = append(single, i)
+			continue
+		}
+		keyType[key] = typ
+		g, ok := at[typ]
+		if !ok {
+			g = len(groups)
+			at[typ] = g
+			groups = append(groups, group{typ: typ})
+		}
+		groups[g].idx = append(groups[g].idx, i)
+	}
+	return groups, single
+}
+
+// batchable reports whether every reactor of typ has a set-based path.
+func (r *Router) batchable(typ string) bool {
+	rs := r.byType[typ]
+	for _, x := range rs {
+		if _, ok := x.(BatchReactor); !ok {
+			return false
+		}
+	}
+	return len(rs) > 0
 }
 
 // route hands ev to its reactors.
