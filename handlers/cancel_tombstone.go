@@ -2,8 +2,8 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,31 +55,44 @@ func rememberCancel(ctx context.Context, tx pgx.Tx, orderID, commandID string, n
 	return nil
 }
 
-// takeCancel takes the lock of an order id that was just inserted and
-// deletes its tombstone; it returns the cancel command's id when an
-// unexpired one was there ("" otherwise). Both statements go in one round
-// trip; each sees what committed before it ran.
-func takeCancel(ctx context.Context, tx pgx.Tx, orderID string, now time.Time) (string, error) {
+// takeCancels takes the locks of order ids that were just inserted (in
+// sorted order, so two batches cannot deadlock) and deletes their
+// tombstones; it returns, by order id, the cancel command's id of each
+// unexpired one it found (keyed by the canonical form of the id). Both statements go in one round trip; each sees
+// what committed before it ran.
+func takeCancels(ctx context.Context, tx pgx.Tx, orderIDs []string, now time.Time) (map[string]string, error) {
+	if len(orderIDs) == 0 {
+		return nil, nil
+	}
+	sorted := slices.Clone(orderIDs)
+	slices.Sort(sorted)
 	b := &pgx.Batch{}
-	b.Queue(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, orderIDLockClass, orderID)
-	b.Queue(`DELETE FROM core.cancel_tombstones WHERE order_id = $1 RETURNING command_id, expires_at`, orderID)
+	b.Queue(`SELECT count(pg_advisory_xact_lock($1, hashtext(o))) FROM unnest($2::text[]) AS u(o)`, orderIDLockClass, sorted)
+	b.Queue(`DELETE FROM core.cancel_tombstones WHERE order_id = ANY($1::uuid[]) RETURNING order_id::text, command_id, expires_at`, sorted)
 	res := tx.SendBatch(ctx, b)
 	defer func() { _ = res.Close() }()
 	if _, err := res.Exec(); err != nil {
-		return "", fmt.Errorf("lock order id %s: %w", orderID, err)
+		return nil, fmt.Errorf("lock %d order ids: %w", len(sorted), err)
 	}
-	var commandID string
-	var expires time.Time
-	err := res.QueryRow().Scan(&commandID, &expires)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return "", nil
-	case err != nil:
-		return "", fmt.Errorf("early cancel of order %s: %w", orderID, err)
-	case !now.Before(expires):
-		return "", nil // expired: forgotten, as if purged
+	rows, err := res.Query()
+	if err != nil {
+		return nil, fmt.Errorf("early cancels of %d orders: %w", len(sorted), err)
 	}
-	return commandID, res.Close()
+	found := map[string]string{}
+	for rows.Next() {
+		var orderID, commandID string
+		var expires time.Time
+		if err := rows.Scan(&orderID, &commandID, &expires); err != nil {
+			return nil, fmt.Errorf("early cancels of %d orders: %w", len(sorted), err)
+		}
+		if now.Before(expires) { // expired: forgotten, as if purged
+			found[orderID] = commandID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("early cancels of %d orders: %w", len(sorted), err)
+	}
+	return found, res.Close()
 }
 
 // PurgeCancelTombstones deletes up to limit tombstones expired at now and

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/runner"
 )
 
 // orderIDNamespace derives an order id from the command id when the
@@ -53,77 +54,191 @@ func (h *PlaceOrder) Reaction() Reaction {
 		Emits: []string{events.OrderPlacedV1, events.OrderCancelledV1, events.OrderRejectedV1}}
 }
 
-// Handle implements runner.Handler.
-func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*event.Event, error) {
-	var in events.PlaceOrderV2Data
-	if err := decode(cmd, &in); err != nil {
-		return nil, err
+// placement is what place_order makes of a command before touching the
+// database: the order, its total and orders.placed — or why it cannot be
+// placed (reason, detail).
+type placement struct {
+	cmd                *event.Event
+	in                 events.PlaceOrderV2Data
+	orderID            string
+	total              int64
+	reason, detail     string
+	placedAt, deadline time.Time
+	lines, address     []byte // JSON; address nil without one
+	placed             *event.Event
+}
+
+// prepare decodes a command and builds its placement.
+func (h *PlaceOrder) prepare(cmd *event.Event) (placement, error) {
+	p := placement{cmd: cmd}
+	if err := decode(cmd, &p.in); err != nil {
+		return p, err
 	}
-	orderID := in.OrderID
-	if orderID == "" {
-		orderID = uuid.NewSHA1(orderIDNamespace, []byte(cmd.ID())).String()
+	p.orderID = p.in.OrderID
+	if p.orderID == "" {
+		p.orderID = uuid.NewSHA1(orderIDNamespace, []byte(cmd.ID())).String()
 	}
-	placedAt := h.now()
-	total, reason, detail := orderTotal(in.Lines)
-	if reason != "" {
-		return h.reject(ctx, tx, cmd, in, orderID, total, reason, detail, placedAt)
+	p.placedAt = h.now()
+	p.total, p.reason, p.detail = orderTotal(p.in.Lines)
+	if p.reason != "" {
+		return p, nil
 	}
-	deadline := placedAt.Add(h.Deadline)
-	lines, err := json.Marshal(in.Lines)
-	if err != nil {
-		return nil, fmt.Errorf("place order %s: %w", orderID, err)
+	p.deadline = p.placedAt.Add(h.Deadline)
+	var err error
+	if p.lines, err = json.Marshal(p.in.Lines); err != nil {
+		return p, fmt.Errorf("place order %s: %w", p.orderID, err)
 	}
-	var address []byte // NULL without one
-	if in.ShippingAddress != nil {
-		if address, err = json.Marshal(in.ShippingAddress); err != nil {
-			return nil, fmt.Errorf("place order %s: %w", orderID, err)
+	if p.in.ShippingAddress != nil {
+		if p.address, err = json.Marshal(p.in.ShippingAddress); err != nil {
+			return p, fmt.Errorf("place order %s: %w", p.orderID, err)
 		}
 	}
-	ev, err := events.New(events.OrderPlacedV1, orderID, events.OrderPlaced{
-		OrderID:         orderID,
-		CustomerID:      in.CustomerID,
-		Lines:           in.Lines,
-		Currency:        in.Currency,
-		Total:           total,
-		PlacedAt:        placedAt.Format(time.RFC3339Nano),
-		Deadline:        deadline.Format(time.RFC3339Nano),
-		ShippingAddress: in.ShippingAddress,
-		PromoCode:       in.PromoCode,
+	p.placed, err = events.New(events.OrderPlacedV1, p.orderID, events.OrderPlaced{
+		OrderID:         p.orderID,
+		CustomerID:      p.in.CustomerID,
+		Lines:           p.in.Lines,
+		Currency:        p.in.Currency,
+		Total:           p.total,
+		PlacedAt:        p.placedAt.Format(time.RFC3339Nano),
+		Deadline:        p.deadline.Format(time.RFC3339Nano),
+		ShippingAddress: p.in.ShippingAddress,
+		PromoCode:       p.in.PromoCode,
 	}, events.CausedBy(cmd))
+	return p, err
+}
+
+// Handle implements runner.Handler.
+func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*event.Event, error) {
+	p, err := h.prepare(cmd)
 	if err != nil {
 		return nil, err
 	}
-	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
-			correlation_id, shipping_address, promo_code)
-		VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $8, $9, $10, NULLIF($11, ''))
-		ON CONFLICT (order_id) DO NOTHING`,
-		orderID, in.CustomerID, in.Currency, total, lines, deadline, cmd.ID(), placedAt,
-		events.StringExt(ev, events.ExtCorrelationID), address, in.PromoCode)
-	if err != nil {
-		return nil, fmt.Errorf("place order %s: %w", orderID, err)
+	if p.reason != "" {
+		return h.reject(ctx, tx, p)
 	}
-	if tag.RowsAffected() == 0 {
-		// Another command already placed this order id: the order exists
-		// once; this command has no further effect.
+	return h.insert(ctx, tx, []placement{p}, func(int, []*event.Event) {})
+}
+
+// HandleBatch implements BatchReactor: one INSERT for every order of the
+// batch, one round trip for their early-cancel locks and tombstones.
+// Rejected commands (rare) are recorded one by one. A second command for
+// an order id already taken in this batch has no effect, as when the
+// order existed before.
+func (h *PlaceOrder) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	out := make([][]*event.Event, len(msgs))
+	var todo []placement
+	at := map[string]int{} // order id -> index into msgs
+	for i, m := range msgs {
+		p, err := h.prepare(m.Event)
+		if err != nil {
+			return nil, err
+		}
+		if _, taken := at[p.orderID]; taken {
+			continue
+		}
+		at[p.orderID] = i
+		if p.reason != "" {
+			if out[i], err = h.reject(ctx, tx, p); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		todo = append(todo, p)
+	}
+	_, err := h.insert(ctx, tx, todo, func(j int, evs []*event.Event) { out[at[todo[j].orderID]] = evs })
+	return out, err
+}
+
+// insert records the placements as pending orders (those whose id is not
+// taken yet), logs the steps, applies the early cancels it finds, and
+// hands each placement's events to emit (j indexes ps); it returns the
+// events of the last one, for Handle.
+func (h *PlaceOrder) insert(ctx context.Context, tx pgx.Tx, ps []placement, emit func(j int, evs []*event.Event)) ([]*event.Event, error) {
+	if len(ps) == 0 {
 		return nil, nil
 	}
-	err = logStep(ctx, tx, step{orderID: orderID, step: "place_order", participant: Orders, cause: cmd,
-		outcome: "placed", emitted: ev})
+	n := len(ps)
+	var (
+		ids, customers, currencies, lines, placedBy, corr, promo = make([]string, n), make([]string, n), make([]string, n),
+			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		totals              = make([]int64, n)
+		deadlines, placedAt = make([]time.Time, n), make([]time.Time, n)
+		addresses           = make([]*string, n)
+	)
+	for j, p := range ps {
+		ids[j], customers[j], currencies[j], lines[j] = p.orderID, p.in.CustomerID, p.in.Currency, string(p.lines)
+		placedBy[j], corr[j], promo[j] = p.cmd.ID(), events.StringExt(p.placed, events.ExtCorrelationID), p.in.PromoCode
+		totals[j], deadlines[j], placedAt[j] = p.total, p.deadline, p.placedAt
+		if p.address != nil {
+			a := string(p.address)
+			addresses[j] = &a
+		}
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
+			correlation_id, shipping_address, promo_code)
+		SELECT o::uuid, c, 'pending', cur, t, l::jsonb, d, pb, pa, pa, co, a::jsonb, NULLIF(pr, '')
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[],
+			$8::timestamptz[], $9::text[], $10::text[], $11::text[]) AS u(o, c, cur, t, l, d, pb, pa, co, a, pr)
+		ON CONFLICT (order_id) DO NOTHING
+		RETURNING order_id::text`,
+		ids, customers, currencies, totals, lines, deadlines, placedBy, placedAt, corr, addresses, promo)
+	if err != nil {
+		return nil, fmt.Errorf("place %d orders: %w", n, err)
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("place %d orders: %w", n, err)
+	}
+	// Another command already placed an order id: the order exists once;
+	// this command has no further effect. (Ids compare in PostgreSQL's
+	// canonical form, whatever form the command used.)
+	fresh := make(map[string]bool, len(inserted))
+	for _, id := range inserted {
+		fresh[id] = true
+	}
+	canonical := make([]string, n)
+	var placedIDs []string
+	for j, p := range ps {
+		u, err := uuid.Parse(p.orderID)
+		if err != nil {
+			return nil, fmt.Errorf("place order %s: %w", p.orderID, err)
+		}
+		canonical[j] = u.String()
+		if fresh[canonical[j]] {
+			placedIDs = append(placedIDs, p.orderID)
+		}
+	}
+	early, err := takeCancels(ctx, tx, placedIDs, ps[0].placedAt)
 	if err != nil {
 		return nil, err
 	}
-	early, err := takeCancel(ctx, tx, orderID, placedAt)
-	if err != nil || early == "" {
-		return []*event.Event{ev}, err
+	var last []*event.Event
+	for j, p := range ps {
+		if !fresh[canonical[j]] {
+			emit(j, nil)
+			last = nil
+			continue
+		}
+		err = logStep(ctx, tx, step{orderID: p.orderID, step: "place_order", participant: Orders, cause: p.cmd,
+			outcome: "placed", emitted: p.placed})
+		if err != nil {
+			return nil, err
+		}
+		evs := []*event.Event{p.placed}
+		if cmdID := early[canonical[j]]; cmdID != "" {
+			o := order{id: p.orderID, customerID: p.in.CustomerID, status: events.StatusPending, currency: p.in.Currency,
+				total: p.total, deadline: p.deadline, placedAt: p.placedAt}
+			cancelled, err := cancel(ctx, tx, o, events.CancelCustomer, "cancel_order", p.cmd, p.placedAt)
+			if err != nil {
+				return nil, fmt.Errorf("place order %s: apply the cancel %s that came first: %w", p.orderID, cmdID, err)
+			}
+			evs = append(evs, cancelled)
+		}
+		emit(j, evs)
+		last = evs
 	}
-	o := order{id: orderID, customerID: in.CustomerID, status: events.StatusPending, currency: in.Currency,
-		total: total, deadline: deadline, placedAt: placedAt}
-	cancelled, err := cancel(ctx, tx, o, events.CancelCustomer, "cancel_order", cmd, placedAt)
-	if err != nil {
-		return nil, fmt.Errorf("place order %s: apply the cancel %s that came first: %w", orderID, early, err)
-	}
-	return []*event.Event{ev, cancelled}, nil
+	return last, nil
 }
 
 // orderTotal is the pure decision of place_order: the order's total, or
@@ -144,8 +259,8 @@ func orderTotal(lines []events.OrderLine) (total int64, reason, detail string) {
 // reject records the order as rejected (so its id stays taken and a
 // redelivered or repeated command changes nothing) and emits
 // orders.rejected.
-func (h *PlaceOrder) reject(ctx context.Context, tx pgx.Tx, cmd *event.Event, in events.PlaceOrderV2Data,
-	orderID string, total int64, reason, detail string, now time.Time) ([]*event.Event, error) {
+func (h *PlaceOrder) reject(ctx context.Context, tx pgx.Tx, p placement) ([]*event.Event, error) {
+	cmd, in, orderID, total, reason, detail, now := p.cmd, p.in, p.orderID, p.total, p.reason, p.detail, p.placedAt
 	lines, err := json.Marshal(in.Lines)
 	if err != nil {
 		return nil, fmt.Errorf("reject order %s: %w", orderID, err)

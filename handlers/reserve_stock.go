@@ -3,11 +3,15 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/runner"
 )
 
 // ReserveStock reacts to orders.placed: it reserves every line of the
@@ -49,26 +53,12 @@ func (ReserveStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("reserve stock for order %s: %w", p.OrderID, err)
 	}
-	for _, l := range lines {
-		row, known := stock[l.SKU]
-		reason, available := "", row.onHand-row.reserved
-		switch {
-		case !known:
-			reason, available = events.RejectUnknownSKU, 0
-		case available < l.Quantity:
-			reason = events.RejectOutOfStock
-		}
-		if reason == "" {
-			continue
-		}
-		if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = 'rejected', reason = $2 WHERE order_id = $1`, p.OrderID, reason); err != nil {
+	if rej, short := shortage(stock, lines); short {
+		rej.OrderID = p.OrderID
+		if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = 'rejected', reason = $2 WHERE order_id = $1`, p.OrderID, rej.Reason); err != nil {
 			return nil, fmt.Errorf("reject order %s: %w", p.OrderID, err)
 		}
-		out, err := emitAndLog(ctx, tx, step{orderID: p.OrderID, step: "reserve_stock", participant: Inventory, cause: ev,
-			outcome: "rejected", detail: reason + ": " + l.SKU},
-			events.StockRejectedV1, p.OrderID, events.StockRejected{
-				OrderID: p.OrderID, Reason: reason, SKU: l.SKU, Requested: l.Quantity, Available: max(available, 0),
-			})
+		out, err := rejectStock(ctx, tx, ev, rej)
 		if err != nil {
 			return nil, err
 		}
@@ -84,12 +74,185 @@ func (ReserveStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*
 		SELECT $1, t.sku, t.q, 'reserved' FROM unnest($2::text[], $3::bigint[]) AS t(sku, q)`, p.OrderID, skus, qs); err != nil {
 		return nil, fmt.Errorf("reserve stock for order %s: %w", p.OrderID, err)
 	}
-	out, err := emitAndLog(ctx, tx, step{orderID: p.OrderID, step: "reserve_stock", participant: Inventory, cause: ev, outcome: "reserved"},
-		events.StockReservedV1, p.OrderID, events.StockReserved{
-			OrderID: p.OrderID, CustomerID: p.CustomerID, Currency: p.Currency, Total: p.Total, Lines: lines,
-		})
+	out, err := reserved(ctx, tx, ev, p, lines)
 	if err != nil {
 		return nil, err
 	}
 	return []*event.Event{out}, nil
+}
+
+// shortage is the pure decision of reserve_stock: the first line (in SKU
+// order) whose SKU is unknown or short of stock rejects the order, with
+// what inventory.rejected says (but the order id); short is false when every line can be
+// reserved.
+func shortage(stock map[string]stockRow, lines []events.StockLine) (rej events.StockRejected, short bool) {
+	for _, l := range lines {
+		row, known := stock[l.SKU]
+		reason, available := "", row.onHand-row.reserved
+		switch {
+		case !known:
+			reason, available = events.RejectUnknownSKU, 0
+		case available < l.Quantity:
+			reason = events.RejectOutOfStock
+		}
+		if reason != "" {
+			return events.StockRejected{Reason: reason, SKU: l.SKU, Requested: l.Quantity, Available: max(available, 0)}, true
+		}
+	}
+	return events.StockRejected{}, false
+}
+
+// rejectStock logs the rejection of rej.OrderID and returns inventory.rejected.
+func rejectStock(ctx context.Context, tx pgx.Tx, cause *event.Event, rej events.StockRejected) (*event.Event, error) {
+	return emitAndLog(ctx, tx, step{orderID: rej.OrderID, step: "reserve_stock", participant: Inventory, cause: cause,
+		outcome: "rejected", detail: rej.Reason + ": " + rej.SKU},
+		events.StockRejectedV1, rej.OrderID, rej)
+}
+
+// reserved logs the reservation of p's lines and returns inventory.reserved.
+func reserved(ctx context.Context, tx pgx.Tx, cause *event.Event, p events.OrderPlaced, lines []events.StockLine) (*event.Event, error) {
+	return emitAndLog(ctx, tx, step{orderID: p.OrderID, step: "reserve_stock", participant: Inventory, cause: cause, outcome: "reserved"},
+		events.StockReservedV1, p.OrderID, events.StockReserved{
+			OrderID: p.OrderID, CustomerID: p.CustomerID, Currency: p.Currency, Total: p.Total, Lines: lines,
+		})
+}
+
+// HandleBatch implements BatchReactor. The batch's orders are claimed in
+// one statement, the SKUs of all of them locked in one (in SKU order), the
+// reservations decided in memory in stream order — each order sees the
+// stock the earlier ones left, as it would one by one — and written with
+// one statement per table: one update per SKU whatever the number of
+// orders. A second orders.placed of one order is ignored, as when the
+// order was claimed before.
+func (ReserveStock) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	n := len(msgs)
+	placed := make([]events.OrderPlaced, n)
+	keys := make([]string, n) // canonical order ids
+	first := map[string]int{}
+	var claim []string
+	for i, m := range msgs {
+		if err := decode(m.Event, &placed[i]); err != nil {
+			return nil, err
+		}
+		u, err := uuid.Parse(placed[i].OrderID)
+		if err != nil {
+			return nil, runner.Invalid(fmt.Errorf("order id %q: %w", placed[i].OrderID, err))
+		}
+		keys[i] = u.String()
+		if _, dup := first[keys[i]]; !dup {
+			first[keys[i]] = i
+			claim = append(claim, keys[i])
+		}
+	}
+	slices.Sort(claim) // the claims' row locks in a stable order
+	rows, err := tx.Query(ctx, `
+		INSERT INTO core.stock_orders (order_id, status) SELECT o::uuid, 'reserved' FROM unnest($1::text[]) AS u(o)
+		ON CONFLICT DO NOTHING RETURNING order_id::text`, claim)
+	if err != nil {
+		return nil, fmt.Errorf("reserve stock for %d orders: %w", len(claim), err)
+	}
+	claimed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("reserve stock for %d orders: %w", len(claim), err)
+	}
+	status := make(map[string]string, len(claim)) // what a later message of the order finds
+	for _, id := range claimed {
+		status[id] = ""
+	}
+	var known []string
+	for _, id := range claim {
+		if _, ok := status[id]; !ok {
+			known = append(known, id)
+		}
+	}
+	if err := stockOrderStatuses(ctx, tx, known, status); err != nil {
+		return nil, err
+	}
+	for _, id := range known {
+		if status[id] == "" {
+			return nil, fmt.Errorf("reserve stock for order %s: claimed before, yet no status", id)
+		}
+	}
+	// Lock every SKU of the claimed orders at once, in SKU order.
+	lines := make([][]events.StockLine, n)
+	var skus []string
+	for id := range status {
+		if status[id] != "" {
+			continue
+		}
+		i := first[id]
+		lines[i] = stockByOrder(placed[i].Lines)
+		for _, l := range lines[i] {
+			skus = append(skus, l.SKU)
+		}
+	}
+	slices.Sort(skus)
+	skus = slices.Compact(skus)
+	stock, err := lockStock(ctx, tx, skus)
+	if err != nil {
+		return nil, fmt.Errorf("reserve stock for %d orders: %w", len(claimed), err)
+	}
+	out := make([][]*event.Event, n)
+	var rejOrders, rejReasons, resOrders, resSKUs []string
+	var resQs []int64
+	delta := map[string]int64{}
+	for i, m := range msgs {
+		id := keys[i]
+		if first[id] != i || status[id] != "" {
+			if _, err := ignore(m.Ctx, tx, placed[i].OrderID, "reserve_stock", Inventory, m.Event, "order is already "+status[id]); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if rej, short := shortage(stock, lines[i]); short {
+			rej.OrderID = placed[i].OrderID
+			status[id] = "rejected"
+			rejOrders, rejReasons = append(rejOrders, id), append(rejReasons, rej.Reason)
+			ev, err := rejectStock(m.Ctx, tx, m.Event, rej)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = []*event.Event{ev}
+			continue
+		}
+		status[id] = stockReserved
+		for _, l := range lines[i] {
+			row := stock[l.SKU]
+			row.reserved += l.Quantity
+			stock[l.SKU] = row
+			delta[l.SKU] += l.Quantity
+			resOrders, resSKUs, resQs = append(resOrders, id), append(resSKUs, l.SKU), append(resQs, l.Quantity)
+		}
+		ev, err := reserved(m.Ctx, tx, m.Event, placed[i], lines[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = []*event.Event{ev}
+	}
+	if len(rejOrders) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE core.stock_orders s SET status = 'rejected', reason = u.r
+			FROM unnest($1::text[], $2::text[]) AS u(o, r) WHERE s.order_id = u.o::uuid`, rejOrders, rejReasons); err != nil {
+			return nil, fmt.Errorf("reject %d orders: %w", len(rejOrders), err)
+		}
+	}
+	if len(resOrders) == 0 {
+		return out, nil
+	}
+	deltaSKUs := slices.Sorted(maps.Keys(delta))
+	deltaQs := make([]int64, len(deltaSKUs))
+	for j, sku := range deltaSKUs {
+		deltaQs[j] = delta[sku]
+	}
+	b := &pgx.Batch{}
+	b.Queue(`
+		UPDATE core.inventory i SET reserved = i.reserved + t.q, updated_at = now()
+		FROM unnest($1::text[], $2::bigint[]) AS t(sku, q) WHERE i.sku = t.sku`, deltaSKUs, deltaQs)
+	b.Queue(`
+		INSERT INTO core.reservations (order_id, sku, quantity, status)
+		SELECT o::uuid, s, q, 'reserved' FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(o, s, q)`, resOrders, resSKUs, resQs)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("reserve stock for %d orders: %w", len(resOrders), err)
+	}
+	return out, nil
 }

@@ -123,3 +123,25 @@ func moveStock(ctx context.Context, tx pgx.Tx, orderID string, lines []events.St
 	}
 	return nil
 }
+
+// stockOrderStatuses locks inventory's rows of orderIDs (canonical, in
+// that order) and records their statuses in status.
+func stockOrderStatuses(ctx context.Context, tx pgx.Tx, orderIDs []string, status map[string]string) error {
+	if len(orderIDs) == 0 {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT order_id::text, status FROM core.stock_orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`, orderIDs)
+	if err != nil {
+		return fmt.Errorf("stock of %d orders: %w", len(orderIDs), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, st string
+		if err := rows.Scan(&id, &st); err != nil {
+			return fmt.Errorf("stock of %d orders: %w", len(orderIDs), err)
+		}
+		status[id] = st
+	}
+	return rows.Err()
+}
