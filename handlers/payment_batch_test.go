@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"slices"
@@ -23,6 +24,7 @@ import (
 	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/runner"
+	"github.com/tradewind/tradewind/internal/sagatest"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
@@ -44,12 +46,26 @@ type payBench struct {
 	t      *testing.T
 	pool   *pgxpool.Pool
 	stmts  *stmtCounter
+	calls  inFlight // provider requests
 	sim    *provider.Server
 	client *provider.Client
 	router *handlers.Router
 	// oneByOne is router's reactors without their set-based path: its
 	// HandleBatch runs them message by message, as before they had one.
 	oneByOne *handlers.Router
+}
+
+// inFlight counts the requests an HTTP handler serves at once, and the peak.
+type inFlight struct{ now, peak atomic.Int64 }
+
+func (c *inFlight) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := c.now.Add(1)
+		defer c.now.Add(-1)
+		for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // withoutBatch hides a reactor's HandleBatch.
@@ -71,7 +87,7 @@ func newPayBench(t *testing.T) *payBench {
 	if b.sim, err = provider.NewServer(provider.Options{Seed: 1, Log: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(b.sim.Handler())
+	srv := httptest.NewServer(b.calls.wrap(b.sim.Handler()))
 	t.Cleanup(func() { srv.Close(); _ = b.sim.Close() })
 	if b.client, err = provider.NewClient(provider.ClientConfig{BaseURL: srv.URL, Timeout: 5 * time.Second,
 		Backoff: time.Millisecond, Cooldown: 50 * time.Millisecond}); err != nil {
@@ -615,4 +631,113 @@ func TestAuthorizeBatchProviderFailure(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestBatchCallsTheProviderConcurrently: the provider calls of a batch
+// overlap (at most 8 at once) instead of running one after another.
+func TestBatchCallsTheProviderConcurrently(t *testing.T) {
+	b := newPayBench(t)
+	f := b.sim.Faults()
+	f.Latency = provider.Duration(20 * time.Millisecond)
+	if err := b.sim.SetFaults(f); err != nil {
+		t.Fatal(err)
+	}
+	var orders []string
+	var reservations, confirmations []*event.Event
+	var seed strings.Builder
+	for range 20 {
+		id := uuid.NewString()
+		orders = append(orders, id)
+		reservations = append(reservations, reserved(t, id, "c-pay-batch", 1000))
+	}
+	b.calls.peak.Store(0)
+	if _, err := b.batch("", orders, reservations); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.calls.peak.Load(); p < 2 || p > 8 {
+		t.Errorf("authorize: peak %d provider calls at once, want 2..8", p)
+	}
+	for _, id := range orders {
+		a := b.authorizeAt(id, 1000) // the batch's authorization, replayed by its key
+		seed.WriteString(paymentRow(id, 1000, "authorized", a.ID, false))
+		confirmations = append(confirmations, confirmed(t, id, 1000, a.ID))
+	}
+	b.calls.peak.Store(0)
+	if _, err := b.batch(seed.String(), orders, confirmations); err != nil {
+		t.Fatal(err)
+	}
+	if p := b.calls.peak.Load(); p < 2 || p > 8 {
+		t.Errorf("capture: peak %d provider calls at once, want 2..8", p)
+	}
+}
+
+// TestPaymentsWorkThroughABacklogInBatches: the saga wired as serve wires
+// it, with payments started after 40 orders were reserved, so its
+// consumer fetches them in batches and the set-based paths run (capture
+// too: the confirmations come in a burst). Every order ends as message
+// by message it would: confirmed and captured once, or declined and
+// cancelled; one authorization per order at the provider; nothing
+// dead-lettered.
+func TestPaymentsWorkThroughABacklogInBatches(t *testing.T) {
+	s := sagatest.Start(t, sagatest.Options{Roles: []string{"orders", "inventory"}, Deadline: time.Minute})
+	sku := "PAYB-" + uuid.NewString()[:8]
+	s.Restock(sku, 100)
+	var ids []string
+	declined := map[string]bool{}
+	for i := range 40 {
+		price := int64(1000 + 100*i)
+		if i%7 == 3 {
+			price += provider.DeclineAmountSuffix // insufficient_funds
+		}
+		id := s.PlaceOrder("c-pay-backlog", events.OrderLine{SKU: sku, Quantity: 1, UnitPrice: price})
+		ids = append(ids, id)
+		declined[id] = i%7 == 3
+	}
+	s.Eventually(wait, "40 orders reserved", func() bool {
+		var n int
+		s.Query(&n, `SELECT count(*) FROM core.stock_orders WHERE order_id::text = ANY($1)`, ids)
+		return n == len(ids)
+	})
+	s.StartRole("payments")
+	for _, id := range ids {
+		if declined[id] {
+			s.WaitOrder(id, events.StatusCancelled, wait)
+			s.Eventually(wait, "payment of "+id+" declined", func() bool { return s.Payment(id) == "declined" })
+			continue
+		}
+		s.WaitOrder(id, events.StatusConfirmed, wait)
+		s.Eventually(wait, "payment of "+id+" captured", func() bool { return s.Payment(id) == "captured" })
+	}
+	for _, id := range ids {
+		held := s.Provider.Authorizations(id)
+		want := provider.StatusCaptured
+		if declined[id] {
+			want = provider.StatusDeclined
+		}
+		if len(held) != 1 || held[0].Status != want {
+			t.Errorf("order %s: the provider holds %+v, want one %s authorization", id, held, want)
+		}
+		log := s.SagaLog(id)
+		for _, st := range []string{"authorize_payment:authorized", "capture_payment:captured"} {
+			if n := count(log, st); !declined[id] && n != 1 {
+				t.Errorf("order %s: %d %s in the saga log %v, want 1", id, n, st, log)
+			}
+		}
+		if declined[id] && count(log, "authorize_payment:declined") != 1 {
+			t.Errorf("order %s: saga log %v, want one authorize_payment:declined", id, log)
+		}
+	}
+	if n := s.DeadLetters(); n != 0 {
+		t.Errorf("%d messages dead-lettered", n)
+	}
+}
+
+func count(xs []string, x string) int {
+	n := 0
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
 }
