@@ -91,12 +91,12 @@ func (h *AuthorizePayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Even
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case p.orderCancelled && p.status == payNew:
+	switch act, _ := decideAuthorize(p); act {
+	case authorizeVoidLost:
 		return h.voidLost(ctx, tx, p, ev)
-	case p.orderCancelled:
+	case authorizeIgnoreCancelled:
 		return ignore(ctx, tx, r.OrderID, "authorize_payment", Payments, ev, "order already cancelled; payment is "+p.status)
-	case p.status != payNew:
+	case authorizeDecided:
 		return nil, nil // decided before (a second reservation event cannot happen)
 	}
 	key := r.OrderID
@@ -110,9 +110,7 @@ func (h *AuthorizePayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Even
 		if err := recordDecline(ctx, tx, r.OrderID, a.DeclineCode); err != nil {
 			return nil, err
 		}
-		out, err := emitAndLog(ctx, tx, step{orderID: r.OrderID, step: "authorize_payment", participant: Payments, cause: ev,
-			outcome: "declined", detail: a.DeclineCode},
-			events.PaymentDeclinedV1, r.OrderID, events.PaymentDeclined{OrderID: r.OrderID, Amount: r.Total, Currency: r.Currency, Code: a.DeclineCode})
+		out, err := declinedEvent(ctx, tx, r, a.DeclineCode, ev)
 		if err != nil {
 			return nil, err
 		}
@@ -124,6 +122,198 @@ func (h *AuthorizePayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Even
 	}
 	return []*event.Event{out}, nil
 }
+
+// authorizeAction is what authorize_payment does with one reservation.
+type authorizeAction int
+
+const (
+	// authorizeCall asks the authorizer (the provider) and records its answer.
+	authorizeCall authorizeAction = iota
+	// authorizeDecided does nothing: the payment was decided before.
+	authorizeDecided
+	// authorizeIgnoreCancelled logs the reservation ignored: the order
+	// is cancelled and its payment decided.
+	authorizeIgnoreCancelled
+	// authorizeVoidLost finds and voids what an earlier, lost attempt
+	// may have authorized: the order is cancelled with nothing recorded.
+	authorizeVoidLost
+)
+
+// payDeciding is the in-memory status of a payment whose provider call
+// a batch has planned (its answer, authorized or declined, is not known
+// yet). It is never stored.
+const payDeciding = "deciding"
+
+// decideAuthorize is authorize_payment's transition: the action for a
+// reservation of an order whose locked payment is p, and the payment
+// after it as far as it is known before the provider answers (a call
+// leaves it payDeciding: not new, so a later reservation of the order is
+// authorizeDecided; voidLost's outcome is not modelled, a batch leaves
+// that path to Handle).
+func decideAuthorize(p payment) (authorizeAction, payment) {
+	switch {
+	case p.orderCancelled && p.status == payNew:
+		return authorizeVoidLost, p
+	case p.orderCancelled:
+		return authorizeIgnoreCancelled, p
+	case p.status != payNew:
+		return authorizeDecided, p
+	}
+	p.status = payDeciding
+	return authorizeCall, p
+}
+
+// planAuthorize runs decideAuthorize over a batch in stream order: acts[i]
+// is the action for orderIDs[i] and before[i] the payment it saw, each
+// order starting from its locked payment in ps. ok is false when a
+// message needs a path the batch leaves to Handle (authorizeVoidLost) or
+// an order has no payment row.
+func planAuthorize(ps map[string]payment, orderIDs []string) (acts []authorizeAction, before []payment, ok bool) {
+	state := make(map[string]payment, len(ps))
+	acts, before = make([]authorizeAction, len(orderIDs)), make([]payment, len(orderIDs))
+	for i, id := range orderIDs {
+		p, seen := state[id]
+		if !seen {
+			if p, seen = ps[id]; !seen {
+				return nil, nil, false
+			}
+		}
+		before[i] = p
+		acts[i], state[id] = decideAuthorize(p)
+		if acts[i] == authorizeVoidLost {
+			return nil, nil, false
+		}
+	}
+	return acts, before, true
+}
+
+// HandleBatch implements BatchReactor: Handle for a batch of reservations
+// in a fixed number of statements (insert the payments, lock them, record
+// the answers in core.payments and core.payment_ops; the saga log steps
+// go to the Router's buffered log), with the provider calls made
+// concurrently (at most providerCallLimit at once, key = order id as in
+// Handle). The rare paths are left to Handle: a batch in which some
+// order is cancelled with nothing recorded (voidLost), or in which a
+// provider call fails, returns an error before writing anything but the
+// payment rows, and the runner redoes it message by message, where
+// Handle classifies the failure (RetryAfter while the provider is down)
+// and the idempotency keys replay the calls this attempt made.
+func (h *AuthorizePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
+	if len(msgs) == 0 {
+		return nil, nil
+	}
+	rs := make([]events.StockReserved, len(msgs))
+	ids := make([]string, len(msgs))
+	for i, m := range msgs {
+		if err := decode(m.Event, &rs[i]); err != nil {
+			return nil, err
+		}
+		ids[i] = rs[i].OrderID
+	}
+	// The first reservation of an order inserts its row, as Handle would;
+	// rows are inserted in order_id order (their index entries are locked
+	// in that order).
+	first := map[string]bool{}
+	var order, customer, currency []string
+	var amount []int64
+	for _, r := range rs {
+		if !first[r.OrderID] {
+			first[r.OrderID] = true
+			order, customer, currency, amount = append(order, r.OrderID), append(customer, r.CustomerID), append(currency, r.Currency), append(amount, r.Total)
+		}
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO core.payments (order_id, customer_id, currency, amount)
+		SELECT o::uuid, c, cur, a FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(o, c, cur, a)
+		ORDER BY o::uuid
+		ON CONFLICT (order_id) DO NOTHING`, order, customer, currency, amount); err != nil {
+		return nil, fmt.Errorf("authorize payment of %d orders (first: %s): %w", len(order), order[0], err)
+	}
+	ps, err := lockPayments(ctx, tx, order)
+	if err != nil {
+		return nil, err
+	}
+	acts, before, ok := planAuthorize(ps, ids)
+	if !ok {
+		return nil, errors.New("authorize payment: the batch has an order cancelled with nothing recorded; handled message by message")
+	}
+	var calls []int
+	for i, a := range acts {
+		if a == authorizeCall {
+			calls = append(calls, i)
+		}
+	}
+	answers := make([]provider.Authorization, len(msgs))
+	if err := concurrently(len(calls), providerCallLimit, func(j int) error {
+		i := calls[j]
+		r := rs[i]
+		a, err := h.authorizer.Authorize(msgs[i].Ctx, r.OrderID, provider.AuthorizeRequest{
+			OrderID: r.OrderID, CustomerID: r.CustomerID, Amount: r.Total, Currency: r.Currency,
+		})
+		if err != nil {
+			return providerError("authorize payment of order "+r.OrderID, err)
+		}
+		answers[i] = a
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	changes := make([]paymentChange, 0, len(calls))
+	var ops []paymentOp
+	for _, i := range calls {
+		a, id := answers[i], rs[i].OrderID
+		if a.Status == provider.StatusDeclined {
+			changes = append(changes, paymentChange{orderID: id, status: ptr("declined"), declineCode: ptr(a.DeclineCode)})
+			continue
+		}
+		changes = append(changes, paymentChange{orderID: id, status: ptr(payAuthorized), authorizationID: ptr(a.ID)})
+		ops = append(ops, paymentOp{orderID: id, op: "authorize", providerID: a.ID, key: id, amount: a.Amount, eventID: msgs[i].Event.ID()})
+	}
+	if err := updatePayments(ctx, tx, changes); err != nil {
+		return nil, fmt.Errorf("authorize payment: %w", err)
+	}
+	if err := recordOps(ctx, tx, ops); err != nil {
+		return nil, err
+	}
+	out := make([][]*event.Event, len(msgs))
+	for i, m := range msgs {
+		r, ev := rs[i], m.Event
+		switch acts[i] {
+		case authorizeDecided:
+			continue
+		case authorizeIgnoreCancelled:
+			if _, err := ignore(m.Ctx, tx, r.OrderID, "authorize_payment", Payments, ev,
+				"order already cancelled; payment is "+before[i].status); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		a := answers[i]
+		var e *event.Event
+		var err error
+		if a.Status == provider.StatusDeclined {
+			e, err = declinedEvent(m.Ctx, tx, r, a.DeclineCode, ev)
+		} else {
+			e, err = authorizedEvent(m.Ctx, tx, r.OrderID, a, ev, "")
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[i] = []*event.Event{e}
+	}
+	return out, nil
+}
+
+// declinedEvent returns payments.declined of reservation r (the provider
+// declined with code), logged as the authorize_payment step caused by cause.
+func declinedEvent(ctx context.Context, tx pgx.Tx, r events.StockReserved, code string, cause *event.Event) (*event.Event, error) {
+	return emitAndLog(ctx, tx, step{orderID: r.OrderID, step: "authorize_payment", participant: Payments, cause: cause,
+		outcome: "declined", detail: code},
+		events.PaymentDeclinedV1, r.OrderID, events.PaymentDeclined{OrderID: r.OrderID, Amount: r.Total, Currency: r.Currency, Code: code})
+}
+
+// ptr returns a pointer to a copy of v.
+func ptr[T any](v T) *T { return &v }
 
 // voidLost handles a reservation of an order payments already saw
 // cancelled with nothing recorded: whatever the provider holds for the
@@ -194,6 +384,12 @@ func recordAuthorization(ctx context.Context, tx pgx.Tx, orderID string, a provi
 	if err := recordOp(ctx, tx, orderID, "authorize", a.ID, orderID, a.Amount, cause.ID(), payAuthorized); err != nil {
 		return nil, err
 	}
+	return authorizedEvent(ctx, tx, orderID, a, cause, detail)
+}
+
+// authorizedEvent returns payments.authorized of a recorded
+// authorization, logged as the authorize_payment step caused by cause.
+func authorizedEvent(ctx context.Context, tx pgx.Tx, orderID string, a provider.Authorization, cause *event.Event, detail string) (*event.Event, error) {
 	return emitAndLog(ctx, tx, step{orderID: orderID, step: "authorize_payment", participant: Payments, cause: cause,
 		outcome: "authorized", detail: detail},
 		events.PaymentAuthorizedV1, orderID, events.PaymentAuthorized{OrderID: orderID, AuthorizationID: a.ID, Amount: a.Amount, Currency: a.Currency})

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -51,6 +53,162 @@ func lockPayment(ctx context.Context, tx pgx.Tx, orderID string) (p payment, ok 
 		p.authorizationID = *auth
 	}
 	return p, true, nil
+}
+
+// lockPayments is lockPayment for a batch: one statement reads the rows
+// of orderIDs FOR UPDATE, locking them in order_id order (the lock is
+// taken above the sort), so two batches that share orders cannot
+// deadlock on them. The map is keyed by the ids as given; an order
+// without a row is absent.
+func lockPayments(ctx context.Context, tx pgx.Tx, orderIDs []string) (map[string]payment, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT u.k, p.status, p.currency, p.amount, p.authorization_id, p.order_cancelled
+		FROM core.payments p JOIN unnest($1::text[]) AS u(k) ON p.order_id = u.k::uuid
+		ORDER BY p.order_id
+		FOR UPDATE OF p`, orderIDs)
+	if err != nil {
+		return nil, fmt.Errorf("payments of %d orders: %w", len(orderIDs), err)
+	}
+	defer rows.Close()
+	out := make(map[string]payment, len(orderIDs))
+	for rows.Next() {
+		var p payment
+		var currency, auth *string
+		if err := rows.Scan(&p.orderID, &p.status, &currency, &p.amount, &auth, &p.orderCancelled); err != nil {
+			return nil, fmt.Errorf("payments of %d orders: %w", len(orderIDs), err)
+		}
+		if currency != nil {
+			p.currency = *currency
+		}
+		if auth != nil {
+			p.authorizationID = *auth
+		}
+		out[p.orderID] = p
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("payments of %d orders: %w", len(orderIDs), err)
+	}
+	return out, nil
+}
+
+// distinct returns ids without repeats, first occurrence first.
+func distinct(ids []string) []string {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// paymentOp is a successful provider operation to note in core.payment_ops.
+type paymentOp struct {
+	orderID, op, providerID, key string
+	amount                       int64
+	eventID                      string
+}
+
+// recordOps is recordOp's INSERT for a batch, in one statement. It does
+// not move the payments' status: updatePayments does, with the batch's
+// other changes.
+func recordOps(ctx context.Context, tx pgx.Tx, ops []paymentOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	order, op, providerID, key, eventID := make([]string, len(ops)), make([]string, len(ops)), make([]string, len(ops)), make([]string, len(ops)), make([]string, len(ops))
+	amount := make([]int64, len(ops))
+	for i, o := range ops {
+		order[i], op[i], providerID[i], key[i], amount[i], eventID[i] = o.orderID, o.op, o.providerID, o.key, o.amount, o.eventID
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO core.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
+		SELECT o::uuid, x, p, k, a, e
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(o, x, p, k, a, e, n)
+		ORDER BY n`, order, op, providerID, key, amount, eventID); err != nil {
+		return fmt.Errorf("record %d payment operations (first: %s of order %s): %w", len(ops), ops[0].op, ops[0].orderID, err)
+	}
+	return nil
+}
+
+// paymentChange is the change a batch makes to one locked payment row;
+// nil fields keep their value. A status change also sets updated_at (as
+// recordDecline and recordOp do); confirm sets order_confirmed.
+type paymentChange struct {
+	orderID                              string
+	status, authorizationID, declineCode *string
+	confirm                              bool
+}
+
+// updatePayments applies changes, at most one per order, in one
+// statement, and fails unless every order has a row.
+func updatePayments(ctx context.Context, tx pgx.Tx, changes []paymentChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	n := len(changes)
+	order := make([]string, n)
+	status, auth, code := make([]*string, n), make([]*string, n), make([]*string, n)
+	confirm := make([]bool, n)
+	seen := make(map[string]bool, n)
+	for i, c := range changes {
+		if seen[c.orderID] {
+			// UPDATE ... FROM would apply only one of the two.
+			return fmt.Errorf("update payments: order %s changed twice in one batch", c.orderID)
+		}
+		seen[c.orderID] = true
+		order[i], status[i], auth[i], code[i], confirm[i] = c.orderID, c.status, c.authorizationID, c.declineCode, c.confirm
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE core.payments p SET
+			status = COALESCE(u.s, p.status),
+			authorization_id = COALESCE(u.a, p.authorization_id),
+			decline_code = COALESCE(u.d, p.decline_code),
+			order_confirmed = p.order_confirmed OR u.c,
+			updated_at = CASE WHEN u.s IS NULL THEN p.updated_at ELSE now() END
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bool[]) AS u(o, s, a, d, c)
+		WHERE p.order_id = u.o::uuid`, order, status, auth, code, confirm)
+	if err != nil {
+		return fmt.Errorf("update payments of %d orders (first: %s): %w", n, order[0], err)
+	}
+	if tag.RowsAffected() != int64(n) {
+		return fmt.Errorf("update payments: %d of %d orders have a payment row", tag.RowsAffected(), n)
+	}
+	return nil
+}
+
+// providerCallLimit bounds the provider calls one batch has in flight.
+const providerCallLimit = 8
+
+// concurrently runs call(0..n-1), at most limit at a time, and returns
+// their errors joined. Once a call has failed, calls not yet started are
+// skipped (the batch fails anyway, and the per-message path makes them).
+// Calls in flight are never cancelled: each runs to its end, as it would
+// one after another, and concurrently returns only after every call has
+// returned, so no request of a failed batch is still running when the
+// per-message path starts.
+func concurrently(n, limit int, call func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, max(limit, 1))
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		if failed.Load() {
+			<-sem
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if errs[i] = call(i); errs[i] != nil {
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // recordOp notes a successful provider operation in core.payment_ops (at
