@@ -396,3 +396,47 @@ func TestCommitBatchFailsOnAnOrderWithoutReservation(t *testing.T) {
 		t.Errorf("Handle = %v, want no reservation yet", err)
 	}
 }
+
+// TestBatchesCostAFixedNumberOfStatements: 60 confirmations and 60
+// commits (orders sharing SKUs) cost as many statements in a batch as a
+// few do; one by one they cost 2 and 6 per message (plus the saga log).
+func TestBatchesCostAFixedNumberOfStatements(t *testing.T) {
+	const n = 60
+	tx := seedTx(t)
+	now := time.Now().UTC()
+	p := "CBN-" + uuid.NewString()[:8] + "-"
+	skus := []string{p + "a", p + "b", p + "c"}
+	var confirms, commits []runner.Msg
+	var stock []stockOrder
+	for i := range n {
+		id := uuid.NewString()
+		seedOrder(t, tx, id, events.StatusPending, now.Add(time.Minute))
+		confirms = append(confirms, authorized(t, id, fmt.Sprint("n", i)))
+		stock = append(stock, stockOrder{id, stockReserved, []events.StockLine{{SKU: skus[i%3], Quantity: 1}, {SKU: skus[(i+1)%3], Quantity: 2}}})
+		commits = append(commits, confirmed(t, id))
+	}
+	seedStock(t, tx, map[string][2]int64{skus[0]: {500, 60}, skus[1]: {500, 60}, skus[2]: {500, 60}}, stock)
+	none := func(pgx.Tx) string { return "" }
+	for _, tc := range []struct {
+		name          string
+		h             Reactor
+		msgs          []runner.Msg
+		each, inBatch int
+	}{
+		{"confirm_order", &ConfirmOrder{now: func() time.Time { return now }}, confirms, 2*n + 1, 3},
+		{"commit_stock", CommitStock{}, commits, 6*n + 1, 7},
+	} {
+		each, err := underSavepoint(t, tx, oneByOne(tc.h, tc.msgs), none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := underSavepoint(t, tx, throughRouter(t, tc.h, tc.msgs), none)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if each.statements != tc.each || batch.statements != tc.inBatch {
+			t.Errorf("%s: %d statements one by one, %d in a batch; want %d and %d", tc.name, each.statements, batch.statements, tc.each, tc.inBatch)
+		}
+		t.Logf("%s, %d messages: %d statements one by one, %d in a batch", tc.name, n, each.statements, batch.statements)
+	}
+}

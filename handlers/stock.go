@@ -177,8 +177,10 @@ func reservedLinesOf(ctx context.Context, tx pgx.Tx, keys []string) (map[string]
 // every SKU involved in one statement (SKU order), applies one aggregated
 // change per SKU (the sum over the orders, times each sign), and sets the
 // orders' and their lines' status, in four statements whatever the number
-// of orders. Both signs of a movement point one way, so the CHECKs hold
-// after the sum exactly when they would after each order in turn.
+// of orders. Every order moves a SKU the same way (the signs), so the
+// states after each order in turn lie between the start and the sum: the
+// CHECKs hold for the sum exactly when they hold order by order, and a
+// violation fails the batch (the fallback then finds the order).
 func moveStocks(ctx context.Context, tx pgx.Tx, orders []string, lines map[string][]events.StockLine, onHandSign, reservedSign int64, status string) error {
 	sum := map[string]int64{}
 	for _, o := range orders {
