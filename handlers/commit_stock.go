@@ -114,7 +114,8 @@ func (CommitStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*e
 // lock the inventory rows of every SKU involved (in SKU order), one
 // update per table (inventory gets one aggregated change per SKU). The
 // decisions are planCommits'; the events and saga log steps are Handle's,
-// message by message, in stream order.
+// message by message, in stream order, logged under ctx (the Router's
+// step log, which the Router writes in one statement).
 //
 // Any error fails the batch, which the runner redoes with Handle: an
 // undecodable message (Handle dead-letters it) and an order with no
@@ -158,7 +159,6 @@ func (CommitStock) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg
 		}
 	}
 
-	ctx, flush := bufferSteps(ctx)
 	out := make([][]*event.Event, len(msgs))
 	for i, m := range msgs {
 		switch plan[i].outcome {
@@ -174,7 +174,7 @@ func (CommitStock) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg
 			out[i] = []*event.Event{ev}
 		}
 	}
-	return out, flush(tx)
+	return out, nil
 }
 
 // emitCommitted logs the commit of an order's reservation lines (caused

@@ -125,7 +125,8 @@ func (h *ConfirmOrder) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) (
 // order), one to confirm all the confirmed ones, one to cancel all the
 // timed out ones (when any) — whatever the batch's size. The decisions
 // are planConfirms'; the events and saga log steps are Handle's, message
-// by message, in stream order.
+// by message, in stream order, logged under ctx (the Router's step log,
+// which the Router writes in one statement).
 //
 // Any error fails the batch, which the runner redoes with Handle: an
 // undecodable message (Handle dead-letters it) and an order not recorded
@@ -180,7 +181,6 @@ func (h *ConfirmOrder) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner
 		}
 	}
 
-	ctx, flush := bufferSteps(ctx)
 	out := make([][]*event.Event, len(msgs))
 	for i, m := range msgs {
 		o := orders[keys[i]]
@@ -202,7 +202,7 @@ func (h *ConfirmOrder) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner
 			out[i] = []*event.Event{ev}
 		}
 	}
-	return out, flush(tx)
+	return out, nil
 }
 
 // emitConfirmed logs the confirmation of o (just confirmed, caused by the

@@ -156,16 +156,3 @@ func cancelOrders(ctx context.Context, tx pgx.Tx, keys []string, reason string, 
 	}
 	return nil
 }
-
-// bufferSteps returns ctx with a saga step log and the flush its caller
-// owes: none when ctx already buffers (the Router's log, which the Router
-// flushes), else the one statement writing the steps logged under the
-// returned ctx. Set-based handlers log through it, so that they cost a
-// fixed number of statements even when called outside the Router.
-func bufferSteps(ctx context.Context) (context.Context, func(pgx.Tx) error) {
-	if _, ok := ctx.Value(stepLogKey{}).(*stepLog); ok {
-		return ctx, func(pgx.Tx) error { return nil }
-	}
-	ctx, l := withStepLog(ctx, nil)
-	return ctx, func(tx pgx.Tx) error { return l.flush(ctx, tx) }
-}
