@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
@@ -63,15 +64,12 @@ type commitStep struct {
 // order committed earlier in the batch is ignored, as Handle would
 // decide message by message. status is not modified.
 func planCommits(status map[string]string, keys []string) []commitStep {
-	now := make(map[string]string, len(status))
-	for k, s := range status {
-		now[k] = s
-	}
+	cur := maps.Clone(status)
 	out := make([]commitStep, len(keys))
 	for i, k := range keys {
-		out[i] = commitStep{outcome: decideCommit(now[k]), status: now[k]}
+		out[i] = commitStep{outcome: decideCommit(cur[k]), status: cur[k]}
 		if out[i].outcome == commitApply {
-			now[k] = stockCommitted
+			cur[k] = stockCommitted
 		}
 	}
 	return out
