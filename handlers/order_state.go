@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
@@ -55,6 +56,13 @@ func cancel(ctx context.Context, tx pgx.Tx, o order, reason, stepName string, ca
 	if err != nil {
 		return nil, fmt.Errorf("cancel order %s: %w", o.id, err)
 	}
+	return emitCancelled(ctx, tx, o, reason, stepName, cause, now)
+}
+
+// emitCancelled logs the cancellation step of an order whose row was just
+// cancelled (o.status is its status before) and returns orders.cancelled.
+// The sweeper's events (no cause) carry the order's correlation id.
+func emitCancelled(ctx context.Context, tx pgx.Tx, o order, reason, stepName string, cause *event.Event, now time.Time) (*event.Event, error) {
 	var opts []events.Option
 	if cause == nil && o.correlationID != "" {
 		opts = append(opts, events.WithCorrelation(o.correlationID))
@@ -96,3 +104,55 @@ func ignore(ctx context.Context, tx pgx.Tx, orderID, stepName, participant strin
 
 // utcNow is the clock of handlers that have no injected one.
 func utcNow() time.Time { return time.Now().UTC() }
+
+// orderKey is the canonical text of an order id: the key of lockOrders'
+// map, so that two spellings of one UUID name one order.
+func orderKey(id string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", fmt.Errorf("order id %q: %w", id, err)
+	}
+	return u.String(), nil
+}
+
+// lockOrders is lockOrder for a batch: it reads the orders of keys
+// (canonical ids, see orderKey; repeats allowed) FOR UPDATE in one
+// statement, locking them in order_id order, so that two batches sharing
+// orders lock them in the same order and cannot deadlock. The map is keyed
+// by canonical id; an order with no row is absent. Each order's id is its
+// canonical one: a caller emitting events sets the id its message spelled.
+func lockOrders(ctx context.Context, tx pgx.Tx, keys []string) (map[string]order, error) {
+	rows, err := tx.Query(ctx, `
+		SELECT order_id::text, customer_id, status, currency, total, deadline, created_at, coalesce(correlation_id, '')
+		FROM core.orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("lock %d orders: %w", len(keys), err)
+	}
+	locked, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (order, error) {
+		var o order
+		err := r.Scan(&o.id, &o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &o.placedAt, &o.correlationID)
+		return o, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("lock %d orders: %w", len(keys), err)
+	}
+	out := make(map[string]order, len(locked))
+	for _, o := range locked {
+		out[o.id] = o
+	}
+	return out, nil
+}
+
+// cancelOrders is cancel's update for a batch: it marks the locked orders
+// of keys cancelled with reason in one statement. The caller checked that
+// none is cancelled, and emits each one's event with emitCancelled.
+func cancelOrders(ctx context.Context, tx pgx.Tx, keys []string, reason string, now time.Time) error {
+	_, err := tx.Exec(ctx, `
+		UPDATE core.orders SET status = 'cancelled', cancel_reason = $2, previous_status = status,
+			cancelled_at = $3, updated_at = $3
+		WHERE order_id = ANY($1::uuid[])`, keys, reason, now)
+	if err != nil {
+		return fmt.Errorf("cancel %d orders: %w", len(keys), err)
+	}
+	return nil
+}

@@ -145,3 +145,74 @@ func stockOrderStatuses(ctx context.Context, tx pgx.Tx, orderIDs []string, statu
 	}
 	return rows.Err()
 }
+
+// reservedLinesOf is reservedLines for a batch: the reservation lines of
+// the orders of keys (canonical ids) in one query, by canonical id, each
+// order's sorted by SKU as reservedLines sorts them (the database's
+// collation). Every key has an entry, empty when the order has no lines.
+func reservedLinesOf(ctx context.Context, tx pgx.Tx, keys []string) (map[string][]events.StockLine, error) {
+	out := make(map[string][]events.StockLine, len(keys))
+	for _, k := range keys {
+		out[k] = []events.StockLine{}
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT order_id::text, sku, quantity FROM core.reservations
+		WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("reservations of %d orders: %w", len(keys), err)
+	}
+	var id string
+	var l events.StockLine
+	if _, err := pgx.ForEachRow(rows, []any{&id, &l.SKU, &l.Quantity}, func() error {
+		out[id] = append(out[id], l)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("reservations of %d orders: %w", len(keys), err)
+	}
+	return out, nil
+}
+
+// moveStocks is moveStock for a batch of distinct orders (canonical ids)
+// whose reservation lines are lines[order]: it locks the inventory rows of
+// every SKU involved in one statement (SKU order), applies one aggregated
+// change per SKU (the sum over the orders, times each sign), and sets the
+// orders' and their lines' status, in four statements whatever the number
+// of orders. Every order moves a SKU the same way (the signs), so the
+// states after each order in turn lie between the start and the sum: the
+// CHECKs hold for the sum exactly when they hold order by order, and a
+// violation fails the batch (the fallback then finds the order).
+func moveStocks(ctx context.Context, tx pgx.Tx, orders []string, lines map[string][]events.StockLine, onHandSign, reservedSign int64, status string) error {
+	sum := map[string]int64{}
+	for _, o := range orders {
+		for _, l := range lines[o] {
+			sum[l.SKU] += l.Quantity
+		}
+	}
+	skus := make([]string, 0, len(sum))
+	for sku := range sum {
+		skus = append(skus, sku)
+	}
+	sort.Strings(skus)
+	qs := make([]int64, len(skus))
+	for i, sku := range skus {
+		qs[i] = sum[sku]
+	}
+	if len(skus) > 0 {
+		if _, err := lockStock(ctx, tx, skus); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE core.inventory i SET on_hand = i.on_hand + $2 * t.q, reserved = i.reserved + $3 * t.q, updated_at = now()
+			FROM unnest($1::text[], $4::bigint[]) AS t(sku, q)
+			WHERE i.sku = t.sku`, skus, onHandSign, reservedSign, qs); err != nil {
+			return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE core.reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1::uuid[])`, orders, status); err != nil {
+		return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = $2, updated_at = now() WHERE order_id = ANY($1::uuid[])`, orders, status); err != nil {
+		return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
+	}
+	return nil
+}
