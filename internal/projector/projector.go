@@ -66,6 +66,9 @@ type Event struct {
 	// Prepared is what the projection's Prepare made of the event, if it
 	// implements Preparer (nil otherwise).
 	Prepared any
+	// natsSubject is the message's subject on EVENTS: a group routes the
+	// event to the projections whose filters match it.
+	natsSubject string
 }
 
 // Preparer is implemented by projections that can do part of their work
@@ -140,7 +143,7 @@ var (
 func decodeMsg(m jetstream.Msg, seq uint64) Event {
 	h := m.Headers()
 	ev := Event{Seq: seq, ID: h.Get("ce-id"), Type: h.Get("ce-type"), Subject: h.Get("ce-subject"), Data: m.Data(),
-		Traceparent: h.Get("ce-traceparent")}
+		Traceparent: h.Get("ce-traceparent"), natsSubject: m.Subject()}
 	if ts := h.Get("ce-time"); ts != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			// At PostgreSQL's precision (pgx truncates to microseconds), so
