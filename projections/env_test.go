@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,8 +80,8 @@ func (e *env) publish(ceType, subject string, data any) uint64 {
 	return ack.Sequence
 }
 
-// run starts a live group of ps until the test ends.
-func (e *env) run(ps ...projector.Projection) {
+// run starts a live group of ps until stop is called or the test ends.
+func (e *env) run(ps ...projector.Projection) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
 	g, err := projector.NewGroup(ps, e.js, e.pool, projector.GroupConfig{BatchSize: 50}, nil)
@@ -89,10 +90,15 @@ func (e *env) run(ps ...projector.Projection) {
 	}
 	done := make(chan struct{})
 	go func() { _ = g.Run(ctx); close(done) }()
-	e.t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop
 }
 
 // waitFor waits until p's live version reached seq.
