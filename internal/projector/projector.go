@@ -13,6 +13,11 @@
 //  3. commit. A crash before commit re-reads the batch; after commit, the
 //     checkpoint makes it a no-op.
 //
+// The live path runs the protocol for several projections at once (see
+// Group): one consumer for the union of their subjects from the lowest
+// checkpoint, and per batch one transaction in which each projection gets
+// its own events above its own checkpoint.
+//
 // Each read model lives in versioned tables proj.<table>_v<N> created
 // LIKE the template proj.<table>_tmpl (whose shape migrations own), and
 // readers query the view public.<table> over the live version. A rebuild

@@ -6,18 +6,23 @@ import "strings"
 // which of a batch's events each projection receives.
 
 // subjectMatches reports whether the NATS subject s matches filter f
-// ("*" one token, ">" one or more trailing tokens).
+// ("*" one token, ">" one or more trailing tokens). It allocates nothing:
+// a batch routes every event through every member's filters.
 func subjectMatches(f, s string) bool {
-	ft, st := strings.Split(f, "."), strings.Split(s, ".")
-	for i, t := range ft {
-		if t == ">" {
-			return len(st) > i
+	for {
+		ft, frest, fmore := strings.Cut(f, ".")
+		if ft == ">" {
+			return true // the loop goes on only while s has a token left
 		}
-		if i >= len(st) || (t != "*" && t != st[i]) {
+		st, srest, smore := strings.Cut(s, ".")
+		if ft != "*" && ft != st {
 			return false
 		}
+		if !fmore || !smore {
+			return fmore == smore
+		}
+		f, s = frest, srest
 	}
-	return len(ft) == len(st)
 }
 
 // filterCovers reports whether every subject filter a matches is matched
