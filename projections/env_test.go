@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,24 +80,25 @@ func (e *env) publish(ceType, subject string, data any) uint64 {
 	return ack.Sequence
 }
 
-// run starts the live workers of ps until the test ends.
-func (e *env) run(ps ...projector.Projection) {
+// run starts a live group of ps until stop is called or the test ends.
+func (e *env) run(ps ...projector.Projection) (stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan struct{}, len(ps))
-	for _, p := range ps {
-		w, err := projector.NewWorker(p, e.js, e.pool, projector.WorkerConfig{BatchSize: 50}, nil)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		go func() { _ = w.Run(ctx); done <- struct{}{} }()
+	g, err := projector.NewGroup(ps, e.js, e.pool, projector.GroupConfig{BatchSize: 50}, nil)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	e.t.Cleanup(func() {
-		cancel()
-		for range ps {
+	done := make(chan struct{})
+	go func() { _ = g.Run(ctx); close(done) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
 			<-done
-		}
-	})
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop
 }
 
 // waitFor waits until p's live version reached seq.

@@ -15,20 +15,17 @@ import (
 	"github.com/tradewind/tradewind/projections"
 )
 
-// workers runs a live worker per projection, reporting to guard, until
-// the returned stop is called (or the test ends).
-func (e *env) workers(guard *projector.StaleGuard) (ws []*projector.Worker, stop func()) {
+// group runs the live group of every projection, reporting to guard,
+// until the returned stop is called (or the test ends).
+func (e *env) group(guard *projector.StaleGuard) (g *projector.Group, stop func()) {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(e.ctx)
-	done := make(chan struct{}, len(projections.All()))
-	for _, p := range projections.All() {
-		w, err := projector.NewWorker(p, e.js, e.pool, projector.WorkerConfig{BatchSize: 50, Guard: guard, StaleRecheck: 50 * time.Millisecond}, nil)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		ws = append(ws, w)
-		go func() { _ = w.Run(ctx); done <- struct{}{} }()
+	g, err := projector.NewGroup(projections.All(), e.js, e.pool, projector.GroupConfig{BatchSize: 50, Guard: guard, StaleRecheck: 50 * time.Millisecond}, nil)
+	if err != nil {
+		e.t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() { _ = g.Run(ctx); close(done) }()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -36,12 +33,10 @@ func (e *env) workers(guard *projector.StaleGuard) (ws []*projector.Worker, stop
 		}
 		stopped = true
 		cancel()
-		for range ws {
-			<-done
-		}
+		<-done
 	}
 	e.t.Cleanup(stop)
-	return ws, stop
+	return g, stop
 }
 
 func (e *env) snapshotAll() map[string]map[string][]string {
@@ -54,9 +49,9 @@ func (e *env) snapshotAll() map[string]map[string][]string {
 
 // TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt: NATS is reset
 // (a new EVENTS stream) while the database keeps its checkpoints. The
-// workers must refuse to apply the new stream on top of the old read
-// models, say why (naming the fix), and `rebuild --all` must make every
-// read model equal to a fresh build from the new stream.
+// group must refuse to apply the new stream on top of the old read
+// models, say why per model (naming the fix), and `rebuild --all` must
+// make every read model equal to a fresh build from the new stream.
 func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 	category := func(e *env) uint64 {
 		return e.publish(events.CategoryUpsertedV1, "toys", events.Category{CategoryID: "toys", Name: "Toys"})
@@ -78,7 +73,7 @@ func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
 			guard := projector.NewStaleGuard(nil)
-			_, stop := e.workers(guard)
+			_, stop := e.group(guard)
 			last := tc.first(e)
 			for _, p := range projections.All() {
 				e.waitFor(p, last)
@@ -91,23 +86,29 @@ func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 			// NATS reset, database kept.
 			_, _, e.js = testenv.JetStream(t)
 			tc.second(e)
-			ws, stop := e.workers(guard)
-			testenv.Eventually(t, 20*time.Second, "every worker reports the stale stream", func() bool {
-				for _, w := range ws {
-					if w.NotReady() == "" {
+			g, stop := e.group(guard)
+			testenv.Eventually(t, 20*time.Second, "every projection reported stale", func() bool {
+				for _, n := range names() {
+					if g.NotReady(n) == "" {
 						return false
 					}
 				}
 				return true
 			})
-			for _, w := range ws {
-				msg := w.NotReady()
+			for _, n := range names() {
+				msg := g.NotReady(n)
 				if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "tradewind projections rebuild --all") {
-					t.Errorf("%s: reason %q: want it to contain %q and name the fix", w.Name(), msg, tc.want)
+					t.Errorf("%s: reason %q: want it to contain %q and name the fix", n, msg, tc.want)
 				}
-				if !errors.Is(w.Stale(), projector.ErrStale) {
-					t.Errorf("%s: Stale() = %v, want ErrStale", w.Name(), w.Stale())
+				if !errors.Is(g.Stale(n), projector.ErrStale) {
+					t.Errorf("%s: Stale() = %v, want ErrStale", n, g.Stale(n))
 				}
+				if r := g.Readiness()["projection-"+n]; r != msg {
+					t.Errorf("%s: readiness %q, want the stale reason", n, r)
+				}
+			}
+			if g.Running() {
+				t.Error("group running with every member stale")
 			}
 			if got, want := guard.Names(), names(); !slices.Equal(got, want) {
 				t.Errorf("guard: stale %v, want %v", got, want)
@@ -130,19 +131,19 @@ func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 				}
 			}
 
-			// rebuild --all, with the stale workers still running.
+			// rebuild --all, with the stale group still running.
 			for _, p := range projections.All() {
 				if _, err := projector.Rebuild(e.ctx, e.pool, e.js, p, projector.RebuildOptions{}); err != nil {
 					t.Fatalf("rebuild %s: %v", p.Name(), err)
 				}
 			}
-			testenv.Eventually(t, 20*time.Second, "every worker ready again", func() bool {
-				for _, w := range ws {
-					if w.NotReady() != "" || !w.Running() {
+			testenv.Eventually(t, 20*time.Second, "every projection ready again", func() bool {
+				for n, reason := range g.Readiness() {
+					if reason != "" || g.NotReady(n[len("projection-"):]) != "" {
 						return false
 					}
 				}
-				return len(guard.Names()) == 0
+				return g.Running() && len(guard.Names()) == 0
 			})
 			// The live path continues from the rebuilt versions.
 			head := e.publish(events.CategoryUpsertedV1, "games", events.Category{CategoryID: "games", ParentID: "toys", Name: "Games"})
@@ -153,9 +154,9 @@ func TestANewStreamUnderKeptCheckpointsIsStaleUntilRebuilt(t *testing.T) {
 			rebuilt := e.snapshotAll()
 
 			// A fresh build: empty read models, checkpoints at 0, the same
-			// stream applied by live workers from the start.
+			// stream applied by a live group from the start.
 			e.reset()
-			_, _ = e.workers(projector.NewStaleGuard(nil))
+			_, _ = e.group(projector.NewStaleGuard(nil))
 			for _, p := range projections.All() {
 				e.waitFor(p, head)
 			}

@@ -38,8 +38,8 @@ func TestProjectionBatchesAreTracedWithLinksToTheirEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w, err := projector.NewWorker(projections.Orders{}, e.js, e.pool,
-		projector.WorkerConfig{Tracer: tracing.NewProvider(tp, nil).Tracer()}, nil)
+	w, err := projector.NewGroup([]projector.Projection{projections.Orders{}, projections.Inventory{}}, e.js, e.pool,
+		projector.GroupConfig{Tracer: tracing.NewProvider(tp, nil).Tracer()}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

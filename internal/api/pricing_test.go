@@ -24,18 +24,19 @@ func runProjections(t *testing.T, s *sagatest.System) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	for _, p := range []projector.Projection{projections.ProductSearch{}, projections.Orders{}} {
+	ps := []projector.Projection{projections.ProductSearch{}, projections.Orders{}}
+	for _, p := range ps {
 		if _, err := s.Pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0 WHERE name = $1`, p.Name()); err != nil {
 			t.Fatal(err)
 		}
-		w, err := projector.NewWorker(p, s.JS, s.Pool, projector.WorkerConfig{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = w.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
 	}
+	g, err := projector.NewGroup(ps, s.JS, s.Pool, projector.GroupConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = g.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 }
 
 // TestOrdersArePricedFromTheCatalog is issue 11 §1 against the whole

@@ -9,11 +9,14 @@ import (
 	"github.com/tradewind/tradewind/projections"
 )
 
-// The projections role keeps every read model's live version up to date:
-// one projector worker per model, each with its own ordered consumer on
-// EVENTS and its checkpoint in public.projection_checkpoints. Running the
-// role in several processes is safe (the checkpoint row serialises them)
-// but only wastes work. The role also serves the read API.
+// The projections role keeps every read model's live version up to date
+// with one projector group: one ordered consumer on EVENTS for every
+// model's subjects and one transaction per batch that applies each model's
+// share and advances its checkpoint in public.projection_checkpoints (each
+// event is delivered once and committed once, not once per model).
+// /readyz still reports each model as consumer:projection-<name>. Running
+// the role in several processes is safe (the checkpoint rows serialise
+// them) but only wastes work. The role also serves the read API.
 func projectionsRole() Role {
 	return Role{
 		Name: "projections",
@@ -26,7 +29,7 @@ func projectionsRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			// One guard for every worker: one loud log line when the read
+			// One guard for every model: one loud log line when the read
 			// models turn stale, and the read API refuses what is stale.
 			guard := projector.NewStaleGuard(d.Log)
 			api, err := readapi.New(readapi.Config{Pool: d.Pool, Log: d.Log, CallerFrom: creds.ReadCaller,
@@ -37,19 +40,15 @@ func projectionsRole() Role {
 			if d.Mux != nil {
 				api.Register(d.Mux)
 			}
-			var out []Service
-			for _, p := range projections.All() {
-				wcfg := projector.WorkerConfig{BatchSize: d.Cfg.BatchSize, Guard: guard}
-				if d.Tracing != nil && d.Tracing.Enabled() {
-					wcfg.Tracer = d.Tracing.Tracer()
-				}
-				w, err := projector.NewWorker(p, d.JS, d.Pool, wcfg, d.Log)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, w)
+			gcfg := projector.GroupConfig{BatchSize: d.Cfg.BatchSize, Guard: guard}
+			if d.Tracing != nil && d.Tracing.Enabled() {
+				gcfg.Tracer = d.Tracing.Tracer()
 			}
-			return out, nil
+			g, err := projector.NewGroup(projections.All(), d.JS, d.Pool, gcfg, d.Log)
+			if err != nil {
+				return nil, err
+			}
+			return []Service{g}, nil
 		},
 	}
 }

@@ -313,6 +313,18 @@ func (r *readiness) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if r.started.Load() {
 		for _, s := range services {
+			// A service running several consumers (the projection group)
+			// reports each by name: "" when it is applied, else why not.
+			if rc, ok2 := s.(interface{ Readiness() map[string]string }); ok2 {
+				for name, reason := range rc.Readiness() {
+					if reason == "" {
+						checks["consumer:"+name] = "ok"
+					} else {
+						checks["consumer:"+name], ok = reason, false
+					}
+				}
+				continue
+			}
 			// A service that knows why it refuses to run says so.
 			if nr, ok2 := s.(interface{ NotReady() string }); ok2 {
 				if reason := nr.NotReady(); reason != "" {

@@ -54,18 +54,32 @@ func LiveCheckpoint(ctx context.Context, q querier, name string) (Checkpoint, er
 	return c, nil
 }
 
-// lockLive reads the live checkpoint FOR UPDATE: live workers and the
-// rebuild's switch serialise on this row.
-func lockLive(ctx context.Context, tx pgx.Tx, name string) (Checkpoint, error) {
-	c, err := scanCheckpoint(tx.QueryRow(ctx,
-		`SELECT `+cpCols+` FROM public.projection_checkpoints WHERE name = $1 AND live FOR UPDATE`, name))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return c, fmt.Errorf("projection %s: %w", name, ErrNotLive)
-	}
+// lockLive reads the live checkpoints of names FOR UPDATE, in one
+// statement that locks them in name order (the sort runs below the row
+// locks), so that groups, whatever their members, never deadlock on
+// one another; a rebuild's switch locks one name's rows only. A name
+// missing from the result has no live row any more: the caller waited on
+// it while a rebuild switched its live version (the row it waited for was
+// retired, and the new one is not in its snapshot).
+func lockLive(ctx context.Context, tx pgx.Tx, names []string) (map[string]Checkpoint, error) {
+	rows, err := tx.Query(ctx, `SELECT `+cpCols+` FROM public.projection_checkpoints
+		WHERE name = ANY($1) AND live ORDER BY name FOR UPDATE`, names)
 	if err != nil {
-		return c, fmt.Errorf("projection %s: lock checkpoint: %w", name, err)
+		return nil, fmt.Errorf("lock checkpoints of %v: %w", names, err)
 	}
-	return c, nil
+	defer rows.Close()
+	out := make(map[string]Checkpoint, len(names))
+	for rows.Next() {
+		c, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, fmt.Errorf("lock checkpoints of %v: %w", names, err)
+		}
+		out[c.Name] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lock checkpoints of %v: %w", names, err)
+	}
+	return out, nil
 }
 
 // Checkpoints lists every checkpoint row (live versions and rebuilds in

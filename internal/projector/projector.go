@@ -13,6 +13,11 @@
 //  3. commit. A crash before commit re-reads the batch; after commit, the
 //     checkpoint makes it a no-op.
 //
+// The live path runs the protocol for several projections at once (see
+// Group): one consumer for the union of their subjects from the lowest
+// checkpoint, and per batch one transaction in which each projection gets
+// its own events above its own checkpoint.
+//
 // Each read model lives in versioned tables proj.<table>_v<N> created
 // LIKE the template proj.<table>_tmpl (whose shape migrations own), and
 // readers query the view public.<table> over the live version. A rebuild
@@ -66,6 +71,9 @@ type Event struct {
 	// Prepared is what the projection's Prepare made of the event, if it
 	// implements Preparer (nil otherwise).
 	Prepared any
+	// natsSubject is the message's subject on EVENTS: a group routes the
+	// event to the projections whose filters match it.
+	natsSubject string
 }
 
 // Preparer is implemented by projections that can do part of their work
@@ -140,7 +148,7 @@ var (
 func decodeMsg(m jetstream.Msg, seq uint64) Event {
 	h := m.Headers()
 	ev := Event{Seq: seq, ID: h.Get("ce-id"), Type: h.Get("ce-type"), Subject: h.Get("ce-subject"), Data: m.Data(),
-		Traceparent: h.Get("ce-traceparent")}
+		Traceparent: h.Get("ce-traceparent"), natsSubject: m.Subject()}
 	if ts := h.Get("ce-time"); ts != "" {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil {
 			// At PostgreSQL's precision (pgx truncates to microseconds), so

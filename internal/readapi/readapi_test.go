@@ -71,14 +71,14 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 		if _, err := pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0, stream_created = NULL WHERE name = $1`, p.Name()); err != nil {
 			t.Fatal(err)
 		}
-		w, err := projector.NewWorker(p, js, pool, projector.WorkerConfig{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = w.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
 	}
+	g, err := projector.NewGroup(projections.All(), js, pool, projector.GroupConfig{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = g.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
 	for _, p := range projections.All() {
 		if _, err := projector.WaitFor(ctx, pool, p.Name(), last, 20*time.Second); err != nil {
 			t.Fatal(err)
