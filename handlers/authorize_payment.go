@@ -169,22 +169,7 @@ func decideAuthorize(p payment) (authorizeAction, payment) {
 // message needs a path the batch leaves to Handle (authorizeVoidLost) or
 // an order has no payment row.
 func planAuthorize(ps map[string]payment, orderIDs []string) (acts []authorizeAction, before []payment, ok bool) {
-	state := make(map[string]payment, len(ps))
-	acts, before = make([]authorizeAction, len(orderIDs)), make([]payment, len(orderIDs))
-	for i, id := range orderIDs {
-		p, seen := state[id]
-		if !seen {
-			if p, seen = ps[id]; !seen {
-				return nil, nil, false
-			}
-		}
-		before[i] = p
-		acts[i], state[id] = decideAuthorize(p)
-		if acts[i] == authorizeVoidLost {
-			return nil, nil, false
-		}
-	}
-	return acts, before, true
+	return planPayments(ps, orderIDs, decideAuthorize, authorizeVoidLost)
 }
 
 // HandleBatch implements BatchReactor: Handle for a batch of reservations

@@ -138,22 +138,7 @@ func decideCapture(p payment) (captureAction, payment) {
 // message needs a path the batch leaves to Handle (captureThenRefund);
 // every order must have a payment row (HandleBatch checks).
 func planCapture(ps map[string]payment, orderIDs []string) (acts []captureAction, before []payment, ok bool) {
-	state := make(map[string]payment, len(ps))
-	acts, before = make([]captureAction, len(orderIDs)), make([]payment, len(orderIDs))
-	for i, id := range orderIDs {
-		p, seen := state[id]
-		if !seen {
-			if p, seen = ps[id]; !seen {
-				return nil, nil, false
-			}
-		}
-		before[i] = p
-		acts[i], state[id] = decideCapture(p)
-		if acts[i] == captureThenRefund {
-			return nil, nil, false
-		}
-	}
-	return acts, before, true
+	return planPayments(ps, orderIDs, decideCapture, captureThenRefund)
 }
 
 // HandleBatch implements BatchReactor: Handle for a batch of

@@ -244,3 +244,28 @@ func providerError(what string, err error) error {
 
 // minProviderRetry floors the redelivery delay while the provider is down.
 const minProviderRetry = 100 * time.Millisecond
+
+// planPayments runs a payment transition over a batch in stream order:
+// acts[i] is the action for orderIDs[i] and before[i] the payment it saw,
+// each order starting from its locked payment in ps and going on from
+// what the earlier messages of the batch made of it. ok is false when an
+// order has no payment row or a message needs the action the batch
+// leaves to Handle (handOff).
+func planPayments[A comparable](ps map[string]payment, orderIDs []string, decide func(payment) (A, payment), handOff A) (acts []A, before []payment, ok bool) {
+	state := make(map[string]payment, len(ps))
+	acts, before = make([]A, len(orderIDs)), make([]payment, len(orderIDs))
+	for i, id := range orderIDs {
+		p, seen := state[id]
+		if !seen {
+			if p, seen = ps[id]; !seen {
+				return nil, nil, false
+			}
+		}
+		before[i] = p
+		acts[i], state[id] = decide(p)
+		if acts[i] == handOff {
+			return nil, nil, false
+		}
+	}
+	return acts, before, true
+}

@@ -105,23 +105,7 @@ func reservedLines(ctx context.Context, tx pgx.Tx, orderID string) ([]events.Sto
 // reserved for every line, and sets the order's and its lines' status.
 // The table's CHECKs turn any would-be negative stock into an error.
 func moveStock(ctx context.Context, tx pgx.Tx, orderID string, lines []events.StockLine, onHandSign, reservedSign int64, status string) error {
-	skus, qs := skusAndQuantities(lines)
-	if _, err := lockStock(ctx, tx, skus); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `
-		UPDATE core.inventory i SET on_hand = i.on_hand + $2 * t.q, reserved = i.reserved + $3 * t.q, updated_at = now()
-		FROM unnest($1::text[], $4::bigint[]) AS t(sku, q)
-		WHERE i.sku = t.sku`, skus, onHandSign, reservedSign, qs); err != nil {
-		return fmt.Errorf("move stock of order %s to %s: %w", orderID, status, err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE core.reservations SET status = $2, updated_at = now() WHERE order_id = $1`, orderID, status); err != nil {
-		return fmt.Errorf("move stock of order %s to %s: %w", orderID, status, err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = $2, updated_at = now() WHERE order_id = $1`, orderID, status); err != nil {
-		return fmt.Errorf("move stock of order %s to %s: %w", orderID, status, err)
-	}
-	return nil
+	return moveStocks(ctx, tx, []string{orderID}, map[string][]events.StockLine{orderID: lines}, onHandSign, reservedSign, status)
 }
 
 // stockOrderStatuses locks inventory's rows of orderIDs (canonical, in
@@ -172,7 +156,7 @@ func reservedLinesOf(ctx context.Context, tx pgx.Tx, keys []string) (map[string]
 	return out, nil
 }
 
-// moveStocks is moveStock for a batch of distinct orders (canonical ids)
+// moveStocks is moveStock for a batch of distinct orders
 // whose reservation lines are lines[order]: it locks the inventory rows of
 // every SKU involved in one statement (SKU order), applies one aggregated
 // change per SKU (the sum over the orders, times each sign), and sets the
