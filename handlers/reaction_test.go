@@ -67,7 +67,6 @@ func TestRouterRefusesAnEventTypeTheReactionDoesNotDeclare(t *testing.T) {
 // (set-based) or per message.
 type recorder struct {
 	trigger string
-	batch   bool
 	calls   *[]string // "batch a,b" or "one a"
 }
 

@@ -313,7 +313,7 @@ func (g *Group) runOnce(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		upTo := last
+		var upTo uint64
 		if len(evs) == 0 {
 			if ctx.Err() != nil {
 				return nil
