@@ -28,6 +28,7 @@ type stack struct {
 	dbURL    string
 	natsURL  string
 	httpAddr string
+	opsAddr  string // the operator listener: /readyz, /metrics, /debug/pprof/
 	nats     *proc
 	serve    *proc
 	pool     *pgxpool.Pool
@@ -81,17 +82,24 @@ func startStack(ctx context.Context, cfg *config, name string) (_ *stack, err er
 		return nil, err
 	}
 	s.httpAddr = fmt.Sprintf("127.0.0.1:%d", httpPort)
+	opsPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	s.opsAddr = fmt.Sprintf("127.0.0.1:%d", opsPort)
 	s.serve, err = startProc("serve", dir, []string{
 		"TRADEWIND_DATA_DIR=" + filepath.Join(dir, "data"),
 		"DATABASE_URL=" + s.dbURL,
 		"NATS_URL=" + s.natsURL,
 		"TRADEWIND_HTTP_ADDR=" + s.httpAddr,
+		"TRADEWIND_OPS_ADDR=" + s.opsAddr,
 		"TRADEWIND_LOG_LEVEL=warn",
 	}, cfg.bin, "serve")
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, s.serve, "http://"+s.httpAddr+"/readyz", 2*time.Minute); err != nil {
+	// /readyz is on the operator listener (TRADEWIND_OPS_ADDR), not the API's.
+	if err := waitHTTP(ctx, s.serve, "http://"+s.opsAddr+"/readyz", 2*time.Minute); err != nil {
 		return nil, err
 	}
 	if s.pool, err = pgxpool.New(ctx, s.dbURL); err != nil {
