@@ -53,6 +53,7 @@ func subcommands() []*cobra.Command {
 		newNATSConfigCmd(),
 		newWatchCmd(),
 		newResetCmd(),
+		newAnalystRoleCmd(),
 	}
 }
 
