@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -155,4 +156,105 @@ func cancelOrders(ctx context.Context, tx pgx.Tx, keys []string, reason string, 
 		return fmt.Errorf("cancel %d orders: %w", len(keys), err)
 	}
 	return nil
+}
+
+// cancelPendingStep is cancel_pending's decision for one message of a
+// batch: whether its order is cancelled, and the status the order had
+// when the message was decided (an ignored step's detail names it; a
+// cancellation's event carries it as the previous status).
+type cancelPendingStep struct {
+	cancel bool
+	status string
+}
+
+// decideCancelPending is cancelPending's transition: only a pending order
+// is cancelled by a failed saga step; any other status ignores it.
+func decideCancelPending(status string) bool { return status == events.StatusPending }
+
+// planCancelPending decides a batch of failed saga steps: keys[i] is the
+// order of message i (stream order), status each order's status before
+// the batch. Messages of one order apply in stream order to its status
+// in memory, so a failure after one that cancelled the order in this
+// batch is ignored (order is cancelled), as cancelPending would decide
+// message by message. status is not modified.
+func planCancelPending(status map[string]string, keys []string) []cancelPendingStep {
+	cur := maps.Clone(status)
+	out := make([]cancelPendingStep, len(keys))
+	for i, k := range keys {
+		out[i] = cancelPendingStep{cancel: decideCancelPending(cur[k]), status: cur[k]}
+		if out[i].cancel {
+			cur[k] = events.StatusCancelled
+		}
+	}
+	return out
+}
+
+// pendingFailure is one message of a batch handed to cancelPendingBatch:
+// the order it names (as spelled), the cancel reason and the message.
+type pendingFailure struct {
+	orderID, reason string
+	cause           *event.Event
+}
+
+// cancelPendingBatch is cancelPending for a batch, in three statements
+// whatever its size (one here to lock every order, in order_id order; one
+// to cancel those decided so; the Router's saga log): the decisions are
+// planCancelPending's, the events and saga log steps cancelPending's,
+// message by message in stream order (out[i] for in[i]). An order not
+// recorded yet fails the whole batch with errUnknownOrder, as it fails
+// that message in cancelPending (the runner redoes the batch one by one).
+func cancelPendingBatch(ctx context.Context, tx pgx.Tx, in []pendingFailure, stepName string, now time.Time) ([][]*event.Event, error) {
+	keys := make([]string, len(in))
+	for i, f := range in {
+		k, err := orderKey(f.orderID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: message %s: %w", stepName, f.cause.ID(), err)
+		}
+		keys[i] = k
+	}
+	orders, err := lockOrders(ctx, tx, keys)
+	if err != nil {
+		return nil, err
+	}
+	status := make(map[string]string, len(orders))
+	for _, k := range keys {
+		o, ok := orders[k]
+		if !ok {
+			return nil, fmt.Errorf("order %s: %w", k, errUnknownOrder)
+		}
+		status[k] = o.status
+	}
+	plan := planCancelPending(status, keys)
+	var ids, reasons []string
+	for i, s := range plan {
+		if s.cancel { // at most once per order (planCancelPending)
+			ids, reasons = append(ids, keys[i]), append(reasons, in[i].reason)
+		}
+	}
+	if len(ids) > 0 {
+		if _, err := tx.Exec(ctx, `
+			UPDATE core.orders o SET status = 'cancelled', cancel_reason = u.reason, previous_status = o.status,
+				cancelled_at = $3, updated_at = $3
+			FROM unnest($1::uuid[], $2::text[]) AS u(id, reason)
+			WHERE o.order_id = u.id`, ids, reasons, now); err != nil {
+			return nil, fmt.Errorf("%s: cancel %d orders: %w", stepName, len(ids), err)
+		}
+	}
+	out := make([][]*event.Event, len(in))
+	for i, f := range in {
+		o := orders[keys[i]]
+		o.id, o.status = f.orderID, plan[i].status // as cancelPending sees it
+		if !plan[i].cancel {
+			if _, err := ignore(ctx, tx, o.id, stepName, Orders, f.cause, "order is "+o.status); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ev, err := emitCancelled(ctx, tx, o, f.reason, stepName, f.cause, now)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = []*event.Event{ev}
+	}
+	return out, nil
 }

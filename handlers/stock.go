@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/runner"
 )
 
 // Inventory's per-order states (core.stock_orders.status) the handlers
@@ -199,4 +200,45 @@ func moveStocks(ctx context.Context, tx pgx.Tx, orders []string, lines map[strin
 		return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
 	}
 	return nil
+}
+
+// tombstoneStockOrders is release_stock's claim for a batch: it inserts a
+// 'cancelled' row for each order of keys (distinct canonical ids, sorted
+// so that the new rows' locks are taken in a stable order) that inventory
+// has no row of, in one statement, and returns the set of those it
+// inserted. The others' rows existed and are not locked by it.
+func tombstoneStockOrders(ctx context.Context, tx pgx.Tx, keys []string) (map[string]bool, error) {
+	rows, err := tx.Query(ctx, `
+		INSERT INTO core.stock_orders (order_id, status) SELECT o::uuid, 'cancelled' FROM unnest($1::text[]) AS u(o)
+		ON CONFLICT DO NOTHING RETURNING order_id::text`, keys)
+	if err != nil {
+		return nil, fmt.Errorf("tombstone %d orders: %w", len(keys), err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("tombstone %d orders: %w", len(keys), err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// stockOrderKeys decodes a batch of orders.cancelled: the events as
+// spelled and each one's canonical order id (see orderKey).
+func stockOrderKeys(step string, msgs []runner.Msg) ([]events.OrderCancelled, []string, error) {
+	cs := make([]events.OrderCancelled, len(msgs))
+	keys := make([]string, len(msgs))
+	for i, m := range msgs {
+		if err := decode(m.Event, &cs[i]); err != nil {
+			return nil, nil, fmt.Errorf("%s: message %s: %w", step, m.Event.ID(), err)
+		}
+		k, err := orderKey(cs[i].OrderID)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: message %s: %w", step, m.Event.ID(), err)
+		}
+		keys[i] = k
+	}
+	return cs, keys, nil
 }
