@@ -269,3 +269,45 @@ func planPayments[A comparable](ps map[string]payment, orderIDs []string, decide
 	}
 	return acts, before, true
 }
+
+// cancelChange is the change a batch of cancellations makes to one
+// locked payment row: it is marked order_cancelled, and moved to status
+// unless status is nil (a status change also sets updated_at, as
+// recordOp does; marking alone does not, as Handle's UPDATE does not).
+type cancelChange struct {
+	orderID string
+	status  *string
+}
+
+// cancelPayments applies changes, at most one per order, in one
+// statement, and fails unless every order has a row.
+func cancelPayments(ctx context.Context, tx pgx.Tx, changes []cancelChange) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	n := len(changes)
+	order, status := make([]string, n), make([]*string, n)
+	seen := make(map[string]bool, n)
+	for i, c := range changes {
+		if seen[c.orderID] {
+			// UPDATE ... FROM would apply only one of the two.
+			return fmt.Errorf("cancel payments: order %s changed twice in one batch", c.orderID)
+		}
+		seen[c.orderID] = true
+		order[i], status[i] = c.orderID, c.status
+	}
+	tag, err := tx.Exec(ctx, `
+		UPDATE core.payments p SET
+			order_cancelled = true,
+			status = COALESCE(u.s, p.status),
+			updated_at = CASE WHEN u.s IS NULL THEN p.updated_at ELSE now() END
+		FROM unnest($1::text[], $2::text[]) AS u(o, s)
+		WHERE p.order_id = u.o::uuid`, order, status)
+	if err != nil {
+		return fmt.Errorf("cancel payments of %d orders (first: %s): %w", n, order[0], err)
+	}
+	if tag.RowsAffected() != int64(n) {
+		return fmt.Errorf("cancel payments: %d of %d orders have a payment row", tag.RowsAffected(), n)
+	}
+	return nil
+}
