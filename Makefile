@@ -54,7 +54,7 @@ bench-gateway: build ## gateway from outside: wrk against serve --roles=api, CPU
 	deploy/bench/gateway.sh
 
 bench-ws: ## WebSocket fan-out: Tradewind vs Centrifugo v6 side by side (installs Centrifugo in a temp dir)
-	$(GO) run ./cmd/tradewind-wsbench
+	$(GO) run ./deploy/bench/ws
 
 bench-saga-tools: build
 	$(GO) build -o bin/nats-server github.com/nats-io/nats-server/v2

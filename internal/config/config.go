@@ -105,7 +105,7 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.str(&c.NATSCredentials, "TRADEWIND_NATS_CREDENTIALS", "nats-credentials", "", "directory holding the NATS user's password in a file named after the user (`tradewind nats-config` writes it; a mounted k8s Secret has the same shape); empty: NATS_URL's user:password, or with the embedded server <data dir>/nats-credentials")
 	b.str(&c.DatabaseURL, "DATABASE_URL", "database-url", "", "PostgreSQL URL; empty tries localhost:5432, then a throwaway cluster")
 	b.str(&c.HTTPAddr, "TRADEWIND_HTTP_ADDR", "http-addr", "127.0.0.1:8080", "HTTP listen address (API, WebSocket, /healthz)")
-	b.str(&c.OpsAddr, "TRADEWIND_OPS_ADDR", "ops-addr", DefaultOpsAddr, "operator listen address: /metrics, /readyz (keep it off the public network; default port taken: a free port is used)")
+	b.str(&c.OpsAddr, "TRADEWIND_OPS_ADDR", "ops-addr", DefaultOpsAddr, "operator listen address: /metrics, /readyz, /debug/pprof/ (keep it off the public network; default port taken: a free port is used)")
 	b.str(&c.DataDir, "TRADEWIND_DATA_DIR", "data-dir", "./.tradewind", "local state: embedded NATS store, throwaway PostgreSQL, state file")
 	b.list(&c.Roles, "TRADEWIND_ROLES", "roles", AllRoles, "roles to run in this process")
 	b.int(&c.Replicas, "TRADEWIND_STREAM_REPLICAS", "stream-replicas", 1, "JetStream stream replicas (3 on a cluster)")

@@ -1,4 +1,4 @@
-// Command tradewind-wsbench measures WebSocket fan-out: Tradewind's ws
+// Command ws (make bench-ws) measures WebSocket fan-out: Tradewind's ws
 // server and Centrifugo v6 side by side in one run, on loopback, with the
 // same clients and publish schedule (`make bench-ws`).
 //
