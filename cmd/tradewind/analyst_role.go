@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/pgboot"
 	"github.com/tradewind/tradewind/internal/store"
 )
@@ -34,12 +33,7 @@ user must be allowed to create roles.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if databaseURL == "" {
-				if st, err := app.ReadState(dataDir); err == nil {
-					databaseURL = st.DatabaseURL
-				}
-			}
-			res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: databaseURL, DataDir: dataDir})
+			res, err := resolveDatabase(ctx, databaseURL, dataDir)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -24,12 +25,7 @@ DATABASE_URL, else a running system's state file, else localhost:5432.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if databaseURL == "" {
-				if st, err := app.ReadState(dataDir); err == nil {
-					databaseURL = st.DatabaseURL
-				}
-			}
-			res, err := pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: databaseURL, DataDir: dataDir})
+			res, err := resolveDatabase(ctx, databaseURL, dataDir)
 			if err != nil {
 				return err
 			}
@@ -64,6 +60,18 @@ DATABASE_URL, else a running system's state file, else localhost:5432.`,
 	cmd.Flags().BoolVar(&down, "down", false, "roll back the newest migration")
 	cmd.Flags().BoolVar(&status, "status", false, "list migrations and whether each is applied")
 	return cmd
+}
+
+// resolveDatabase finds the database a command works on: databaseURL
+// (--database-url / DATABASE_URL), else a running system's state file,
+// else localhost:5432 (pgboot.Resolve). The caller stops the result.
+func resolveDatabase(ctx context.Context, databaseURL, dataDir string) (*pgboot.Result, error) {
+	if databaseURL == "" {
+		if st, err := app.ReadState(dataDir); err == nil {
+			databaseURL = st.DatabaseURL
+		}
+	}
+	return pgboot.Resolve(ctx, pgboot.Options{DatabaseURL: databaseURL, DataDir: dataDir})
 }
 
 func envOr(name, def string) string {
