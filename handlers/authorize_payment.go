@@ -222,25 +222,17 @@ func (h *AuthorizePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []ru
 	if !ok {
 		return nil, errors.New("authorize payment: the batch has an order cancelled with nothing recorded; handled message by message")
 	}
-	var calls []int
-	for i, a := range acts {
-		if a == authorizeCall {
-			calls = append(calls, i)
-		}
-	}
-	answers := make([]provider.Authorization, len(msgs))
-	if err := concurrently(len(calls), providerCallLimit, func(j int) error {
-		i := calls[j]
+	calls, answers, err := callProvider(acts, authorizeCall, func(i int) (provider.Authorization, error) {
 		r := rs[i]
 		a, err := h.authorizer.Authorize(msgs[i].Ctx, r.OrderID, provider.AuthorizeRequest{
 			OrderID: r.OrderID, CustomerID: r.CustomerID, Amount: r.Total, Currency: r.Currency,
 		})
 		if err != nil {
-			return providerError("authorize payment of order "+r.OrderID, err)
+			return a, providerError("authorize payment of order "+r.OrderID, err)
 		}
-		answers[i] = a
-		return nil
-	}); err != nil {
+		return a, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	changes := make([]paymentChange, 0, len(calls))

@@ -180,23 +180,15 @@ func (h *CapturePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runn
 	if !ok {
 		return nil, errors.New("capture payment: the batch has an order cancelled before its capture; handled message by message")
 	}
-	var calls []int
-	for i, a := range acts {
-		if a == captureCall {
-			calls = append(calls, i)
-		}
-	}
-	captures := make([]provider.Operation, len(msgs))
-	if err := concurrently(len(calls), providerCallLimit, func(j int) error {
-		i := calls[j]
+	calls, captures, err := callProvider(acts, captureCall, func(i int) (provider.Operation, error) {
 		p := before[i]
 		op, err := h.provider.Capture(msgs[i].Ctx, captureKey(p.orderID), p.authorizationID, p.amount)
 		if err != nil {
-			return providerError("capture payment of order "+p.orderID, err)
+			return op, providerError("capture payment of order "+p.orderID, err)
 		}
-		captures[i] = op
-		return nil
-	}); err != nil {
+		return op, nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	ops := make([]paymentOp, 0, len(calls))

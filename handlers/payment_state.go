@@ -182,6 +182,26 @@ func updatePayments(ctx context.Context, tx pgx.Tx, changes []paymentChange) err
 // providerCallLimit bounds the provider calls one batch has in flight.
 const providerCallLimit = 8
 
+// callProvider makes call(i) for every message i whose action is want,
+// concurrently (see concurrently; at most providerCallLimit at once):
+// calls are those indices, in order, and answers[i] what call(i)
+// returned (the zero value for the messages not called).
+func callProvider[A comparable, R any](acts []A, want A, call func(i int) (R, error)) (calls []int, answers []R, err error) {
+	for i, a := range acts {
+		if a == want {
+			calls = append(calls, i)
+		}
+	}
+	answers = make([]R, len(acts))
+	err = concurrently(len(calls), providerCallLimit, func(j int) error {
+		i := calls[j]
+		r, err := call(i)
+		answers[i] = r
+		return err
+	})
+	return calls, answers, err
+}
+
 // concurrently runs call(0..n-1), at most limit at a time, and returns
 // their errors joined. Once a call has failed, calls not yet started are
 // skipped (the batch fails anyway, and the per-message path makes them).

@@ -116,7 +116,11 @@ func (h *PlaceOrder) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([
 	if p.reason != "" {
 		return h.reject(ctx, tx, p)
 	}
-	return h.insert(ctx, tx, []placement{p}, func(int, []*event.Event) {})
+	out, err := h.insert(ctx, tx, []placement{p})
+	if err != nil {
+		return nil, err
+	}
+	return out[0], nil
 }
 
 // HandleBatch implements BatchReactor: one INSERT for every order of the
@@ -145,19 +149,26 @@ func (h *PlaceOrder) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.M
 		}
 		todo = append(todo, p)
 	}
-	_, err := h.insert(ctx, tx, todo, func(j int, evs []*event.Event) { out[at[todo[j].orderID]] = evs })
-	return out, err
+	placed, err := h.insert(ctx, tx, todo)
+	if err != nil {
+		return nil, err
+	}
+	for j, evs := range placed {
+		out[at[todo[j].orderID]] = evs
+	}
+	return out, nil
 }
 
 // insert records the placements as pending orders (those whose id is not
 // taken yet), logs the steps, applies the early cancels it finds, and
-// hands each placement's events to emit (j indexes ps); it returns the
-// events of the last one, for Handle.
-func (h *PlaceOrder) insert(ctx context.Context, tx pgx.Tx, ps []placement, emit func(j int, evs []*event.Event)) ([]*event.Event, error) {
-	if len(ps) == 0 {
-		return nil, nil
-	}
+// returns what each placement emits (out[j] for ps[j]; nothing for an
+// id already taken).
+func (h *PlaceOrder) insert(ctx context.Context, tx pgx.Tx, ps []placement) ([][]*event.Event, error) {
 	n := len(ps)
+	out := make([][]*event.Event, n)
+	if n == 0 {
+		return out, nil
+	}
 	var (
 		ids, customers, currencies, lines, placedBy, corr, promo = make([]string, n), make([]string, n), make([]string, n),
 			make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -213,11 +224,8 @@ func (h *PlaceOrder) insert(ctx context.Context, tx pgx.Tx, ps []placement, emit
 	if err != nil {
 		return nil, err
 	}
-	var last []*event.Event
 	for j, p := range ps {
 		if !fresh[canonical[j]] {
-			emit(j, nil)
-			last = nil
 			continue
 		}
 		err = logStep(ctx, tx, step{orderID: p.orderID, step: "place_order", participant: Orders, cause: p.cmd,
@@ -235,10 +243,9 @@ func (h *PlaceOrder) insert(ctx context.Context, tx pgx.Tx, ps []placement, emit
 			}
 			evs = append(evs, cancelled)
 		}
-		emit(j, evs)
-		last = evs
+		out[j] = evs
 	}
-	return last, nil
+	return out, nil
 }
 
 // orderTotal is the pure decision of place_order: the order's total, or

@@ -158,27 +158,19 @@ func (h *RefundPayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runne
 	if !ok {
 		return nil, errors.New("refund payment: unplanned order in the batch; handled message by message")
 	}
-	var calls []int
-	for i, a := range acts {
-		if a == refundCall {
-			calls = append(calls, i)
-		}
-	}
-	if len(calls) == 0 {
-		return make([][]*event.Event, len(msgs)), nil
-	}
-	refunds := make([]provider.Operation, len(msgs))
-	if err := concurrently(len(calls), providerCallLimit, func(j int) error {
-		i := calls[j]
+	calls, refunds, err := callProvider(acts, refundCall, func(i int) (provider.Operation, error) {
 		p := before[i]
 		op, err := h.provider.Refund(msgs[i].Ctx, refundKey(p.orderID), p.authorizationID, p.amount)
 		if err != nil {
-			return providerError("refund payment of order "+p.orderID, err)
+			return op, providerError("refund payment of order "+p.orderID, err)
 		}
-		refunds[i] = op
-		return nil
-	}); err != nil {
+		return op, nil
+	})
+	if err != nil {
 		return nil, err
+	}
+	if len(calls) == 0 {
+		return make([][]*event.Event, len(msgs)), nil
 	}
 	ops := make([]paymentOp, 0, len(calls))
 	changes := make([]paymentChange, 0, len(calls))

@@ -254,26 +254,20 @@ func (h *VoidPayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.
 		// Every order was inserted or has a row it conflicted with.
 		return nil, errors.New("void payment: an order has no payment row after its insert; handled message by message")
 	}
-	var calls []int
-	voided := map[string]bool{}
-	for i, a := range acts {
-		if a == voidCall {
-			calls = append(calls, i)
-			voided[ids[i]] = true
-		}
-	}
-	voids := make([]provider.Operation, len(msgs))
-	if err := concurrently(len(calls), providerCallLimit, func(j int) error {
-		i := calls[j]
+	calls, voids, err := callProvider(acts, voidCall, func(i int) (provider.Operation, error) {
 		p := before[i]
 		op, err := h.provider.Void(msgs[i].Ctx, voidKey(p.orderID), p.authorizationID)
 		if err != nil {
-			return providerError("void payment of order "+p.orderID, err)
+			return op, providerError("void payment of order "+p.orderID, err)
 		}
-		voids[i] = op
-		return nil
-	}); err != nil {
+		return op, nil
+	})
+	if err != nil {
 		return nil, err
+	}
+	voided := make(map[string]bool, len(calls))
+	for _, i := range calls {
+		voided[ids[i]] = true
 	}
 	ops := make([]paymentOp, 0, len(calls))
 	for _, i := range calls {
