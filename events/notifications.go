@@ -9,10 +9,11 @@ import (
 // domain events and the WebSocket role pushes to browsers.
 var (
 	// NotificationV1 is one entry of a user's notification inbox. Its
-	// subject is the user's channel ("user.<customer token>"), so it
-	// travels on ntf.user.<customer token>; the notifier also fans the
-	// very same event (same id, same bytes) out to ntf.order.<order id>
-	// and ntf.ops.orders.
+	// subject is the user's channel ("user.<customer token>"), and it is
+	// published once, on ntf.user.<customer token>. A notification about
+	// an order carries the order id in the HeaderOrder NATS header, from
+	// which the WebSocket server also delivers it to the order's channel
+	// and the ops feed (no copy is published on those subjects).
 	NotificationV1 = register("notifications", "notification", 1, Notification)
 )
 
@@ -48,11 +49,20 @@ type NotificationCause struct {
 }
 
 // Notification channels: the CloudEvent subject of a notification, and the
-// NATS subject below "ntf.", of each audience.
+// key (the NATS subject below "ntf.") a WebSocket server indexes each
+// audience by. The notifier publishes on user channels only; order and ops
+// channels are derived from HeaderOrder, while a message published
+// straight on ntf.order.<id> or ntf.ops.orders reaches them too.
 const (
 	ChannelUserPrefix  = "user."
 	ChannelOrderPrefix = "order."
 	ChannelOpsOrders   = "ops.orders"
+
+	// HeaderOrder is the NATS header naming the order a notification on a
+	// user channel is about (its data's order_id): it lets the WebSocket
+	// server route the one message to the order channel and the ops feed
+	// without decoding it first. The server checks it against the data.
+	HeaderOrder = "Tradewind-Order"
 )
 
 var safeToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -1,7 +1,8 @@
 // Package notifier turns domain events into user-facing notifications: it
 // appends each to the user's inbox (public.notifications) with a gap-free
 // per-user sequence and emits it, through the outbox, on the user's
-// channel, the order's channel and the ops feed.
+// channel (ntf.user.<user>); the WebSocket server also delivers it on the
+// order's channel and the ops feed.
 //
 // Invariants, all held by doing everything in the runner's transaction:
 //   - seq is taken from public.notification_counters with an upsert that
@@ -13,10 +14,11 @@
 //     a second notifier consumer (a renamed durable) cannot make a second
 //     notification of one event (event_id is unique in the inbox).
 //
-// Hazard: one notification is published three times (user, order, ops)
-// with the same CloudEvent id; the outbox rows carry distinct message ids
-// (<id>, <id>/order, <id>/ops) so that JetStream's duplicate window, which
-// is per stream and not per subject, does not drop the copies.
+// One notification is one outbox row and one message, on the user's
+// channel; a notification about an order names it in the
+// events.HeaderOrder header, and the WebSocket server derives the order's
+// channel and the ops feed from it (publishing a copy per audience cost
+// two more rows, publishes and stream writes per notification).
 package notifier
 
 import (
@@ -75,7 +77,7 @@ func (n *Notifier) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*e
 // query for the facts events lack) and appends the notifications with
 // appendAll's constant number of statements. Events without a renderer
 // have no effect. It emits nothing through the runner: appendAll writes
-// the outbox rows itself (three subjects, one event).
+// the outbox rows itself (one per notification).
 func (n *Notifier) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
 	type rendered struct {
 		cause *event.Event
@@ -129,8 +131,8 @@ type entry struct {
 }
 
 // Append adds msg, made from the domain event cause, to the user's inbox
-// with the next seq and writes it to the outbox on the user's channel and,
-// for an order, on the order's channel and the ops feed. It runs inside
+// with the next seq and writes it to the outbox on the user's channel
+// (naming the order, if any, in events.HeaderOrder). It runs inside
 // tx and must not be called outside a transaction that also records the
 // cause as handled (the runner's inbox).
 func Append(ctx context.Context, tx pgx.Tx, cause *event.Event, msg Message) error {
@@ -240,17 +242,14 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 		cols.order = append(cols.order, orderID)
 		cols.at = append(cols.at, ntf.Time())
 
-		user, err := outbox.Encode(ctx, ntf)
+		m, err := outbox.Encode(ctx, ntf)
 		if err != nil {
 			return fmt.Errorf("notify %s: %w", e.cause.ID(), err)
 		}
-		msgs = append(msgs, user)
 		if e.msg.OrderID != "" {
-			order, ops := user, user
-			order.EventID, order.Subject = ids[i]+"/order", events.NotificationPrefix+events.OrderChannel(e.msg.OrderID)
-			ops.EventID, ops.Subject = ids[i]+"/ops", events.NotificationPrefix+events.ChannelOpsOrders
-			msgs = append(msgs, order, ops)
+			m.Header[events.HeaderOrder] = []string{e.msg.OrderID}
 		}
+		msgs = append(msgs, m)
 	}
 	_, err = tx.Exec(ctx, `
 		INSERT INTO public.notifications (user_id, seq, event_id, kind, title, body, links, payload, order_id, created_at)

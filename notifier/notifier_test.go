@@ -2,6 +2,7 @@ package notifier_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -76,19 +77,22 @@ func TestOrderEventBecomesOneInboxEntryOnThreeChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Its user and order channels hold it once; the ops feed (shared by
-	// every test of this package's server) ends with it.
-	testenv.Eventually(t, 10*time.Second, "three notification messages", func() bool {
+	// Published once, on the user's channel, naming the order in its
+	// header (the WebSocket server derives the order and ops channels).
+	testenv.Eventually(t, 10*time.Second, "one notification message", func() bool {
 		info, err := st.Info(ctx, jetstream.WithSubjectFilter("ntf.>"))
-		if err != nil {
-			return false
-		}
-		if info.State.Subjects["ntf.user."+customer] != 1 || info.State.Subjects["ntf.order."+order] != 1 {
-			return false
-		}
-		last, err := st.GetLastMsgForSubject(ctx, "ntf.ops.orders")
-		return err == nil && strings.Contains(string(last.Data), customer)
+		return err == nil && info.State.Subjects["ntf.user."+customer] == 1
 	})
+	m, err := st.GetLastMsgForSubject(ctx, "ntf.user."+customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get(events.HeaderOrder); got != order {
+		t.Fatalf("%s header %q, want the order %s", events.HeaderOrder, got, order)
+	}
+	if _, err := st.GetLastMsgForSubject(ctx, "ntf.order."+order); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Fatalf("a copy on the order's subject: %v", err)
+	}
 }
 
 func TestSeqIsGapFreePerUserUnderConcurrentWriters(t *testing.T) {
@@ -220,7 +224,7 @@ func TestABatchNumbersEachUsersNotificationsInOrder(t *testing.T) {
 		[]string{"%" + users[0] + "%", "%" + users[1] + "%", "%" + users[2] + "%"}).Scan(&rows); err != nil {
 		t.Fatal(err)
 	}
-	if rows != 27 {
-		t.Errorf("outbox rows = %d, want 27 (user, order, ops channel for 9 notifications)", rows)
+	if rows != 9 {
+		t.Errorf("outbox rows = %d, want 9 (one per notification, on the user's channel)", rows)
 	}
 }

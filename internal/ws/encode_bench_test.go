@@ -25,12 +25,12 @@ func BenchmarkEncodeNotification(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := encode(channel, m); err != nil {
+	if _, _, err := encode(m); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := encode(channel, m); err != nil {
+		if _, _, err := encode(m); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -31,7 +31,7 @@ type hub struct {
 	conns map[*conn]struct{}
 	users map[string]int // open connections per user
 
-	scratch []*subscription // targets of the message being dispatched (dispatch is serial)
+	scratch []target // targets of the message being dispatched (dispatch is serial)
 }
 
 func newHub(log *slog.Logger) *hub {
@@ -110,6 +110,24 @@ func (h *hub) connections() []*conn {
 	return out
 }
 
+// target is one subscriber of a message, with the index of the key (in
+// routes) it subscribed by.
+type target struct {
+	sub *subscription
+	key int
+}
+
+// routes are the keys a message on key reaches: its own and, for a user
+// channel's message that names an order (events.HeaderOrder), the order's
+// channel and the ops feed, since the notifier publishes each
+// notification once.
+func routes(key, orderID string) ([3]string, int) {
+	if orderID != "" && strings.HasPrefix(key, events.ChannelUserPrefix) {
+		return [3]string{key, events.OrderChannel(orderID), events.ChannelOpsOrders}, 3
+	}
+	return [3]string{key}, 1
+}
+
 // dispatch handles one message of ntf.>. NATS calls it from one goroutine
 // per subscription, so messages are dispatched in arrival order and
 // h.scratch needs no lock.
@@ -118,17 +136,20 @@ func (h *hub) dispatch(m *nats.Msg) {
 	if !ok {
 		return
 	}
+	keys, n := routes(key, m.Header.Get(events.HeaderOrder))
 	h.mu.RLock()
 	targets := h.scratch[:0]
-	for s := range h.subs[key] {
-		targets = append(targets, s)
+	for i, k := range keys[:n] {
+		for s := range h.subs[k] {
+			targets = append(targets, target{sub: s, key: i})
+		}
 	}
 	h.mu.RUnlock()
 	h.scratch = targets[:0]
 	if len(targets) == 0 {
 		return // nobody here listens: not even decoded
 	}
-	seq, frame, err := encode(key, m)
+	seq, structured, err := encode(m)
 	if err != nil {
 		var inv *invalidError
 		reason := "decode"
@@ -139,19 +160,24 @@ func (h *hub) dispatch(m *nats.Msg) {
 		h.log.Warn("notification dropped: not a valid notification", "subject", m.Subject, "reason", reason, "err", err)
 		return
 	}
-	for _, s := range targets {
-		s.c.push(item{kind: itemNotification, sub: s, seq: seq, frame: frame})
+	var frames [3][]byte // one frame per key, shared by its subscribers
+	for _, t := range targets {
+		if frames[t.key] == nil {
+			frames[t.key] = frameNotification(frameChannel(keys[t.key]), seq, structured)
+		}
+		t.sub.c.push(item{kind: itemNotification, sub: t.sub, seq: seq, frame: frames[t.key]})
 	}
 	clear(targets) // let closed connections be collected
 }
 
-// encode decodes a notification message, validates it and renders its
-// frame. Nothing reaches a browser unless it is a notification CloudEvent
-// whose data passes its JSON Schema and whose subject is its channel's:
-// NATS permissions let only the relay publish on ntf.>, and this check
-// still holds if a credential leaks. It runs once per message and only
-// when a local subscriber listens (dispatch returns before).
-func encode(key string, m *nats.Msg) (int64, []byte, error) {
+// encode decodes a notification message, validates it and renders it as
+// structured JSON. Nothing reaches a browser unless it is a notification
+// CloudEvent whose data passes its JSON Schema, whose subject is its
+// channel's and whose events.HeaderOrder, if any, is its order: NATS
+// permissions let only the notifier and the relay publish on ntf.>, and
+// this check still holds if a credential leaks. It runs once per message
+// and only when a local subscriber listens (dispatch returns before).
+func encode(m *nats.Msg) (int64, []byte, error) {
 	ev, err := cenats.Decode(m.Header, m.Data)
 	if err != nil {
 		return 0, nil, &invalidError{"decode", err}
@@ -172,17 +198,19 @@ func encode(key string, m *nats.Msg) (int64, []byte, error) {
 	if !onItsChannel(ev, d.OrderID, m.Subject) {
 		return 0, nil, &invalidError{"subject", fmt.Errorf("notification %s for channel %q arrived on %s", ev.ID(), ev.Subject(), m.Subject)}
 	}
+	if h := m.Header.Get(events.HeaderOrder); h != "" && h != d.OrderID {
+		return 0, nil, &invalidError{"subject", fmt.Errorf("notification %s about order %q names order %q in its header", ev.ID(), d.OrderID, h)}
+	}
 	structured, err := json.Marshal(ev)
 	if err != nil {
 		return 0, nil, fmt.Errorf("notification %s: encode: %w", ev.ID(), err)
 	}
-	return d.Seq, frameNotification(frameChannel(key), d.Seq, structured), nil
+	return d.Seq, structured, nil
 }
 
 // onItsChannel: a notification is published on its user's channel (its
-// CloudEvent subject) and, when it is about an order, copied to the
-// order's channel and the ops feed (see notifier.Append); no other
-// subject is its.
+// CloudEvent subject); one about an order may also be published straight
+// on the order's channel or the ops feed; no other subject is its.
 func onItsChannel(ev *event.Event, orderID, subject string) bool {
 	if own, err := events.NATSSubject(ev); err == nil && subject == own {
 		return true

@@ -193,7 +193,7 @@ export interface InventoryReturnedV1 {
 }
 
 /** com.tradewind.notifications.notification.v1
- * Notification: one entry of a user's inbox, derived from a domain event. seq is gap-free per user. The same event travels on ntf.user.<customer>, ntf.order.<order id> and ntf.ops.orders. */
+ * Notification: one entry of a user's inbox, derived from a domain event. seq is gap-free per user. It is published once, on ntf.user.<customer>; one about an order names the order in the Tradewind-Order header, and the WebSocket server also delivers it on the order channel and the ops feed. */
 export interface NotificationsNotificationV1 {
   /** More detail, possibly empty. */
   body: string;
