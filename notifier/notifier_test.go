@@ -12,10 +12,12 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -24,12 +26,14 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-func TestOrderEventBecomesOneInboxEntryOnThreeChannels(t *testing.T) {
+// The notifier runs as internal/app wires it: Idempotent, with no inbox
+// rows, so a redelivered event is made a no-op by the notifier itself.
+func TestOrderEventBecomesOneInboxEntryAndOneMessage(t *testing.T) {
 	ctx := context.Background()
 	_, _, js := testenv.JetStream(t)
 	pool := testenv.Pool(t)
 	n := notifier.New()
-	r, err := runner.New(runner.Config{Name: "notifier-test", Stream: broker.StreamEvents, FilterSubjects: n.Subjects()}, js, pool, n)
+	r, err := runner.New(runner.Config{Name: "notifier-test", Stream: broker.StreamEvents, FilterSubjects: n.Subjects(), Trusted: true, Idempotent: true}, js, pool, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,16 +57,39 @@ func TestOrderEventBecomesOneInboxEntryOnThreeChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // a redelivered event makes no second notification
-		if _, err := broker.Publish(ctx, js, ev); err != nil {
+	// Published twice under two message ids, so that JetStream keeps both,
+	// the second once the first is handled: a redelivery in a later batch
+	// makes no second notification.
+	subject, err := events.NATSSubject(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		m, err := cenats.NewMsg(subject, ev)
+		if err != nil {
 			t.Fatal(err)
 		}
+		m.Header.Set(nats.MsgIdHdr, fmt.Sprintf("%s/%d", ev.ID(), i))
+		if _, err := js.PublishMsg(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		testenv.Eventually(t, 10*time.Second, "copy handled", func() bool {
+			c, err := js.Consumer(ctx, broker.StreamEvents, "notifier-test")
+			if err != nil {
+				return false
+			}
+			ci, err := c.Info(ctx)
+			return err == nil && ci.AckFloor.Stream >= uint64(i+1) && ci.NumAckPending == 0
+		})
 	}
-	testenv.Eventually(t, 10*time.Second, "notification in the inbox", func() bool {
-		var k int
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM public.notifications WHERE user_id = $1`, customer).Scan(&k)
-		return k == 1
-	})
+	if st := r.Stats(); st.Applied.Load() != 2 || st.Retried.Load() != 0 || st.DeadLettered.Load() != 0 {
+		t.Fatalf("runner: %d applied, %d retried, %d dead-lettered; want both copies applied at once",
+			st.Applied.Load(), st.Retried.Load(), st.DeadLettered.Load())
+	}
+	var k int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM public.notifications WHERE user_id = $1`, customer).Scan(&k); err != nil || k != 1 {
+		t.Fatalf("%d notifications (%v), want 1", k, err)
+	}
 	var seq int64
 	var kind, title, body, orderID string
 	err = pool.QueryRow(ctx, `SELECT seq, kind, title, body, order_id FROM public.notifications WHERE user_id = $1`, customer).

@@ -21,6 +21,10 @@ func notifierRole() Role {
 				Stream:         broker.StreamEvents,
 				FilterSubjects: n.Subjects(),
 				Trusted:        true,
+				// A notification's id derives from its cause's and is
+				// unique in public.notifications, which appendAll checks:
+				// the inbox would record every event a second time.
+				Idempotent: true,
 			}, n)
 			if err != nil {
 				return nil, err

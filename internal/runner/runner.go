@@ -104,6 +104,11 @@ type Config struct {
 	// once when they entered the outbox (outbox.Add). Commands from
 	// producers are never trusted.
 	Trusted bool
+	// Idempotent says the handler itself makes a redelivered message a
+	// no-op (the notifier: a notification's id derives from its cause's and
+	// is unique), so the runner writes no inbox row for it. Copies of one
+	// message within a batch are still handled once.
+	Idempotent bool
 }
 
 func (c *Config) setDefaults() {
@@ -577,17 +582,9 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 	if len(ids) == 0 {
 		return tx.Commit(ctx)
 	}
-	rows, err := tx.Query(ctx, `
-		INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq)
-		SELECT $1, e, t, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(e, t, s)
-		ON CONFLICT DO NOTHING
-		RETURNING event_id`, r.cfg.Name, ids, types, seqs)
+	fresh, err := r.inboxInsert(ctx, tx, ids, types, seqs)
 	if err != nil {
-		return fmt.Errorf("inbox insert: %w", err)
-	}
-	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("inbox insert: %w", err)
+		return err
 	}
 	isNew := make(map[string]bool, len(fresh))
 	for _, id := range fresh {
@@ -634,6 +631,28 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 }
 
 // handlerContext carries the delivery and the message's logger.
+// inboxInsert records the batch's messages in the inbox and returns the
+// ids it had not seen (all of them for an Idempotent handler, which keeps
+// no inbox).
+func (r *Runner) inboxInsert(ctx context.Context, tx pgx.Tx, ids, types []string, seqs []int64) ([]string, error) {
+	if r.cfg.Idempotent {
+		return ids, nil
+	}
+	rows, err := tx.Query(ctx, `
+		INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq)
+		SELECT $1, e, t, s FROM unnest($2::text[], $3::text[], $4::bigint[]) AS u(e, t, s)
+		ON CONFLICT DO NOTHING
+		RETURNING event_id`, r.cfg.Name, ids, types, seqs)
+	if err != nil {
+		return nil, fmt.Errorf("inbox insert: %w", err)
+	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("inbox insert: %w", err)
+	}
+	return fresh, nil
+}
+
 func (r *Runner) handlerContext(ctx context.Context, it *item) context.Context {
 	ctx = context.WithValue(ctx, deliveryKey{}, Delivery{
 		Consumer: r.cfg.Name, Subject: it.msg.Subject(),
@@ -704,14 +723,11 @@ func (r *Runner) applyOne(ctx context.Context, tx pgx.Tx, it *item, batch *outbo
 	if _, err := tx.Exec(ctx, "SAVEPOINT msg"); err != nil {
 		return fmt.Errorf("savepoint: %w", err)
 	}
-	tag, err := tx.Exec(ctx,
-		`INSERT INTO core.inbox (consumer, event_id, event_type, stream_seq) VALUES ($1, $2, $3, $4)
-		 ON CONFLICT DO NOTHING`,
-		r.cfg.Name, it.ev.ID(), it.ev.Type(), int64(it.meta.Sequence.Stream))
+	fresh, err := r.inboxInsert(ctx, tx, []string{it.ev.ID()}, []string{it.ev.Type()}, []int64{int64(it.meta.Sequence.Stream)})
 	if err != nil {
-		return fmt.Errorf("inbox insert: %w", err)
+		return err
 	}
-	if tag.RowsAffected() == 0 {
+	if len(fresh) == 0 {
 		r.stats.Duplicates.Add(1)
 		it.outcome, it.dup = ack, true
 		_, err := tx.Exec(ctx, "RELEASE SAVEPOINT msg")
