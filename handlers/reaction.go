@@ -11,6 +11,7 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/runner"
+	"github.com/tradewind/tradewind/internal/txtail"
 )
 
 // Participants of the order saga (and the roles that run them).
@@ -270,21 +271,29 @@ func withStepLog(ctx context.Context, l *stepLog) (context.Context, *stepLog) {
 	return context.WithValue(ctx, stepLogKey{}, l), l
 }
 
-// flush writes the buffered steps, in the order they were logged. A row
-// is unique per (order, step, triggering event): a step is logged once
-// even if a handler ran twice for one message.
+// flush writes the buffered steps, in the order they were logged: queued
+// on the transaction's tail when it has one (nothing in the transaction
+// reads the saga log back), else at once. A row is unique per (order,
+// step, triggering event): a step is logged once even if a handler ran
+// twice for one message.
 func (l *stepLog) flush(ctx context.Context, tx pgx.Tx) error {
 	if len(l.order) == 0 {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `
+	const insert = `
 		INSERT INTO core.saga_log (order_id, step, participant, event_id, event_type, outcome, detail, emitted_id, emitted_type)
 		SELECT o::uuid, s, p, e, t, x, d, ei, et
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
 		  WITH ORDINALITY AS u(o, s, p, e, t, x, d, ei, et, n)
 		ORDER BY n
-		ON CONFLICT (order_id, step, event_id) DO NOTHING`,
-		l.order, l.step, l.participant, l.causeID, l.causeType, l.outcome, l.detail, l.emittedID, l.emittedType)
+		ON CONFLICT (order_id, step, event_id) DO NOTHING`
+	args := []any{l.order, l.step, l.participant, l.causeID, l.causeType, l.outcome, l.detail, l.emittedID, l.emittedType}
+	if tail := txtail.From(ctx); tail != nil {
+		tail.Queue(insert, args...)
+		*l = stepLog{}
+		return nil
+	}
+	_, err := tx.Exec(ctx, insert, args...)
 	if err != nil {
 		return fmt.Errorf("saga log: %d steps: %w", len(l.order), err)
 	}

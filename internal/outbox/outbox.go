@@ -29,6 +29,7 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/cenats"
+	"github.com/tradewind/tradewind/internal/txtail"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -95,29 +96,38 @@ func AddMessages(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 		}
 		ids[i], subjects[i], headers[i], bodies[i] = m.EventID, m.Subject, string(hb), m.Body
 	}
-	rows, err := tx.Query(ctx, `
+	const insert = `
 		INSERT INTO core.outbox (event_id, subject, headers, body)
 		SELECT e, s, h::jsonb, b
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(e, s, h, b, n)
 		ORDER BY n
-		RETURNING id`,
-		ids, subjects, headers, bodies)
-	if err != nil {
-		return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
-	}
-	rowIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
-	}
-	if p, ok := ctx.Value(pendingKey{}).(*Pending); ok {
-		// Identity values are handed out in insertion order, so sorting
-		// the returned ids pairs them with msgs.
-		slices.Sort(rowIDs)
-		for i, m := range msgs {
-			p.rows = append(p.rows, pendingRow{id: rowIDs[i], msg: m})
+		RETURNING id`
+	record := func(rows pgx.Rows) error {
+		rowIDs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
 		}
+		if p, ok := ctx.Value(pendingKey{}).(*Pending); ok {
+			// Identity values are handed out in insertion order, so
+			// sorting the returned ids pairs them with msgs.
+			slices.Sort(rowIDs)
+			for i, m := range msgs {
+				p.rows = append(p.rows, pendingRow{id: rowIDs[i], msg: m})
+			}
+		}
+		return nil
 	}
-	return nil
+	if tail := txtail.From(ctx); tail != nil {
+		// Nothing in the transaction reads the outbox back: the insert
+		// goes with the transaction's tail, just before commit.
+		tail.Queue(insert, ids, subjects, headers, bodies).Query(record)
+		return nil
+	}
+	rows, err := tx.Query(ctx, insert, ids, subjects, headers, bodies)
+	if err != nil {
+		return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
+	}
+	return record(rows)
 }
 
 // Pending is what one transaction wrote to the outbox, for its writer to

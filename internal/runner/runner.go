@@ -40,6 +40,7 @@ import (
 	"github.com/tradewind/tradewind/internal/outbox"
 	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/tracing"
+	"github.com/tradewind/tradewind/internal/txtail"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -565,6 +566,7 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 		return fmt.Errorf("begin: %w", err)
 	}
 	ctx, written := outbox.Collect(ctx)
+	ctx, tail := txtail.With(ctx)
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback(context.Background())
@@ -604,6 +606,11 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 		return errHandlerFailed
 	}
 	if err := outbox.Add(ctx, tx, out...); err != nil {
+		return errHandlerFailed
+	}
+	// The saga log and the outbox rows the handlers queued, in one round
+	// trip; their failure is the handlers' (the batch is redone one by one).
+	if err := tail.Flush(ctx, tx); err != nil {
 		return errHandlerFailed
 	}
 	if err := r.pub.Commit(ctx, tx, written); err != nil {
