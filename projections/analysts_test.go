@@ -37,12 +37,15 @@ func analystExamples(t *testing.T) map[string]string {
 func TestAnalystExamplesReturnTheDocumentedRows(t *testing.T) {
 	want := map[string][]string{
 		"running totals": {`{"day": "2026-03-01", "avg_7d": 5714.29, "revenue": 40000, "running_total": 40000}`},
+		// The seed is in March 2026, more than 7 days before any clock
+		// this runs on.
 		"pivot": {
-			`{"units": 2, "category": "Books", "revenue_from_2_march": null, "revenue_before_2_march": 8000}`,
-			`{"units": 2, "category": "Electronics", "revenue_from_2_march": null, "revenue_before_2_march": 2000}`,
-			`{"units": 1, "category": "Smartphones", "revenue_from_2_march": null, "revenue_before_2_march": 30000}`,
+			`{"units": 2, "category": "Books", "revenue_before": 8000, "revenue_last_7_days": null}`,
+			`{"units": 2, "category": "Electronics", "revenue_before": 2000, "revenue_last_7_days": null}`,
+			`{"units": 1, "category": "Smartphones", "revenue_before": 30000, "revenue_last_7_days": null}`,
 		},
-		"customer as of": {`{"country": "GB", "version": 1, "customer_id": "c-1"}`},
+		// c-1 moved from GB to FR before placing the first order.
+		"customer as of": {`{"country": "FR", "version": 2, "customer_id": "c-1"}`},
 		"country at order time": {
 			`{"country": "FR", "order_id": "00000000-0000-7000-8000-000000000001", "customer_id": "c-1"}`,
 			`{"country": "", "order_id": "00000000-0000-7000-8000-000000000002", "customer_id": "c-2"}`,
@@ -50,10 +53,11 @@ func TestAnalystExamplesReturnTheDocumentedRows(t *testing.T) {
 			`{"country": "FR", "order_id": "00000000-0000-7000-8000-000000000004", "customer_id": "c-1"}`,
 			`{"country": "", "order_id": "00000000-0000-7000-8000-000000000005", "customer_id": "c-3"}`,
 		},
+		// Order 1 two minutes after it was placed: confirmed a minute later.
 		"order as of": {
-			`{"at": "2026-03-01T09:32:00+00:00", "step": "inventory.reserved", "context": "inventory"}`,
-			`{"at": "2026-03-01T09:31:00+00:00", "step": "orders.placed", "context": "orders"}`,
-			`{"at": "2026-03-01T09:33:00+00:00", "step": "payments.authorized", "context": "payments"}`,
+			`{"at": "2026-03-01T09:17:00+00:00", "step": "inventory.reserved", "context": "inventory"}`,
+			`{"at": "2026-03-01T09:16:00+00:00", "step": "orders.placed", "context": "orders"}`,
+			`{"at": "2026-03-01T09:18:00+00:00", "step": "payments.authorized", "context": "payments"}`,
 		},
 		"category roll-up": {
 			`{"name": "Books", "depth": 0, "revenue_with_descendants": 8000}`,
@@ -63,13 +67,19 @@ func TestAnalystExamplesReturnTheDocumentedRows(t *testing.T) {
 		},
 		"duplicates": {`{"keep_id": "c-1", "customer_id": "c-3"}`},
 		"ranked search": {
-			`{"sku": "PH-1", "name": "Aurora phone 12", "rank": 0.6383}`,
-			`{"sku": "CB-1", "name": "USB cable", "rank": 0.1216}`,
+			`{"sku": "PH-1", "name": "Aurora phone 12", "rank": 0.3192}`,
+			`{"sku": "CB-1", "name": "USB cable", "rank": 0.0608}`,
 		},
-		"autocomplete":   {`{"sku": "CB-1", "name": "USB cable"}`},
-		"keyset page":    {`{"order_id": "00000000-0000-7000-8000-000000000001", "placed_at": "2026-03-01T09:16:00+00:00"}`},
-		"overdue orders": {`{"status": "pending", "order_id": "00000000-0000-7000-8000-000000000005"}`},
-		"low stock":      {`{"sku": "BK-1", "on_hand": 1, "reserved": 0, "available": 1}`},
+		"autocomplete": {`{"sku": "BK-1", "name": "Programming in Go"}`},
+		// The page after the newest order, 5.
+		"keyset page": {
+			`{"order_id": "00000000-0000-7000-8000-000000000004", "placed_at": "2026-03-01T09:31:00+00:00"}`,
+			`{"order_id": "00000000-0000-7000-8000-000000000003", "placed_at": "2026-03-01T09:28:00+00:00"}`,
+			`{"order_id": "00000000-0000-7000-8000-000000000002", "placed_at": "2026-03-01T09:22:00+00:00"}`,
+			`{"order_id": "00000000-0000-7000-8000-000000000001", "placed_at": "2026-03-01T09:16:00+00:00"}`,
+		},
+		"late orders": {`{"status": "pending", "order_id": "00000000-0000-7000-8000-000000000005", "settled_after_deadline": null}`},
+		"low stock":   {`{"sku": "BK-1", "on_hand": 1, "reserved": 0, "available": 1}`},
 	}
 	e := newEnv(t)
 	e.seeded()

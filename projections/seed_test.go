@@ -21,7 +21,7 @@ func (e *env) seed() uint64 {
 	for _, p := range []events.Product{
 		{SKU: "PH-1", Name: "Aurora phone 12", Description: "A phone with a bright display", CategoryID: "smartphones", Price: 30000, Currency: "EUR"},
 		{SKU: "CB-1", Name: "USB cable", Description: "Charges any phone", CategoryID: "electronics", Price: 1000, Currency: "EUR"},
-		{SKU: "BK-1", Name: "Go in practice", Description: "A book about concurrency", CategoryID: "books", Price: 4000, Currency: "EUR"},
+		{SKU: "BK-1", Name: "Programming in Go", Description: "A book about concurrency", CategoryID: "books", Price: 4000, Currency: "EUR"},
 	} {
 		e.publish(events.ProductUpsertedV1, p.SKU, p)
 	}

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tradewind/tradewind/events"
@@ -80,6 +81,13 @@ func (g *Generator) seed(ctx context.Context) error {
 		add(events.UpsertCustomerV1, events.Customer{CustomerID: id, Email: id + "@load.tradewind.test", Name: "Customer " + id,
 			Segment: segment, Country: countries[i%len(countries)]})
 	}
+	// One duplicate, as real customer data has: the first customer signed
+	// up again under another id, the email typed in upper case. It places
+	// no orders; it is there for the data quality checks
+	// (dq_duplicate_customers, docs/analysts.md).
+	first := c.customers[0]
+	add(events.UpsertCustomerV1, events.Customer{CustomerID: g.run + "-dup-0000", Email: strings.ToUpper(first) + "@load.tradewind.test",
+		Name: "customer " + first, Segment: "retail", Country: countries[0]})
 	g.mu.Lock()
 	for _, sku := range c.skus {
 		add(events.RestockV1, events.Restock{SKU: sku, Quantity: plentyStock})

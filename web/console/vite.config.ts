@@ -1,5 +1,6 @@
 // The console's build: web/console → web/dist/console (committed, embedded
 // by `tradewind serve`, served at /). Vitest runs test/ in happy-dom.
+import { defaultClientConditions } from "vite";
 import { defineConfig } from "vitest/config";
 import react from "@vitejs/plugin-react";
 import { fileURLToPath } from "node:url";
@@ -10,6 +11,9 @@ export default defineConfig({
   root: here("."),
   base: "/",
   plugins: [react()],
+  // @tradewind/client (the web/client workspace) is bundled from its
+  // TypeScript source: its "tradewind-source" export condition.
+  resolve: { conditions: ["tradewind-source", ...defaultClientConditions] },
   build: {
     outDir: here("../dist/console"),
     emptyOutDir: true,

@@ -1,4 +1,4 @@
-import type { Notification } from "../../client/tradewind";
+import type { Notification } from "@tradewind/client";
 import type { Order } from "../src/api";
 
 /** A JWT-shaped token (the console decodes, the server verifies). */

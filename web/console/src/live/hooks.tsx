@@ -2,7 +2,7 @@
 // never changes during a session, so the context never re-renders
 // anyone) and hooks that read slices of it with useSyncExternalStore.
 import { createContext, useCallback, useContext, useEffect, useMemo, useSyncExternalStore, type ReactNode } from "react";
-import { NotificationClient, type Channel } from "../../../client/tradewind";
+import { NotificationClient, type Channel } from "@tradewind/client";
 import { LiveStore, type OrderLive } from "./store";
 import type { Session } from "../auth";
 

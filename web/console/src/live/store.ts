@@ -12,7 +12,7 @@
 //     a row reading an unchanged order does not re-render;
 //   - order listeners are per order id: an update to one order wakes only
 //     the components that read that order.
-import type { Notification } from "../../../client/tradewind";
+import type { Notification } from "@tradewind/client";
 
 export type OrderStatus = "pending" | "confirmed" | "cancelled";
 
