@@ -88,7 +88,9 @@ type Config struct {
 	// BatchSize bounds one transaction and the client's pre-buffer, so no
 	// message waits in the client long enough to pass its AckWait.
 	BatchSize int
-	// Linger is how long to wait for more messages once one arrived.
+	// Linger is how long to wait for more messages once one arrived, when
+	// the previous batch held more than one (under load); a lone message
+	// after a lone message is handled at once.
 	Linger     time.Duration
 	MaxDeliver int
 	AckWait    time.Duration
@@ -277,6 +279,10 @@ func (r *Runner) Run(ctx context.Context) error {
 
 var errStop = errors.New("runner stopped by hook")
 
+// bufferedOnly is the wait for a next message that takes what the client
+// has already pulled (NextMaxWait needs a positive duration).
+const bufferedOnly = 50 * time.Microsecond
+
 func (r *Runner) consume(ctx context.Context, cons jetstream.Consumer) error {
 	it, err := cons.Messages(
 		jetstream.PullMaxMessages(r.cfg.BatchSize),
@@ -289,6 +295,7 @@ func (r *Runner) consume(ctx context.Context, cons jetstream.Consumer) error {
 	r.running.Store(true)
 	defer r.running.Store(false)
 	batch := make([]jetstream.Msg, 0, r.cfg.BatchSize)
+	last := 0 // size of the previous batch
 	for ctx.Err() == nil {
 		batch = batch[:0]
 		m, err := it.Next(jetstream.NextContext(ctx))
@@ -299,13 +306,20 @@ func (r *Runner) consume(ctx context.Context, cons jetstream.Consumer) error {
 			return fmt.Errorf("next message: %w", err)
 		}
 		batch = append(batch, m)
+		// Linger only under load: after a lone message, take only what the
+		// client already holds, so an idle system adds no wait to a hop.
+		linger := r.cfg.Linger
+		if last <= 1 {
+			linger = bufferedOnly
+		}
 		for len(batch) < r.cfg.BatchSize {
-			m, err := it.Next(jetstream.NextMaxWait(r.cfg.Linger))
+			m, err := it.Next(jetstream.NextMaxWait(linger))
 			if err != nil {
 				break
 			}
 			batch = append(batch, m)
 		}
+		last = len(batch)
 		if err := r.process(ctx, batch); err != nil {
 			if errors.Is(err, errStop) {
 				return err
