@@ -11,7 +11,7 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/runner"
-	"github.com/tradewind/tradewind/internal/txtail"
+	"github.com/tradewind/tradewind/internal/pgtx"
 )
 
 // Participants of the order saga (and the roles that run them).
@@ -288,7 +288,7 @@ func (l *stepLog) flush(ctx context.Context, tx pgx.Tx) error {
 		ORDER BY n
 		ON CONFLICT (order_id, step, event_id) DO NOTHING`
 	args := []any{l.order, l.step, l.participant, l.causeID, l.causeType, l.outcome, l.detail, l.emittedID, l.emittedType}
-	if tail := txtail.From(ctx); tail != nil {
+	if tail := pgtx.From(ctx); tail != nil {
 		tail.Queue(insert, args...)
 		*l = stepLog{}
 		return nil

@@ -29,7 +29,7 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/cenats"
-	"github.com/tradewind/tradewind/internal/txtail"
+	"github.com/tradewind/tradewind/internal/pgtx"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -117,7 +117,7 @@ func AddMessages(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 		}
 		return nil
 	}
-	if tail := txtail.From(ctx); tail != nil {
+	if tail := pgtx.From(ctx); tail != nil {
 		// Nothing in the transaction reads the outbox back: the insert
 		// goes with the transaction's tail, just before commit.
 		tail.Queue(insert, ids, subjects, headers, bodies).Query(record)

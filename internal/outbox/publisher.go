@@ -12,6 +12,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/internal/pgtx"
 )
 
 // Publisher is the direct path: a writer commits its transaction through
@@ -143,11 +145,9 @@ func (p *Publisher) deleteSent(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		b.Queue(`SET LOCAL synchronous_commit = off`)
-		b.Queue(`DELETE FROM core.outbox WHERE id = ANY($1)`, ids)
-		return tx.SendBatch(ctx, b).Close()
+	err := pgx.BeginTxFunc(ctx, p.pool, pgtx.AsyncCommit, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM core.outbox WHERE id = ANY($1)`, ids)
+		return err
 	})
 	if err != nil {
 		p.mu.Lock()

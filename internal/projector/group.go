@@ -18,6 +18,7 @@ import (
 
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/metrics"
+	"github.com/tradewind/tradewind/internal/pgtx"
 	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/tracing"
 )
@@ -355,16 +356,13 @@ func (g *Group) apply(ctx context.Context, live []member, sets [][]string, evs [
 		prepare(m.p, routed[i])
 		memberNames[i] = m.p.Name()
 	}
-	err := pgx.BeginFunc(ctx, g.pool, func(tx pgx.Tx) error {
-		// The batch's commit does not wait for its WAL flush: the
-		// checkpoints commit with the rows, and the stream (not an ack)
-		// is the source, so a commit lost in a PostgreSQL crash loses
-		// both together and the group applies the batch again from the
-		// older checkpoints. Saga state (the runner's inbox and outbox,
-		// acked after commit) keeps synchronous commits.
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
-			return err
-		}
+	// The batch's commit does not wait for its WAL flush: the checkpoints
+	// commit with the rows, and the stream (not an ack) is the source, so a
+	// commit lost in a PostgreSQL crash loses both together and the group
+	// applies the batch again from the older checkpoints. Saga state (the
+	// runner's inbox and outbox, acked after commit) keeps synchronous
+	// commits.
+	err := pgx.BeginTxFunc(ctx, g.pool, pgtx.AsyncCommit, func(tx pgx.Tx) error {
 		cps, err := lockLive(ctx, tx, memberNames)
 		if err != nil {
 			return err

@@ -38,9 +38,9 @@ import (
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
+	"github.com/tradewind/tradewind/internal/pgtx"
 	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/tracing"
-	"github.com/tradewind/tradewind/internal/txtail"
 	"github.com/tradewind/tradewind/schemas"
 )
 
@@ -580,7 +580,7 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 		return fmt.Errorf("begin: %w", err)
 	}
 	ctx, written := outbox.Collect(ctx)
-	ctx, tail := txtail.With(ctx)
+	ctx, tail := pgtx.With(ctx)
 	defer func() {
 		if err != nil {
 			_ = tx.Rollback(context.Background())

@@ -1,4 +1,4 @@
-package txtail_test
+package pgtx_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tradewind/tradewind/internal/pgtx"
 	"github.com/tradewind/tradewind/internal/testenv"
-	"github.com/tradewind/tradewind/internal/txtail"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -25,8 +25,8 @@ func TestQueuedWritesAreSentAtFlushInOrder(t *testing.T) {
 	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE tail_test (n int PRIMARY KEY, at_flush bigint)`); err != nil {
 		t.Fatal(err)
 	}
-	ctx, tail := txtail.With(ctx)
-	if txtail.From(ctx) != tail || txtail.From(context.Background()) != nil {
+	ctx, tail := pgtx.With(ctx)
+	if pgtx.From(ctx) != tail || pgtx.From(context.Background()) != nil {
 		t.Fatal("From does not find the context's tail")
 	}
 	var returned []int
@@ -59,5 +59,38 @@ func TestQueuedWritesAreSentAtFlushInOrder(t *testing.T) {
 	tail.Queue(`INSERT INTO tail_test VALUES (1, 0)`) // duplicate key
 	if err := tail.Flush(ctx, tx); err == nil {
 		t.Fatal("Flush of a failing statement returned nil")
+	}
+}
+
+// AsyncCommit turns synchronous_commit off for its transaction only.
+func TestAsyncCommitIsLocalToItsTransaction(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	setting := func(q interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+	}) string {
+		var v string
+		if err := q.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	tx, err := conn.BeginTx(ctx, pgtx.AsyncCommit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := setting(tx); got != "off" {
+		t.Fatalf("inside: synchronous_commit = %s, want off", got)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := setting(conn); got != "on" {
+		t.Fatalf("after commit, on the same connection: synchronous_commit = %s, want on", got)
 	}
 }
