@@ -37,6 +37,8 @@ func Serve(ctx context.Context, cfg config.Config, log *slog.Logger, hooks Hooks
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	ctx, cancel := context.WithCancel(ctx) // ends what the steps started with it
+	defer cancel()
 	log = slog.New(logx.Redact(log.Handler())) // secrets never reach the log
 	metrics.SetVersion(Version)
 	b := &boot{cfg: cfg, log: log, ready: &readiness{log: log}, mux: http.NewServeMux()}
