@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -159,6 +160,85 @@ func TestServeWaitsForNATS(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), id) {
 		t.Fatalf("read the placed order: %d %s", resp.StatusCode, body)
 	}
+}
+
+// TestServeWaitsForPostgreSQL: a serve started while PostgreSQL does not
+// answer (failing over, say) waits, saying so, and runs once it does.
+// PostgreSQL "comes back" as a TCP proxy to the test server, started on
+// the address serve was given.
+func TestServeWaitsForPostgreSQL(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	emb := testenv.NATS(t)
+	u, err := url.Parse(testenv.FreshDatabaseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, proxyAddr := u.Host, testenv.FreeAddr(t) // nothing listens there yet
+	u.Host = proxyAddr
+	opsAddr := testenv.FreeAddr(t)
+	cfg := serveConfig(t, "--database-url", u.String(), "--data-dir", t.TempDir(), "--http-addr", testenv.FreeAddr(t),
+		"--ops-addr", opsAddr, "--nats-url", emb.URL, "--roles", "api,relay")
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	started := make(chan State, 1)
+	go func() {
+		done <- Serve(ctx, cfg, slog.New(slog.NewTextHandler(&logs, nil)), Hooks{Started: func(s State) { started <- s }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	testenv.Eventually(t, 30*time.Second, "the PostgreSQL step to log a retry (or serve to exit)", func() bool {
+		return len(done) > 0 || strings.Contains(logs.String(), retryLine) && strings.Contains(logs.String(), "step=PostgreSQL")
+	})
+	if len(done) > 0 {
+		t.Fatalf("serve exited while PostgreSQL was down; log:\n%s", logs.String())
+	}
+	if code := get("http://" + opsAddr + "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while PostgreSQL is down: %d, want 503", code)
+	}
+
+	proxy(t, proxyAddr, server)
+	testenv.Eventually(t, 60*time.Second, "serve to start (or exit) once PostgreSQL answers", func() bool {
+		return len(started) > 0 || len(done) > 0
+	})
+	if len(started) == 0 {
+		t.Fatalf("serve exited; log:\n%s", logs.String())
+	}
+	testenv.Eventually(t, 30*time.Second, "/readyz to turn 200", func() bool {
+		return get("http://"+opsAddr+"/readyz") == http.StatusOK
+	})
+}
+
+// proxy forwards every connection to addr to target until the test ends.
+func proxy(t *testing.T, addr, target string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { _, _ = io.Copy(s, c) }()
+				_, _ = io.Copy(c, s)
+			}()
+		}
+	}()
 }
 
 // TestServeFailsFastOnARefusedNATSUser: a wrong or missing NATS password
