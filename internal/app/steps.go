@@ -24,8 +24,9 @@ import (
 func (b *boot) steps() []step {
 	return []step{
 		{"tracing", "", b.startTracing},
-		{"operator listener", "", b.startOps},        // /readyz answers "starting" from here on
-		{"HTTP listener", "", b.startHTTP},           // /healthz answers from here on
+		{"operator listener", "", b.startOps}, // /readyz answers "starting" from here on
+		{"HTTP listener", "", b.startHTTP},    // /healthz answers from here on
+		{"NATS user", "", b.natsUser},
 		{"embedded NATS", "", b.startEmbedded},       // unless NATS_URL is set
 		{"NATS", "NATS", b.connectNATS},              // and the streams
 		{"PostgreSQL", "PostgreSQL", b.openPostgres}, // and the migrations
@@ -79,14 +80,18 @@ func (b *boot) startHTTP(context.Context) (func(), error) {
 	}, nil
 }
 
-// startEmbedded resolves this process's NATS user (natsauth.go) and,
-// without NATS_URL, starts the embedded server with every user.
-func (b *boot) startEmbedded(context.Context) (func(), error) {
+// natsUser resolves the user this process connects to NATS as, and the
+// embedded server's users (natsauth.go).
+func (b *boot) natsUser(context.Context) (func(), error) {
 	auth, err := newNATSAuth(b.cfg, b.log)
-	if err != nil {
-		return nil, err
-	}
-	b.auth, b.natsURL = auth, b.cfg.NATSURL
+	b.auth = auth
+	return nil, err
+}
+
+// startEmbedded starts the embedded NATS server, with every user, unless
+// NATS_URL names a server.
+func (b *boot) startEmbedded(context.Context) (func(), error) {
+	b.natsURL = b.cfg.NATSURL
 	if b.natsURL != "" {
 		return nil, nil
 	}
@@ -98,7 +103,7 @@ func (b *boot) startEmbedded(context.Context) (func(), error) {
 	interval, always, _ := b.cfg.SyncSetting()
 	dir := filepath.Join(b.cfg.DataDir, "nats")
 	emb, err := broker.StartEmbedded(broker.EmbeddedConfig{
-		Dir: dir, Host: host, Port: port, SyncInterval: interval, SyncAlways: always, Users: auth.users,
+		Dir: dir, Host: host, Port: port, SyncInterval: interval, SyncAlways: always, Users: b.auth.users,
 	})
 	if err != nil {
 		return nil, err
@@ -174,7 +179,7 @@ func (b *boot) openFlags(ctx context.Context) (func(), error) {
 	fl, err := flags.Open(ctx, b.js, flags.Options{Replicas: b.cfg.Replicas, Log: b.log})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("feature flags: %w", err)
+		return nil, err
 	}
 	b.flags = fl
 	return cancel, nil
@@ -183,6 +188,10 @@ func (b *boot) openFlags(ctx context.Context) (func(), error) {
 // buildRoles builds the configured roles' services. Their routes go to a
 // mux of the attempt's own, mounted once every role is built, so that a
 // retried attempt registers its routes afresh.
+//
+// Hazard: an attempt that fails after some role was built leaves what
+// that role opened (the gateway's idempotency pool) to the garbage
+// collector; only an outage during start-up costs that.
 func (b *boot) buildRoles(context.Context) (func(), error) {
 	mux := http.NewServeMux()
 	d := &Deps{Cfg: b.cfg, Log: b.log, NC: b.nc, JS: b.js, Pool: b.pool, Mux: mux, Flags: b.flags, Tracing: b.tracer}
