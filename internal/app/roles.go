@@ -114,3 +114,43 @@ func (s serviceFunc) Run(ctx context.Context) error { return s.run(ctx) }
 func ServiceFunc(name string, run func(ctx context.Context) error) Service {
 	return serviceFunc{name: name, run: run}
 }
+
+// build builds the outbox publisher, the relay (relay role), the services
+// of every configured role, and the metrics poller of them all; byRole
+// holds each role's services (for discovery).
+func (d *Deps) build() (services []Service, byRole map[string][]Service, err error) {
+	if d.Outbox, err = outbox.NewPublisher(outbox.PublisherConfig{Observe: metrics.ObserveOutboxPublish}, d.Pool, d.JS, d.Log); err != nil {
+		return nil, nil, err
+	}
+	if d.Cfg.HasRole("relay") {
+		// Writers publish their own rows (d.Outbox); the relay sweeps what
+		// they left behind.
+		relayCfg := outbox.RelayConfig{Observe: metrics.ObserveOutboxPublish, MinAge: outboxMinAge}
+		if d.Relay, err = outbox.NewRelay(relayCfg, d.Pool, d.JS, d.Log); err != nil {
+			return nil, nil, err
+		}
+	}
+	services = []Service{ServiceFunc("outbox-publisher", d.Outbox.Run)}
+	byRole = map[string][]Service{}
+	for _, name := range d.Cfg.Roles {
+		role, ok := roles[name]
+		if !ok {
+			d.Log.Warn("role has no implementation in this build; skipped", "role", name)
+			continue
+		}
+		s, err := role.Build(d)
+		if err != nil {
+			return nil, nil, fmt.Errorf("role %s: %w", name, err)
+		}
+		services = append(services, s...)
+		byRole[name] = s
+	}
+	poller, err := metricsPoller(d, services)
+	if err != nil {
+		return nil, nil, err
+	}
+	if poller != nil {
+		services = append(services, poller)
+	}
+	return services, byRole, nil
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/handlers"
 	"github.com/tradewind/tradewind/internal/broker"
@@ -171,28 +174,22 @@ func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
 // deadlineSweeper runs the order deadline sweeper every period: each sweep
 // is one transaction that cancels overdue orders and writes their
 // orders.cancelled events to the outbox, and deletes expired cancel
-// tombstones (an index lookup that finds nothing almost every time).
+// tombstones (an index lookup that finds nothing almost every time). It
+// commits and publishes as the runner does (outbox.Publisher.Transact).
 func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Service {
 	log := d.Log.With("component", "deadlines")
 	sweep := func(ctx context.Context) (int, error) {
-		tx, err := d.Pool.Begin(ctx)
+		var evs []*event.Event
+		err := d.Outbox.Transact(ctx, d.Pool, func(ctx context.Context, tx pgx.Tx, _ *outbox.Pending) (err error) {
+			if evs, err = h.CancelOverdue(ctx, tx); err != nil {
+				return err
+			}
+			if _, err := handlers.PurgeCancelTombstones(ctx, tx, time.Now(), deadlineBatch); err != nil {
+				return err
+			}
+			return outbox.Add(ctx, tx, evs...)
+		})
 		if err != nil {
-			return 0, err
-		}
-		defer func() { _ = tx.Rollback(context.Background()) }()
-		ctx, written := outbox.Collect(ctx)
-		evs, err := h.CancelOverdue(ctx, tx)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := handlers.PurgeCancelTombstones(ctx, tx, time.Now(), deadlineBatch); err != nil {
-			return 0, err
-		}
-		if err := outbox.Add(ctx, tx, evs...); err != nil {
-			return 0, err
-		}
-		// The runner's commit: publish straight after (or leave it to the relay).
-		if err := d.Outbox.Commit(ctx, tx, written); err != nil {
 			return 0, err
 		}
 		observeSagaOutcomes(evs)

@@ -136,42 +136,37 @@ func (s *Store) load(ctx context.Context, w jetstream.KeyWatcher) error {
 
 // watch applies updates until ctx ends; when the watcher dies (its
 // subscription closed, e.g. a long NATS outage) it re-watches from
-// scratch with a backoff, keeping the last snapshot meanwhile.
+// scratch with a backoff (retry.Forever), keeping the last snapshot
+// meanwhile.
 func (s *Store) watch(ctx context.Context, w jetstream.KeyWatcher) {
 	backoff := retry.Backoff{Base: 100 * time.Millisecond, Max: 30 * time.Second}
-	attempt := 0
-	for {
-		for e := range w.Updates() {
-			if e == nil {
-				continue
+	_ = retry.Forever(ctx, backoff, s.log, "flag watcher stopped; re-watching with the last flags in force", func(ctx context.Context) error {
+		if w == nil {
+			next, err := s.admin.kv.WatchAll(ctx)
+			if err != nil {
+				return fmt.Errorf("watch flags: %w", err)
 			}
-			attempt = 0
-			next := maps.Clone(*s.snap.Load())
-			s.apply(next, e)
-			s.publish(next, e.Revision())
+			if err := s.load(ctx, next); err != nil {
+				_ = next.Stop()
+				return err
+			}
+			w = next
+		}
+		for e := range w.Updates() {
+			if e != nil {
+				next := maps.Clone(*s.snap.Load())
+				s.apply(next, e)
+				s.publish(next, e.Revision())
+			}
 		}
 		_ = w.Stop()
-		for {
-			if ctx.Err() != nil {
-				return
-			}
-			attempt++
-			d := backoff.Delay(attempt)
-			s.log.Warn("flag watcher stopped; re-watching with the last flags in force", "retry_in", d)
-			if !retry.Sleep(ctx, d) {
-				return
-			}
-			var err error
-			if w, err = s.admin.kv.WatchAll(ctx); err == nil {
-				if err = s.load(ctx, w); err == nil {
-					break
-				}
-				_ = w.Stop()
-			}
-			s.log.Warn("cannot watch flags", "err", err)
-		}
-	}
+		w = nil
+		return errWatcherStopped
+	})
 }
+
+// errWatcherStopped: the flag watcher's subscription closed.
+var errWatcherStopped = errors.New("watcher stopped")
 
 // apply puts one entry into the (private, not yet published) map m.
 func (s *Store) apply(m map[string]*compiled, e jetstream.KeyValueEntry) {

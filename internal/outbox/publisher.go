@@ -85,6 +85,31 @@ func (p *Publisher) Commit(ctx context.Context, tx pgx.Tx, pending *Pending) err
 	return nil
 }
 
+// Transact is how a writer changes the database and the outbox together:
+// it begins a transaction on pool, runs fn in it under Collect (fn adds
+// its messages with Add; written is what they recorded, for a savepoint
+// that must Join its own), commits, and publishes the rows straight after
+// (Commit). When fn fails the transaction is rolled back and fn's error
+// returned as is. A nil Publisher commits and leaves publishing to the
+// relay. The consumer runner and the order deadline sweeper both commit
+// through it.
+func (p *Publisher) Transact(ctx context.Context, pool *pgxpool.Pool, fn func(ctx context.Context, tx pgx.Tx, written *Pending) error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	ctx, written := Collect(ctx)
+	if err := fn(ctx, tx, written); err != nil {
+		_ = tx.Rollback(context.Background())
+		return err
+	}
+	if err := p.Commit(ctx, tx, written); err != nil {
+		_ = tx.Rollback(context.Background())
+		return err
+	}
+	return nil
+}
+
 // publish sends rows asynchronously, waits for every ack and queues the
 // rows for deletion.
 func (p *Publisher) publish(ctx context.Context, rows []pendingRow) error {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 const (
@@ -399,10 +401,8 @@ func (c *cluster) start(ctx context.Context) (int, error) {
 		case leftoverRetries > 1 && (strings.Contains(serverLog, "lock file") || strings.Contains(serverLog, "shared memory block")):
 			// Processes of a killed server are still on their way out.
 			leftoverRetries--
-			select {
-			case <-ctx.Done():
+			if !retry.Sleep(ctx, 500*time.Millisecond) {
 				return 0, lastErr
-			case <-time.After(500 * time.Millisecond):
 			}
 		default:
 			return 0, lastErr
@@ -454,10 +454,8 @@ func (c *cluster) waitListening(ctx context.Context, port int) error {
 		if conn, err = d.DialContext(ctx, "tcp", addr); err == nil {
 			return conn.Close()
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 100*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 	return err
@@ -476,10 +474,8 @@ func (c *cluster) waitReady(ctx context.Context, port int, timeout time.Duration
 		if err == nil {
 			return conn.Close(ctx)
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

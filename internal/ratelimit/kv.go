@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tradewind/tradewind/internal/retry"
 )
+
+// conflictBackoff spaces repeated compare-and-set conflicts on one
+// bucket: up to 1 ms after the second, doubling to 16 ms.
+var conflictBackoff = retry.Backoff{Base: time.Millisecond, Max: 16 * time.Millisecond}
 
 // DefaultKVBucket is the NATS KV bucket of the shared limiter.
 const DefaultKVBucket = "tradewind_ratelimit"
@@ -132,8 +137,8 @@ func (s *KV) TakeN(ctx context.Context, bucket string, now time.Time, l Limit, n
 		// Another instance wrote (or the entry expired): decide again on
 		// fresh state, backing off a little once conflicts repeat.
 		known = false
-		if attempt >= 2 {
-			time.Sleep(time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt-2, 4))))
+		if attempt >= 2 && !retry.Sleep(ctx, conflictBackoff.Delay(attempt-1)) {
+			return 0, Decision{}, fmt.Errorf("rate limit %s: %w", bucket, ctx.Err())
 		}
 		now = time.Now()
 	}

@@ -574,18 +574,24 @@ func (r *Runner) apply(ctx context.Context, items []item) error {
 	return r.applySafe(ctx, items)
 }
 
-func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
-	tx, err := r.pool.Begin(ctx)
+func (r *Runner) applyFast(ctx context.Context, items []item) error {
+	var fresh []string
+	err := r.pub.Transact(ctx, r.pool, func(ctx context.Context, tx pgx.Tx, _ *outbox.Pending) (err error) {
+		fresh, err = r.handleFast(ctx, tx, items)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return err
 	}
-	ctx, written := outbox.Collect(ctx)
+	r.ackFast(items, fresh)
+	return nil
+}
+
+// handleFast records the batch's new messages in the inbox, runs their
+// handlers and writes what they emitted to the outbox, in tx; it returns
+// the ids the inbox did not hold yet.
+func (r *Runner) handleFast(ctx context.Context, tx pgx.Tx, items []item) ([]string, error) {
 	ctx, tail := pgtx.With(ctx)
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.Background())
-		}
-	}()
 	var ids, types []string
 	var seqs []int64
 	for i := range items {
@@ -596,11 +602,11 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 		}
 	}
 	if len(ids) == 0 {
-		return tx.Commit(ctx)
+		return nil, nil
 	}
 	fresh, err := r.inboxInsert(ctx, tx, ids, types, seqs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	isNew := make(map[string]bool, len(fresh))
 	for _, id := range fresh {
@@ -617,19 +623,22 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 	}
 	out, herr := r.handleAll(ctx, tx, todo)
 	if herr != nil {
-		return errHandlerFailed
+		return nil, errHandlerFailed
 	}
 	if err := outbox.Add(ctx, tx, out...); err != nil {
-		return errHandlerFailed
+		return nil, errHandlerFailed
 	}
 	// The saga log and the outbox rows the handlers queued, in one round
 	// trip; their failure is the handlers' (the batch is redone one by one).
 	if err := tail.Flush(ctx, tx); err != nil {
-		return errHandlerFailed
+		return nil, errHandlerFailed
 	}
-	if err := r.pub.Commit(ctx, tx, written); err != nil {
-		return err
-	}
+	return fresh, nil
+}
+
+// ackFast judges a committed batch: every pending message is acked,
+// counted as applied when its id is in fresh, else as a duplicate.
+func (r *Runner) ackFast(items []item, fresh []string) {
 	inserted := make(map[string]bool, len(fresh))
 	for _, id := range fresh {
 		inserted[id] = true
@@ -648,7 +657,6 @@ func (r *Runner) applyFast(ctx context.Context, items []item) (err error) {
 			r.stats.Duplicates.Add(1)
 		}
 	}
-	return nil
 }
 
 // handlerContext carries the delivery and the message's logger.
@@ -697,17 +705,15 @@ func (r *Runner) caused(ctx context.Context, it *item, out []*event.Event) []*ev
 }
 
 // applySafe applies the batch with a savepoint per message.
-func (r *Runner) applySafe(ctx context.Context, items []item) (err error) {
-	tx, err := r.pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	ctx, written := outbox.Collect(ctx)
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback(context.Background())
-		}
-	}()
+func (r *Runner) applySafe(ctx context.Context, items []item) error {
+	return r.pub.Transact(ctx, r.pool, func(ctx context.Context, tx pgx.Tx, written *outbox.Pending) error {
+		return r.handleSafe(ctx, tx, items, written)
+	})
+}
+
+// handleSafe runs the batch's handlers in tx, each message under its own
+// savepoint (applyOne).
+func (r *Runner) handleSafe(ctx context.Context, tx pgx.Tx, items []item, written *outbox.Pending) error {
 	parked := map[string]time.Duration{}
 	for i := range items {
 		it := &items[i]
@@ -728,7 +734,7 @@ func (r *Runner) applySafe(ctx context.Context, items []item) (err error) {
 			parked[key] = it.delay
 		}
 	}
-	return r.pub.Commit(ctx, tx, written)
+	return nil
 }
 
 // applyOne applies one message under a savepoint. A returned error means
