@@ -9,6 +9,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"os"
 	"testing"
 
 	"github.com/tradewind/tradewind/internal/images"
@@ -98,5 +99,33 @@ func TestNamesAreChecked(t *testing.T) {
 	}
 	if images.ValidName("ABC", "160.jpg") {
 		t.Error("a hash that is not hex SHA-256")
+	}
+}
+
+// TestAWebPWithTransparencyGetsPNGThumbnails: WebP is decoded (never
+// re-encoded); a transparent original's thumbnails are PNG. The file is a
+// 200×100 gradient with a transparent corner, made with cwebp for this
+// test.
+func TestAWebPWithTransparencyGetsPNGThumbnails(t *testing.T) {
+	b, err := os.ReadFile("testdata/gradient-alpha.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := images.Process(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img.Original.ContentType != "image/webp" || img.Original.File != "original.webp" || img.Original.Width != 200 || img.Original.Height != 100 {
+		t.Fatalf("original %s %s %d×%d", img.Original.ContentType, img.Original.File, img.Original.Width, img.Original.Height)
+	}
+	if len(img.Thumbnails) != 1 || img.Thumbnails[0].File != "160.png" {
+		t.Fatalf("thumbnails %+v", img.Thumbnails)
+	}
+	th, err := png.Decode(bytes.NewReader(img.Thumbnails[0].Data))
+	if err != nil || th.Bounds().Dx() != 160 || th.Bounds().Dy() != 80 {
+		t.Fatalf("thumbnail %v, %v", th.Bounds(), err)
+	}
+	if _, _, _, a := th.At(0, 0).RGBA(); a != 0 {
+		t.Errorf("the transparent corner has alpha %d", a)
 	}
 }
