@@ -18,6 +18,12 @@ type Store struct{ OBS jetstream.ObjectStore }
 // Save stores every variant of img not stored yet, thumbnails first and
 // the original last: a stored original means the whole image is (a crash
 // midway leaves thumbnails the next upload of the same bytes completes).
+//
+// Hazard: two instances saving the same new image at once may both put a
+// variant; the later put replaces the earlier (same bytes, so readers see
+// no difference) and tries to purge the earlier's chunks, which the api
+// role may not do: that put waits for the refused purge's timeout and
+// the earlier chunks stay, orphaned (only ops can purge them).
 func (s Store) Save(ctx context.Context, img *Image) error {
 	all := append(append([]Variant(nil), img.Thumbnails...), img.Original)
 	for _, v := range all {
