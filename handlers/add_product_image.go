@@ -22,6 +22,11 @@ import (
 // Idempotent: the gateway derives the command id from (SKU, hash), so the
 // same image uploaded again is dropped by JetStream's duplicate window or
 // this consumer's inbox and never becomes a second event.
+//
+// Trust: a catalog producer may send this command over NATS too, naming
+// a hash the store does not hold; its schema confines the URLs to the
+// gateway's /v1/images/<sha256>/<file>, so the worst is a broken image
+// (404), never a foreign URL.
 type AddProductImage struct{}
 
 // Reaction implements Reactor.
