@@ -29,10 +29,12 @@ var dataOf = map[string]func() any{
 	PaymentVoidedV1:     func() any { return new(PaymentSettled) },
 	PaymentRefundedV1:   func() any { return new(PaymentSettled) },
 
-	UpsertProductV1:    func() any { return new(Product) },
-	ProductUpsertedV1:  func() any { return new(Product) },
-	UpsertCategoryV1:   func() any { return new(Category) },
-	CategoryUpsertedV1: func() any { return new(Category) },
+	UpsertProductV1:     func() any { return new(Product) },
+	ProductUpsertedV1:   func() any { return new(Product) },
+	UpsertCategoryV1:    func() any { return new(Category) },
+	CategoryUpsertedV1:  func() any { return new(Category) },
+	AddProductImageV1:   func() any { return new(ProductImage) },
+	ProductImageAddedV1: func() any { return new(ProductImage) },
 
 	UpsertCustomerV1:   func() any { return new(Customer) },
 	CustomerUpsertedV1: func() any { return new(Customer) },

@@ -17,7 +17,39 @@ var (
 	ProductUpsertedV1 = register("catalog", "product_upserted", 1, Event)
 	// CategoryUpsertedV1 records a category's current name and parent.
 	CategoryUpsertedV1 = register("catalog", "category_upserted", 1, Event)
+	// AddProductImageV1 is the command the gateway sends after it stored an
+	// uploaded image and its thumbnails in the image Object Store: the
+	// bytes never travel in a message, only their address (the SHA-256)
+	// and what was derived from them.
+	AddProductImageV1 = register("catalog", "add_product_image", 1, Command)
+	// ProductImageAddedV1 records that a product shows an image.
+	ProductImageAddedV1 = register("catalog", "product_image_added", 1, Event)
 )
+
+// ProductImage is the data of AddProductImageV1 and ProductImageAddedV1:
+// an image of product SKU, content-addressed by Hash (hex SHA-256 of the
+// uploaded bytes), so the same bytes are the same image wherever and
+// however often they are uploaded. URLs are paths on the gateway
+// (/v1/images/<hash>/<file>), immutable once written.
+type ProductImage struct {
+	SKU         string `json:"sku"`
+	Hash        string `json:"hash"`
+	ContentType string `json:"content_type"` // image/jpeg, image/png or image/webp (sniffed)
+	Width       int    `json:"width"`
+	Height      int    `json:"height"`
+	Bytes       int64  `json:"bytes"`
+	URL         string `json:"url"` // the original
+	// Thumbnails are the resized copies, narrowest first; never wider than
+	// the original (a small original has fewer).
+	Thumbnails []Thumbnail `json:"thumbnails"`
+}
+
+// Thumbnail is one resized copy of a ProductImage.
+type Thumbnail struct {
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	URL    string `json:"url"`
+}
 
 // Product is the data of UpsertProductV1 and ProductUpsertedV1. Price is
 // in integer minor units of Currency.

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 // GIN-indexed) for ranked search with ts_rank, and a trigram index on
 // lower(name) for autocomplete by prefix. It keeps its own copy of the
 // category names (public.product_search_categories) so that renaming a
-// category re-labels its products.
+// category re-labels its products. Each product's images (column images,
+// a JSON array, oldest first, one element per image hash) come from
+// catalog.product_image_added; a product upsert leaves them as they are.
 type ProductSearch struct{}
 
 var _ projector.Projection = ProductSearch{}
@@ -31,7 +34,7 @@ func (ProductSearch) Tables() []string {
 
 // Subjects implements projector.Projection.
 func (ProductSearch) Subjects() []string {
-	return filters(events.ProductUpsertedV1, events.CategoryUpsertedV1)
+	return filters(events.ProductUpsertedV1, events.CategoryUpsertedV1, events.ProductImageAddedV1)
 }
 
 // Apply implements projector.Projection: an upsert of the batch's last
@@ -47,6 +50,11 @@ func (ProductSearch) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) e
 	}
 	prods := map[string]*prod{}
 	var prodOrder []string
+	type img struct {
+		sku, hash string
+		doc       []byte
+	}
+	var imgs []img
 	for i := range b.Events {
 		ev := &b.Events[i]
 		switch ev.Type {
@@ -70,6 +78,24 @@ func (ProductSearch) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) e
 				prodOrder = append(prodOrder, p.SKU)
 			}
 			prods[p.SKU] = &prod{p: p, at: ev.Time, seq: int64(ev.Seq)}
+		case events.ProductImageAddedV1:
+			var im events.ProductImage
+			if err := decode(ev, &im); err != nil {
+				b.Reject(ev, err)
+				continue
+			}
+			// The element is the event's data without the SKU (the row's).
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(ev.Data, &fields); err != nil {
+				b.Reject(ev, err)
+				continue
+			}
+			delete(fields, "sku")
+			doc, err := json.Marshal(fields)
+			if err != nil {
+				return fmt.Errorf("encode image %s of %s: %w", im.Hash, im.SKU, err)
+			}
+			imgs = append(imgs, img{sku: im.SKU, hash: im.Hash, doc: doc})
 		}
 	}
 	if len(catOrder) > 0 {
@@ -97,6 +123,18 @@ func (ProductSearch) Apply(ctx context.Context, tx pgx.Tx, b *projector.Batch) e
 				"currency text", "updated_at timestamptz", "last_seq bigint"},
 			[]string{"sku"}, "", prodOrder, names, descs, catIDs, prices, curs, ats, seqs); err != nil {
 			return err
+		}
+	}
+	// Images after the products (a product and its first image may share
+	// a batch), in stream order; an image already listed (by hash) is not
+	// listed twice. The catalog emits an image only for a product it has,
+	// so its row exists.
+	for _, im := range imgs {
+		if _, err := tx.Exec(ctx, `UPDATE `+b.Table("product_search")+`
+			SET images = images || jsonb_build_array($2::jsonb)
+			WHERE sku = $1 AND NOT images @> jsonb_build_array(jsonb_build_object('hash', $3::text))`,
+			im.sku, im.doc, im.hash); err != nil {
+			return fmt.Errorf("add image %s to %s: %w", im.hash, im.sku, err)
 		}
 	}
 	_, err := tx.Exec(ctx, `UPDATE `+b.Table("product_search")+` AS p

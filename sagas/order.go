@@ -80,6 +80,8 @@ var Feeders = []Step{
 		"records the product; makes its SKU known with no stock", []string{events.ProductUpsertedV1}, ""},
 	{"upsert_category", handlers.Inventory, events.UpsertCategoryV1,
 		"records the category (tree by parent_id)", []string{events.CategoryUpsertedV1}, ""},
+	{"add_product_image", handlers.Inventory, events.AddProductImageV1,
+		"an image the gateway stored for a known product", []string{events.ProductImageAddedV1}, ""},
 	{"upsert_customer", handlers.Orders, events.UpsertCustomerV1,
 		"records the customer's current attributes", []string{events.CustomerUpsertedV1}, ""},
 }

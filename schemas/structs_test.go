@@ -200,7 +200,10 @@ func (w walker) compare(t reflect.Type, node map[string]any, path string) {
 
 // stringCandidates are tried, in order, against a string property's
 // pattern and length limits.
-var stringCandidates = []string{"EUR", "GB", "order.placed", "SKU-1", "c-1", "a"}
+var stringCandidates = []string{"EUR", "GB", "order.placed", "SKU-1", "c-1", "a", sha256Hex, "/v1/images/" + sha256Hex + "/160.jpg"}
+
+// sha256Hex is a content address (a product image's hash).
+var sha256Hex = strings.Repeat("ab", 32)
 
 // sample generates a valid value of node: with every property when full,
 // else with the required ones only.

@@ -64,6 +64,10 @@ type consoleFigures struct {
 	MainThreadCPU   float64  `json:"mainThreadCpuS"`
 	ScriptS         float64  `json:"scriptS"`
 	StyleLayoutS    float64  `json:"styleLayoutS"`
+	Thumbnail       struct {
+		Src, Srcset, Loading, Decoding, Sizes string
+	} `json:"thumbnail"`
+	ImageRefused string `json:"imageRefused"`
 }
 
 // TestConsoleInBrowser runs every role in one tradewind serve against real
@@ -209,6 +213,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if len(f.Search) == 0 || f.Search[0] != "Kite" {
 		t.Errorf("catalog search found %v, want Kite", f.Search)
+	}
+	// Issue 13's images: the uploaded PNG's 160 px thumbnail is the src,
+	// the srcset offers every width, lazy and async; a renamed executable
+	// is refused (415) with a message naming the accepted types.
+	if th := f.Thumbnail; !strings.HasSuffix(th.Src, "/160.jpg") || !strings.Contains(th.Srcset, "320w") ||
+		!strings.Contains(th.Srcset, "400w") || th.Loading != "lazy" || th.Decoding != "async" || th.Sizes == "" {
+		t.Errorf("product image %+v", th)
+	}
+	if !strings.Contains(f.ImageRefused, "JPEG, PNG and WebP") {
+		t.Errorf("a renamed executable: %q", f.ImageRefused)
 	}
 	// The replayed dead letter was processed: its order exists.
 	readable(t, base, custToken, "/v1/orders/"+dead)

@@ -19,6 +19,7 @@ import (
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/idempotency"
+	"github.com/tradewind/tradewind/internal/images"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
@@ -105,6 +106,10 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 		t.Fatal(err)
 	}
 	t.Cleanup(idem.Close)
+	obs, err := broker.EnsureImageStore(ctx, js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := api.Config{Limit: ratelimit.Limit{Rate: 1e5, Burst: 1e5}}
 	for _, o := range opts {
 		o(&cfg)
@@ -112,7 +117,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	srv, err := api.New(cfg, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: js}, Keys: keys, Tokens: ver, Sessions: rev,
 		Limiter: lim, Idempotency: idem, Orders: api.PostgresOrders{Pool: pool}, Catalog: api.PostgresCatalog{Pool: pool},
-		Log: slog.New(slog.DiscardHandler), Failures: s.failures,
+		Images: images.Store{OBS: obs}, Log: slog.New(slog.DiscardHandler), Failures: s.failures,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/images"
 	"github.com/tradewind/tradewind/internal/readapi"
 	"github.com/tradewind/tradewind/schemas"
 )
@@ -138,6 +140,81 @@ func OpenAPIDocument() ([]byte, error) {
 		}
 		paths[path] = obj{strings.ToLower(method): op}
 	}
+	// Product images: the upload (multipart, not a command body) and the
+	// public, content-addressed files.
+	imgSchema := strings.TrimSuffix(events.MustLookup(events.AddProductImageV1).SchemaFile(), ".json")
+	if _, ok := compSchemas[imgSchema]; !ok {
+		raw, err := fs.ReadFile(schemas.FS(), imgSchema+".json")
+		if err != nil {
+			return nil, fmt.Errorf("openapi: %w", err)
+		}
+		var sch obj
+		if err := json.Unmarshal(raw, &sch); err != nil {
+			return nil, fmt.Errorf("openapi: %s: %w", imgSchema, err)
+		}
+		delete(sch, "$schema")
+		delete(sch, "$id")
+		schemas.HoistDefs(sch, imgSchema, "#/components/schemas/", compSchemas)
+		compSchemas[imgSchema] = sch
+	}
+	compSchemas["ImageAccepted"] = obj{"allOf": []any{ref("schemas", "Accepted"), obj{
+		"type": "object", "required": []string{"image"},
+		"properties": obj{"image": ref("schemas", imgSchema)}}}}
+	uploadResponses := obj{
+		"202": obj{"description": "Accepted: the image and its thumbnails are stored and JetStream durably acknowledged " + events.AddProductImageV1 + ".",
+			"headers": obj{
+				"Location":           obj{"description": "The product's read model (it lists the image once the event is projected).", "schema": obj{"type": "string"}},
+				"Tradewind-Position": obj{"description": "Read-your-writes token, as in the body.", "schema": obj{"type": "string"}},
+			},
+			"content": obj{"application/json": obj{"schema": ref("schemas", "ImageAccepted")}}},
+		"400": problemResp("Malformed multipart body, or no file in the field image."),
+		"401": ref("responses", "Unauthorized"),
+		"403": problemResp("The caller lacks the " + auth.ScopeCatalogWrite + " scope."),
+		"404": problemResp("The catalog has no product with this SKU (unknown-sku)."),
+		"406": problemResp("The Accept header excludes JSON."),
+		"413": problemResp(fmt.Sprintf("The image exceeds %d bytes (image-too-large).", images.MaxBytes)),
+		"415": problemResp("Not multipart/form-data, or the file is not a JPEG, PNG or WebP image by its content (unsupported-image-type); its name and declared type are ignored, so a renamed file is refused."),
+		"422": problemResp("The file starts like an accepted type but does not decode, or its canvas is too large (invalid-image)."),
+		"429": ref("responses", "TooManyRequests"),
+		"503": ref("responses", "Unavailable"),
+	}
+	paths["/v1/products/{sku}/images"] = obj{"post": obj{
+		"operationId": "uploadProductImage", "summary": "Add an image to a product",
+		"description": fmt.Sprintf("Scope %s (API keys, ops tokens). The type is decided by content sniffing: JPEG, PNG or WebP only. "+
+			"The image (at most %d bytes) and its thumbnails (widths %v, never wider than the original; JPEG, or PNG when the original has transparency) "+
+			"are stored in the image Object Store, content-addressed by the SHA-256 of the bytes; then %s is published and becomes %s. "+
+			"Needs no Idempotency-Key: the same bytes for the same SKU are the same command (its id derives from SKU and hash), so uploading them again adds nothing.",
+			auth.ScopeCatalogWrite, images.MaxBytes, images.Widths, events.AddProductImageV1, events.ProductImageAddedV1),
+		"tags": []string{"commands"},
+		"parameters": []any{obj{"name": "sku", "in": "path", "required": true, "schema": obj{"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"}},
+			ref("parameters", "RequestID"), ref("parameters", "CorrelationID"), ref("parameters", "Traceparent")},
+		"requestBody": obj{"required": true, "content": obj{"multipart/form-data": obj{"schema": obj{
+			"type": "object", "required": []string{"image"},
+			"properties": obj{"image": obj{"type": "string", "contentMediaType": "application/octet-stream", "description": "The image file."}}},
+			"encoding": obj{"image": obj{"contentType": "image/jpeg, image/png, image/webp"}}}}},
+		"responses": uploadResponses,
+	}}
+	paths["/v1/images/{hash}/{file}"] = obj{"get": obj{
+		"operationId": "getImage", "summary": "A product image or thumbnail",
+		"description": "Public: product images are public catalog data, so no credentials are needed. Content-addressed: the URL names the bytes, " +
+			"so the answer never changes (Cache-Control: " + immutable + "; ETag; If-None-Match answers 304). The URLs come from the product's images.",
+		"tags": []string{"reads"}, "security": []any{},
+		"parameters": []any{
+			obj{"name": "hash", "in": "path", "required": true, "description": "Hex SHA-256 of the original.", "schema": obj{"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+			obj{"name": "file", "in": "path", "required": true, "description": "original.<ext>, or <width>.<jpg|png> for a thumbnail.",
+				"schema": obj{"type": "string", "pattern": `^(original\.(jpg|png|webp)|[0-9]{1,5}\.(jpg|png))$`}},
+			obj{"name": "If-None-Match", "in": "header", "schema": obj{"type": "string"}},
+		},
+		"responses": obj{
+			"200": obj{"description": "The image.", "headers": obj{
+				"ETag":          obj{"schema": obj{"type": "string"}},
+				"Cache-Control": obj{"schema": obj{"type": "string", "const": immutable}},
+			}, "content": obj{"image/jpeg": obj{}, "image/png": obj{}, "image/webp": obj{}}},
+			"304": obj{"description": "Not modified (If-None-Match)."},
+			"404": problemResp("No such image."),
+			"503": ref("responses", "Unavailable"),
+		},
+	}}
 	paths["/v1/auth/logout"] = obj{"post": obj{
 		"operationId": "logout", "summary": "Revoke the presented access token's session on every instance",
 		"description": "Needs no Idempotency-Key: revoking twice is revoking once.", "tags": []string{"sessions"},

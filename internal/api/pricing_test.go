@@ -19,14 +19,15 @@ import (
 
 // runProjections runs the catalog and orders read models on the saga's
 // stream, from position 0 (the package's tests share the database, and the
-// checkpoints of an earlier system name positions of another stream).
+// checkpoints of an earlier system name positions, and the incarnation, of
+// another stream).
 func runProjections(t *testing.T, s *sagatest.System) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ps := []projector.Projection{projections.ProductSearch{}, projections.Orders{}}
 	for _, p := range ps {
-		if _, err := s.Pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0 WHERE name = $1`, p.Name()); err != nil {
+		if _, err := s.Pool.Exec(ctx, `UPDATE public.projection_checkpoints SET last_seq = 0, stream_created = NULL WHERE name = $1`, p.Name()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/tradewind/tradewind/internal/api"
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/idempotency"
+	"github.com/tradewind/tradewind/internal/images"
 	"github.com/tradewind/tradewind/internal/opsapi"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 	"github.com/tradewind/tradewind/internal/retry"
@@ -60,6 +62,11 @@ func buildAPI(d *Deps) ([]Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The image bucket, beside the KV buckets, with the streams' replicas.
+	imageBucket, err := broker.EnsureImageStore(ctx, d.JS, cfg.Replicas)
+	if err != nil {
+		return nil, err
+	}
 	idemPool, err := pgxpool.NewWithConfig(ctx, idempotency.PoolConfig(d.Pool.Config()))
 	if err != nil {
 		return nil, fmt.Errorf("idempotency pool: %w", err)
@@ -75,7 +82,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 	}, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: d.JS}, Keys: keys, Tokens: verifier, Sessions: revocations,
 		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool},
-		Catalog: api.PostgresCatalog{Pool: d.Pool}, Log: d.Log,
+		Catalog: api.PostgresCatalog{Pool: d.Pool}, Images: images.Store{OBS: imageBucket}, Log: d.Log,
 		Failures: creds.Failures,
 	})
 	if err != nil {

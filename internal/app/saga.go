@@ -76,7 +76,7 @@ func ordersPlan(cfg config.Config) ([]consumerPlan, *handlers.Deadlines, error) 
 }
 
 func inventoryPlan() ([]consumerPlan, error) {
-	commands, err := handlers.NewRouter(handlers.Restock{}, handlers.UpsertProduct{}, handlers.UpsertCategory{})
+	commands, err := handlers.NewRouter(handlers.Restock{}, handlers.UpsertProduct{}, handlers.UpsertCategory{}, handlers.AddProductImage{})
 	if err != nil {
 		return nil, fmt.Errorf("inventory-commands: %w", err)
 	}

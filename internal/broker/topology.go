@@ -151,3 +151,26 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, s ConsumerSpec)
 	}
 	return c, nil
 }
+
+// ImageBucket is the Object Store bucket of product images (its stream is
+// OBJ_tradewind_images): originals and thumbnails, named
+// "<sha256 of the original>/<file>", so any gateway instance serves any
+// image and the bytes are replicated like the streams.
+const ImageBucket = "tradewind_images"
+
+// EnsureImageStore creates or updates the image bucket with the
+// topology's replicas (the api role calls it at start, beside its KV
+// buckets). Objects are never replaced (content-addressed), so the
+// bucket's writers need no purge right.
+func EnsureImageStore(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.ObjectStore, error) {
+	obs, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      ImageBucket,
+		Description: "Product images and their thumbnails, content-addressed",
+		Storage:     jetstream.FileStorage,
+		Replicas:    max(1, replicas),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("object store %s: cannot create or update (replicas=%d): %w", ImageBucket, replicas, err)
+	}
+	return obs, nil
+}

@@ -360,3 +360,37 @@ func TestSecurityDocShowsThePermissionTable(t *testing.T) {
 		t.Errorf("docs/security.md (NATS accounts) lacks the current table; put this there:\n%s", natsauth.MarkdownTable())
 	}
 }
+
+// TestOnlyTheGatewayHandlesImages: the api role creates the image bucket,
+// stores an object and reads it back (metadata and chunks); another role
+// can do neither.
+func TestOnlyTheGatewayHandlesImages(t *testing.T) {
+	s := start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, apiJS := s.ConnectAs(t, "api")
+	obs, err := broker.EnsureImageStore(ctx, apiJS, 1)
+	if err != nil {
+		t.Fatalf("the gateway creates the image bucket: %v", err)
+	}
+	data := []byte(strings.Repeat("pixels", 50_000)) // several chunks
+	if _, err := obs.PutBytes(ctx, "abc/original.png", data); err != nil {
+		t.Fatalf("the gateway stores an image: %v", err)
+	}
+	if _, err := obs.GetInfo(ctx, "abc/original.png"); err != nil {
+		t.Fatalf("the gateway reads an image's metadata: %v", err)
+	}
+	got, err := obs.GetBytes(ctx, "abc/original.png")
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("the gateway reads an image back: %d bytes, %v", len(got), err)
+	}
+
+	nc, js := s.ConnectAs(t, "orders")
+	subject := "$O." + broker.ImageBucket + ".M.x"
+	refused(t, nc, subject, publishRaw(js, subject, nil))
+	subject = "$JS.API.STREAM.PURGE.OBJ_" + broker.ImageBucket
+	refused(t, nc, subject, func(ctx context.Context) error {
+		_, err := nc.RequestWithContext(ctx, subject, []byte(`{}`))
+		return err
+	})
+}

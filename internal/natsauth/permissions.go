@@ -11,6 +11,8 @@
 //     ntf.> only by the notifier and the relay;
 //   - only the api role (the gateway) and ops write the KV buckets
 //     tradewind_revoked and tradewind_ratelimit; only ops writes flags;
+//   - only the api role and ops read or write the image Object Store
+//     (tradewind_images), and only ops may purge it;
 //   - only ops purges or deletes streams and their messages, and deletes
 //     consumers of COMMANDS and DLQ (readers of EVENTS and of the KV
 //     buckets delete their own ordered consumers);
@@ -67,10 +69,12 @@ func roleTable() map[string]Permissions {
 	sagaConsumer := join(consume(broker.StreamCommands), consume(broker.StreamEvents),
 		[]string{events.DeadLetterPrefix + ">"}) // runners dead-letter what they cannot handle
 	return map[string]Permissions{
-		// The gateway publishes every context's commands, records logouts
-		// and keeps the shared rate limit state.
+		// The gateway publishes every context's commands, records logouts,
+		// keeps the shared rate limit state, and stores and serves product
+		// images (it creates their bucket at start).
 		"api": {Publish: join([]string{events.CommandPrefix + ">"},
-			kvWrite(bucketRevoked), kvWrite(bucketRateLimit), kvRead(bucketRateLimit))},
+			kvWrite(bucketRevoked), kvWrite(bucketRateLimit), kvRead(bucketRateLimit),
+			objManage(broker.ImageBucket), objWrite(broker.ImageBucket), objRead(broker.ImageBucket))},
 		// WebSocket fan-out: core subscription on ntf.>, revocation watch.
 		// No command: the demo page orders through the gateway, and its
 		// development-only seed runs where the process holds every role.
@@ -145,6 +149,32 @@ func kvRead(bucket string) []string {
 func kvWrite(bucket string) []string { return []string{"$KV." + bucket + ".>"} }
 
 func kvStream(bucket string) string { return "KV_" + bucket }
+
+// objManage is creating an Object Store bucket at start (and updating its
+// configuration).
+func objManage(bucket string) []string {
+	st := objStream(bucket)
+	return []string{"$JS.API.STREAM.CREATE." + st, "$JS.API.STREAM.UPDATE." + st, "$JS.API.STREAM.INFO." + st}
+}
+
+// objWrite is putting objects (chunks and metadata) into a bucket. It
+// does not include the purge that replacing an object needs: only ops
+// purges (denied).
+func objWrite(bucket string) []string { return []string{"$O." + bucket + ".>"} }
+
+// objRead is reading objects: their metadata (direct or stream message
+// get of the last meta message) and their chunks (an ordered push
+// consumer, which deletes itself when done, with flow control).
+func objRead(bucket string) []string {
+	st := objStream(bucket)
+	return []string{
+		"$JS.API.DIRECT.GET." + st + ".>", "$JS.API.STREAM.MSG.GET." + st,
+		"$JS.API.CONSUMER.CREATE." + st, "$JS.API.CONSUMER.CREATE." + st + ".>",
+		"$JS.FC." + st + ".>", deleteConsumers(st),
+	}
+}
+
+func objStream(bucket string) string { return "OBJ_" + bucket }
 
 // denied are refused to everyone but ops whatever the allow lists say.
 var denied = []string{
@@ -348,6 +378,9 @@ func summarize(subjects []string) []string {
 	for _, st := range []string{broker.StreamCommands, broker.StreamEvents} {
 		take(consume(st), "consume "+st+" (create consumers, fetch, ack)")
 	}
+	take(objManage(broker.ImageBucket), "create, update and read the configuration of Object Store "+broker.ImageBucket)
+	take(objRead(broker.ImageBucket), "read objects of Object Store "+broker.ImageBucket)
+	take(objWrite(broker.ImageBucket), "put objects into Object Store "+broker.ImageBucket)
 	for _, v := range left {
 		switch {
 		case strings.HasPrefix(v, "$JS.API.CONSUMER.DELETE."):

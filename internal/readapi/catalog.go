@@ -1,6 +1,7 @@
 package readapi
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -49,6 +50,9 @@ type Product struct {
 	Price        int64    `json:"price"`
 	Currency     string   `json:"currency"`
 	Rank         *float32 `json:"rank,omitempty"`
+	// Images are the product's images, oldest first (the event's data
+	// without the SKU); absent in autocomplete suggestions.
+	Images json.RawMessage `json:"images,omitempty"`
 }
 
 // getProduct: GET /v1/products/{sku}, the product as the catalogue read
@@ -59,7 +63,7 @@ func (a *API) getProduct(r *request) (any, error) {
 		return nil, errBadRequest("sku", "must be 1 to 64 bytes")
 	}
 	rows, err := r.tx.Query(r.Context(), `
-		SELECT sku, name, description, category_id, category_name, price, currency, NULL::real
+		SELECT sku, name, description, category_id, category_name, price, currency, NULL::real, images
 		FROM public.product_search WHERE sku = $1`, sku)
 	if err != nil {
 		return nil, fmt.Errorf("read product %s: %w", sku, err)
@@ -88,7 +92,7 @@ func (a *API) searchProducts(r *request) (any, error) {
 		return nil, err
 	}
 	rows, err := r.tx.Query(r.Context(), `
-		SELECT sku, name, description, category_id, category_name, price, currency, ts_rank(document, query) AS rank
+		SELECT sku, name, description, category_id, category_name, price, currency, ts_rank(document, query) AS rank, images
 		FROM public.product_search, websearch_to_tsquery('english', $1) AS query
 		WHERE document @@ query
 		ORDER BY rank DESC, sku LIMIT $2`, q, limit)
@@ -112,7 +116,7 @@ func (a *API) autocomplete(r *request) (any, error) {
 	}
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(prefix))
 	rows, err := r.tx.Query(r.Context(), `
-		SELECT sku, name, '' AS description, category_id, category_name, price, currency, NULL::real AS rank
+		SELECT sku, name, '' AS description, category_id, category_name, price, currency, NULL::real AS rank, NULL::jsonb AS images
 		FROM public.product_search
 		WHERE lower(name) LIKE $1 || '%'
 		ORDER BY similarity(lower(name), $2) DESC, name, sku LIMIT $3`, esc, strings.ToLower(prefix), limit)
@@ -135,7 +139,7 @@ func scanProducts(rows pgx.Rows, ranked bool) ([]Product, error) {
 	out := []Product{}
 	for rows.Next() {
 		var p Product
-		if err := rows.Scan(&p.SKU, &p.Name, &p.Description, &p.CategoryID, &p.CategoryName, &p.Price, &p.Currency, &p.Rank); err != nil {
+		if err := rows.Scan(&p.SKU, &p.Name, &p.Description, &p.CategoryID, &p.CategoryName, &p.Price, &p.Currency, &p.Rank, &p.Images); err != nil {
 			return nil, fmt.Errorf("read products: %w", err)
 		}
 		if !ranked {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,9 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 	}
 	last := publish(events.OrderConfirmedV1, orderID(1), events.OrderConfirmed{OrderID: orderID(1), CustomerID: "c-1", Currency: "EUR", Total: 100,
 		AuthorizationID: "a-1", ConfirmedAt: at.Add(time.Hour).Format(time.RFC3339)})
+	// After the rest, so as not to move the others' times.
+	image := publish(events.ProductImageAddedV1, "PH-1", events.ProductImage{SKU: "PH-1", Hash: strings.Repeat("c", 64), ContentType: "image/jpeg",
+		Width: 100, Height: 80, Bytes: 900, URL: "/v1/images/" + strings.Repeat("c", 64) + "/original.jpg", Thumbnails: []events.Thumbnail{}})
 	for _, p := range projections.All() {
 		cp, err := projector.LiveCheckpoint(ctx, pool, p.Name())
 		if err != nil {
@@ -83,6 +87,9 @@ func system(t *testing.T, wait time.Duration) (string, uint64, func(ceType, subj
 		if _, err := projector.WaitFor(ctx, pool, p.Name(), last, 20*time.Second); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := projector.WaitFor(ctx, pool, projections.ProductSearch{}.Name(), image, 20*time.Second); err != nil {
+		t.Fatal(err)
 	}
 	api, err := readapi.New(readapi.Config{Pool: pool, WaitTimeout: wait})
 	if err != nil {
@@ -160,6 +167,10 @@ func TestReadRoutesAnswerOrExplain(t *testing.T) {
 		{"/v1/products/PH-1", 200, func(t *testing.T, a answer) {
 			if a.body["sku"] != "PH-1" || a.body["name"] == "" {
 				t.Errorf("product = %v", a.body)
+			}
+			// Its images, from catalog.product_image_added.
+			if ims, _ := a.body["images"].([]any); len(ims) != 1 || ims[0].(map[string]any)["hash"] != strings.Repeat("c", 64) {
+				t.Errorf("images = %v", a.body["images"])
 			}
 		}},
 		{"/v1/products/NOPE", 404, nil},

@@ -6,10 +6,36 @@
 //      (PerformanceObserver "longtask") and frames (requestAnimationFrame)
 //      while the test streams notifications into ops.orders; the test
 //      answers "sent N"; wait until the feed counted N; screenshot;
-//   3. print "PASS <json figures>" or "FAIL <reason>".
+//   3. as the operator, on SKU-1's product page, upload a PNG and see its
+//      thumbnail (lazy, async, srcset), and see a renamed executable
+//      refused;
+//   4. print "PASS <json figures>" or "FAIL <reason>".
 // Usage: node e2e/console.mjs <base url> <customer token> <ops token> <screenshot dir>
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
+import { crc32, deflateSync } from "node:zlib";
+
+/** A w×h opaque RGB PNG with a gradient. */
+function png(w, h) {
+  const rows = Buffer.alloc((w * 3 + 1) * h);
+  for (let y = 0; y < h; y++) {
+    const o = y * (w * 3 + 1);
+    for (let x = 0; x < w; x++) rows.set([x & 255, y & 255, 120], o + 1 + x * 3);
+  }
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(td));
+    return Buffer.concat([len, td, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([Buffer.from("89504e470d0a1a0a", "hex"), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(rows)), chunk("IEND", Buffer.alloc(0))]);
+}
 
 const [base, customer, ops, shots] = process.argv.slice(2);
 const lines = createInterface({ input: process.stdin });
@@ -161,6 +187,29 @@ try {
   await opsPage.waitForSelector("#sales-table tbody tr", { timeout: 30000 });
   figures.salesRows = await opsPage.$$eval("#sales-table tbody tr", (els) => els.length);
   figures.csvLink = (await opsPage.getAttribute("#csv", "href"))?.startsWith("blob:") ?? false;
+
+  // Product images: an operator uploads a PNG on SKU-1's page and sees its
+  // thumbnail; a Windows executable renamed x.png is refused.
+  await opsPage.goto(`${base}/catalog?sku=SKU-1#token=${ops}`);
+  await opsPage.waitForSelector("#product h1", { timeout: 30000 });
+  await opsPage.setInputFiles("#image-file", { name: "kite.png", mimeType: "image/png", buffer: png(400, 240) });
+  await opsPage.click("#upload-image");
+  await opsPage.waitForSelector("#product-images img[srcset]", { timeout: 30000 });
+  const img = await opsPage.$eval("#product-images img", (e) => ({
+    src: e.getAttribute("src"), srcset: e.getAttribute("srcset"), loading: e.getAttribute("loading"),
+    decoding: e.getAttribute("decoding"), sizes: e.getAttribute("sizes"),
+  }));
+  await opsPage.waitForFunction(() => {
+    const e = document.querySelector("#product-images img");
+    return e && e.complete && e.naturalWidth > 0;
+  }, null, { timeout: 30000 });
+  figures.thumbnail = img;
+  const exe = Buffer.concat([Buffer.from("MZ\x90\x00\x03\x00\x00\x00", "latin1"), Buffer.alloc(512)]);
+  await opsPage.setInputFiles("#image-file", { name: "x.png", mimeType: "image/png", buffer: exe });
+  await opsPage.click("#upload-image");
+  await opsPage.waitForSelector("#upload-error", { timeout: 30000 });
+  figures.imageRefused = await opsPage.textContent("#upload-error");
+  if (shots) await opsPage.screenshot({ path: `${shots}/console-product.png` });
 
   await opsPage.click('a[href="/ops"]');
   await opsPage.waitForSelector('#conn[data-state="open"]', { timeout: 30000 });

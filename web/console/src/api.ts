@@ -45,6 +45,25 @@ export interface Product {
   price: number;
   currency: string;
   rank?: number;
+  /** The product's images, oldest first (GET /v1/products/{sku} and search). */
+  images?: ProductImage[];
+}
+
+/** An image of a product (readapi.ProductImage): content-addressed URLs. */
+export interface ProductImage {
+  hash: string;
+  content_type: string;
+  width: number;
+  height: number;
+  bytes: number;
+  url: string;
+  /** Narrowest first; never wider than the original. */
+  thumbnails: { width: number; height: number; url: string }[];
+}
+
+/** The gateway's 202 to an image upload (api.ImageAccepted). */
+export interface ImageAccepted extends Accepted {
+  image: ProductImage & { sku: string };
 }
 
 export interface SalesDay {
@@ -159,6 +178,25 @@ export function placeOrder(token: string, customer: string, lines: Order["lines"
 /** Cancels an order (POST /v1/orders/{id}/cancel). */
 export function cancelOrder(token: string, id: string, o?: CommandOptions): Promise<Accepted> {
   return command(`/v1/orders/${encodeURIComponent(id)}/cancel`, {}, token, o);
+}
+
+/**
+ * Uploads an image of a product (POST /v1/products/{sku}/images, multipart,
+ * field "image"). Needs no Idempotency-Key: the gateway derives the
+ * command from the SKU and the bytes, so a retry is the same upload. The
+ * type is decided by the gateway from the content (JPEG, PNG, WebP): a
+ * renamed file is refused with 415, one over the size limit with 413.
+ */
+export async function uploadImage(token: string, sku: string, file: Blob, name: string, f: Fetch = fetch): Promise<ImageAccepted> {
+  const form = new FormData();
+  form.append("image", file, name);
+  const res = await f(`/v1/products/${encodeURIComponent(sku)}/images`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, Accept: "application/json" },
+    body: form,
+  });
+  if (!res.ok) await fail(res);
+  return (await res.json()) as ImageAccepted;
 }
 
 export const money = (minor: number, currency: string) =>

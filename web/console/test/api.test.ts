@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, command, placeOrder } from "../src/api";
+import { ApiError, command, placeOrder, uploadImage } from "../src/api";
 
 const accepted = (id: string) =>
   new Response(JSON.stringify({ status: "accepted", id, command_id: "cmd", type: "t", position: "COMMANDS:1", location: `/v1/orders/${id}` }), {
@@ -68,5 +68,28 @@ describe("command", () => {
     const { f, calls } = scripted(fail, fail, fail);
     await expect(command("/v1/orders", {}, "tok", { fetch: f, attempts: 3, delay: noDelay })).rejects.toThrow("Failed to fetch");
     expect(calls).toHaveLength(3);
+  });
+});
+
+describe("uploadImage", () => {
+  it("sends the file as the multipart field image, and surfaces a 415's detail", async () => {
+    let body: BodyInit | null | undefined;
+    let url = "";
+    const f = (async (u: RequestInfo | URL, init?: RequestInit) => {
+      url = String(u);
+      body = init?.body;
+      return new Response(
+        JSON.stringify({ type: "https://tradewind.dev/problems/unsupported-image-type", title: "Unsupported image type", status: 415,
+          detail: "not a JPEG, PNG or WebP image: the content is application/octet-stream" }),
+        { status: 415, headers: { "Content-Type": "application/problem+json" } },
+      );
+    }) as typeof fetch;
+    const err = await uploadImage("tok", "SKU 1", new Blob(["MZ"]), "x.png", f).catch((e: unknown) => e);
+    expect(url).toBe("/v1/products/SKU%201/images");
+    expect(body).toBeInstanceOf(FormData);
+    expect((body as FormData).get("image")).toBeInstanceOf(Blob);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(415);
+    expect((err as ApiError).message).toContain("JPEG, PNG or WebP");
   });
 });
