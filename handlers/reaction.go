@@ -10,8 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/pgtx"
+	"github.com/tradewind/tradewind/internal/runner"
 )
 
 // Participants of the order saga (and the roles that run them).

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,10 @@ type consoleFigures struct {
 	InboxSize       int      `json:"inboxSize"`
 	Search          []string `json:"search"`
 	SalesRows       int      `json:"salesRows"`
+	SalesCSV        string   `json:"salesCsvHeader"`
+	Rollup          []string `json:"rollup"`
+	RollupRows      int      `json:"rollupRows"`
+	PivotRows       int      `json:"pivotRows"`
 	Replayed        bool     `json:"replayed"`
 	InboxBefore     int      `json:"inboxBeforeDrop"`
 	InboxAfter      int      `json:"inboxAfterReconnect"`
@@ -95,6 +100,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	restock(t, base, opsToken)
+	// SKU-1's category, toys, under a root: the Analytics roll-up's tree.
+	send(t, base, opsToken, "/v1/categories", `{"category_id":"outdoor","name":"Outdoor"}`)
+	send(t, base, opsToken, "/v1/categories", `{"category_id":"toys","parent_id":"outdoor","name":"Toys"}`)
 	send(t, base, opsToken, "/v1/products", `{"sku":"SKU-1","name":"Kite","description":"A sturdy kite","category_id":"toys","price":1250,"currency":"EUR"}`)
 	// The gateway prices orders from the catalog read model: wait for it.
 	testenv.Eventually(t, 60*time.Second, "SKU-1 in the catalog read model", func() bool {
@@ -210,6 +218,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if f.RowsAfterScroll < 2*20+1 {
 		t.Errorf("%d orders after scrolling, want the third page", f.RowsAfterScroll)
+	}
+	// Analytics: the roll-up puts Toys under Outdoor, both with the kites'
+	// revenue; the pivot has SKU-1's category; the CSV is the API's.
+	if want := []string{"0 Outdoor", "1 Toys"}; !slices.Equal(f.Rollup, want) {
+		t.Errorf("roll-up bars %v, want %v", f.Rollup, want)
+	}
+	if f.RollupRows != 2 || f.PivotRows < 1 {
+		t.Errorf("roll-up table %d rows (want 2), pivot %d (want some)", f.RollupRows, f.PivotRows)
+	}
+	if want := "day,currency,orders,units,revenue,revenue_running_total,revenue_7d_avg,orders_7d_avg"; f.SalesCSV != want {
+		t.Errorf("the sales CSV starts %q, want the header %q", f.SalesCSV, want)
 	}
 	if len(f.Search) == 0 || f.Search[0] != "Kite" {
 		t.Errorf("catalog search found %v, want Kite", f.Search)

@@ -1,5 +1,6 @@
 // Package readapi serves the read models over HTTP: GET routes under /v1,
-// JSON bodies, RFC 9457 problem+json errors.
+// JSON bodies (the analytics routes also CSV, with ?format=csv: table.go),
+// RFC 9457 problem+json errors.
 //
 // Every response carries Tradewind-Position: the EVENTS stream position
 // the answer reflects (the checkpoint of the projection read, taken in the
@@ -37,6 +38,9 @@ const (
 	ScopeCustomers = "customers:read" // customer histories
 	ScopeAnalytics = "analytics:read" // sales analytics
 )
+
+// The duplicates report (GET /v1/analytics/duplicates) lists customers'
+// ids, emails and names: it takes both ScopeAnalytics and ScopeCustomers.
 
 // Caller is who is asking, as the gateway's authentication established.
 type Caller interface {
@@ -113,6 +117,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("GET /v1/products/autocomplete", a.read("product_search", a.autocomplete))
 	mux.Handle("GET /v1/customers/{id}/history", a.read("customers_history", a.customerHistory))
 	mux.Handle("GET /v1/analytics/sales", a.read("sales", a.sales))
+	mux.Handle("GET /v1/analytics/categories", a.read("sales", a.categoryRollup))
+	mux.Handle("GET /v1/analytics/pivot", a.read("sales", a.pivot))
+	mux.Handle("GET /v1/analytics/duplicates", a.read("customers_history", a.duplicates))
 }
 
 // request is what a route handler gets: the snapshot's transaction, the
@@ -140,7 +147,7 @@ type handlerFunc func(r *request) (any, error)
 
 // read wraps a route: authentication, the read-your-writes wait, one
 // read-only REPEATABLE READ transaction holding the projection's position
-// and the data, the JSON answer or the problem.
+// and the data, the JSON (or, for a table, CSV) answer or the problem.
 func (a *API) read(projection string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
 		req := &request{Request: hr}
@@ -175,6 +182,11 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 			writeProblem(w, hr, badRequest("after", err.Error()))
 			return
 		}
+		asCSV, err := formatParam(hr)
+		if err != nil {
+			a.fail(w, hr, err)
+			return
+		}
 		ctx := hr.Context()
 		if token != (position{}) {
 			if !a.waitFor(w, hr, projection, token) {
@@ -195,6 +207,21 @@ func (a *API) read(projection string, h handlerFunc) http.Handler {
 		})
 		if err != nil {
 			a.fail(w, hr, err)
+			return
+		}
+		if asCSV {
+			t, ok := body.(csvAnswer)
+			if !ok {
+				writeProblem(w, hr, badRequest("format", "csv is offered by the analytics routes only"))
+				return
+			}
+			w.Header().Set(HeaderPosition, strconv.FormatUint(pos, 10))
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			w.Header().Set("Content-Disposition", `attachment; filename="`+t.filename()+`"`)
+			w.Header().Set("Cache-Control", "no-store")
+			if err := t.writeCSV(w); err != nil {
+				a.cfg.Log.Debug("write response", "err", err)
+			}
 			return
 		}
 		w.Header().Set(HeaderPosition, strconv.FormatUint(pos, 10))

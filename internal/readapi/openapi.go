@@ -34,12 +34,19 @@ func OpenAPI() (paths, schemas map[string]any) {
 				"schema": obj{"type": "string"}}},
 			"content": obj{"application/json": obj{"schema": ref(schema)}}}
 	}
+	format := query("format", "json (the default) or csv: RFC 4180 with a header row of the JSON rows' field names (a text cell starting with = + - @ is prefixed with an apostrophe).",
+		obj{"type": "string", "enum": []string{"json", "csv"}, "default": "json"})
+	table := func(desc, schema string) obj {
+		r := ok(desc, schema)
+		r["content"].(obj)["text/csv"] = obj{"schema": obj{"type": "string"}}
+		return r
+	}
 	op := func(id, summary, desc string, params []any, okResp obj, extra obj) obj {
 		responses := obj{
 			"200": okResp,
 			"400": problem("A malformed parameter (the problem's detail names it)."),
 			"401": problem("No, invalid, expired or revoked credentials (WWW-Authenticate: Bearer)."),
-			"403": problem("The caller may not read this resource (a customer asking for another's data, a customer asking for analytics)."),
+			"403": problem("The caller may not read this resource (a customer asking for another's data, a customer asking for analytics, a key without the read scope)."),
 			"429": problem("This client failed to authenticate too often recently; its credentials were not checked (Retry-After)."),
 			"503": problem("The read model has not reached the requested position yet (Retry-After), it is stale: built from another incarnation of the EVENTS stream (`tradewind projections rebuild --all`), or the credentials cannot be checked right now."),
 		}
@@ -90,11 +97,21 @@ func OpenAPI() (paths, schemas map[string]any) {
 				query("as_of", "Only the version valid at this time (RFC 3339).", obj{"type": "string", "format": "date-time"})},
 			ok("The versions, oldest first.", "CustomerHistory"), notFound("The customer")),
 		"/v1/analytics/sales": op("getSales", "Sales per day",
-			"Per day and currency, optionally for one category and its descendants, with running totals and 7-day moving averages. Staff only (API keys, ops tokens).",
+			"Per day and currency, optionally for one category and its descendants, with running totals and 7-day moving averages. Staff only (API keys with analytics:read, operators).",
 			[]any{query("from", "First day (YYYY-MM-DD).", obj{"type": "string", "format": "date"}),
 				query("to", "Last day (YYYY-MM-DD); at most ten years after from.", obj{"type": "string", "format": "date"}),
-				query("category", "A category id: it and its descendants.", obj{"type": "string", "maxLength": 100})},
-			ok("The days.", "Sales"), nil),
+				query("category", "A category id: it and its descendants.", obj{"type": "string", "maxLength": 100}),
+				format},
+			table("The days.", "Sales"), nil),
+		"/v1/analytics/categories": op("getCategoryRollup", "Revenue rolled up the category tree",
+			"Every category of the tree (path from its root, depth: root 0) for every currency sold in, with the revenue and units of it and all its descendants, and its own revenue; zero where nothing sold. Depth first: a parent before its subtree, siblings by id. Staff only (API keys with analytics:read, operators).",
+			[]any{format}, table("The categories.", "CategoryRollup"), nil),
+		"/v1/analytics/pivot": op("getSalesPivot", "Sales metrics per category as columns",
+			"One row per category and currency (not rolled up): total, last 7 and 30 days' revenue (counted back from today), orders, units, average order revenue. By currency, then revenue, highest first. Staff only (API keys with analytics:read, operators).",
+			[]any{format}, table("The categories.", "SalesPivot"), nil),
+		"/v1/analytics/duplicates": op("getDuplicateCustomers", "Suspected duplicate customers",
+			"Current customers sharing an email (case and surrounding spaces ignored) or a normalised name with an older one (keep_id, the oldest of the group). Personal data: API keys need both analytics:read and customers:read; operators may read it.",
+			[]any{limit(1000, 10000), format}, table("The suspected duplicates, by match and key.", "DuplicateCustomers"), nil),
 	}
 
 	timestamp := obj{"type": "string", "format": "date-time"}
@@ -180,6 +197,38 @@ func OpenAPI() (paths, schemas map[string]any) {
 					"day": obj{"type": "string", "format": "date"}, "currency": obj{"type": "string"},
 					"orders": obj{"type": "integer"}, "units": obj{"type": "integer"}, "revenue": obj{"type": "integer"},
 					"revenue_running_total": obj{"type": "integer"}, "revenue_7d_avg": obj{"type": "number"}, "orders_7d_avg": obj{"type": "number"},
+				}}},
+		}},
+		"CategoryRollup": obj{"type": "object", "required": []string{"categories"}, "properties": obj{
+			"categories": obj{"type": "array", "items": obj{"type": "object",
+				"required": []string{"category_id", "parent_id", "name", "depth", "path", "currency", "revenue", "units", "own_revenue"},
+				"properties": obj{
+					"category_id": obj{"type": "string"}, "parent_id": nullable("string", "null for a root"),
+					"name": obj{"type": "string"}, "depth": obj{"type": "integer", "description": "0 for a root"},
+					"path": str("Names from the root, e.g. Electronics > Phones."), "currency": obj{"type": "string"},
+					"revenue":     obj{"type": "integer", "description": "Minor units, the category and all its descendants."},
+					"units":       obj{"type": "integer", "description": "The category and all its descendants."},
+					"own_revenue": obj{"type": "integer", "description": "Minor units, the category's own products only."},
+				}}},
+		}},
+		"SalesPivot": obj{"type": "object", "required": []string{"categories"}, "properties": obj{
+			"categories": obj{"type": "array", "items": obj{"type": "object",
+				"required": []string{"category_id", "path", "currency", "revenue_total", "revenue_7d", "revenue_30d", "orders_total", "units_total", "avg_order_revenue"},
+				"properties": obj{
+					"category_id": str("Empty for products without a category."), "path": nullable("string", "null when the category is not in the tree"),
+					"currency": obj{"type": "string"}, "revenue_total": obj{"type": "integer"}, "revenue_7d": obj{"type": "integer"},
+					"revenue_30d": obj{"type": "integer"}, "orders_total": obj{"type": "integer"}, "units_total": obj{"type": "integer"},
+					"avg_order_revenue": nullable("number", "Revenue per order, minor units; null without orders."),
+				}}},
+		}},
+		"DuplicateCustomers": obj{"type": "object", "required": []string{"duplicates"}, "properties": obj{
+			"duplicates": obj{"type": "array", "items": obj{"type": "object",
+				"required": []string{"matched_on", "match_key", "customer_id", "email", "name", "rn", "keep_id"},
+				"properties": obj{
+					"matched_on": obj{"type": "string", "enum": []string{"email", "name"}}, "match_key": str("The email or name as compared."),
+					"customer_id": obj{"type": "string"}, "email": obj{"type": "string"}, "name": obj{"type": "string"},
+					"rn":      obj{"type": "integer", "description": "Rank in the group by age: 2 for the first duplicate."},
+					"keep_id": str("The oldest customer of the group."),
 				}}},
 		}},
 	}

@@ -13,6 +13,7 @@
 // Usage: node e2e/console.mjs <base url> <customer token> <ops token> <screenshot dir>
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
+import { readFile } from "node:fs/promises";
 import { crc32, deflateSync } from "node:zlib";
 
 /** A w×h opaque RGB PNG with a gradient. */
@@ -180,13 +181,24 @@ try {
     };
     requestAnimationFrame(tick);
   });
-  // Analytics first: the chart, its table, its CSV.
+  // Analytics first: the chart, its table, its CSV; the roll-up and the pivot.
   await opsPage.goto(`${base}/analytics#token=${ops}`);
   await opsPage.waitForSelector("#sales-chart canvas", { timeout: 30000 });
   await opsPage.click("#toggle-table");
   await opsPage.waitForSelector("#sales-table tbody tr", { timeout: 30000 });
   figures.salesRows = await opsPage.$$eval("#sales-table tbody tr", (els) => els.length);
-  figures.csvLink = (await opsPage.getAttribute("#csv", "href"))?.startsWith("blob:") ?? false;
+  // The CSV button downloads the API's CSV (fetched with the token).
+  const [download] = await Promise.all([opsPage.waitForEvent("download", { timeout: 30000 }), opsPage.click("#csv")]);
+  const csv = await readFile(await download.path(), "utf8");
+  figures.salesCsvHeader = csv.split("\r\n")[0];
+  // The category roll-up (indented bars, then its table) and the pivot.
+  await opsPage.waitForSelector("#rollup-chart li", { timeout: 30000 });
+  figures.rollup = await opsPage.$$eval("#rollup-chart li", (els) => els.map((li) => `${li.dataset.depth} ${li.querySelector(".name").textContent}`));
+  await opsPage.click("#toggle-rollup");
+  await opsPage.waitForSelector("#rollup-table tbody tr", { timeout: 30000 });
+  figures.rollupRows = await opsPage.$$eval("#rollup-table tbody tr", (els) => els.length);
+  await opsPage.waitForSelector("#pivot-table tbody tr", { timeout: 30000 });
+  figures.pivotRows = await opsPage.$$eval("#pivot-table tbody tr", (els) => els.length);
 
   // Product images: an operator uploads a PNG on SKU-1's page and sees its
   // thumbnail; a Windows executable renamed x.png is refused.

@@ -77,6 +77,43 @@ export interface SalesDay {
   orders_7d_avg: number;
 }
 
+/** A category with revenue rolled up from its descendants (readapi.CategoryRevenue). */
+export interface CategoryRevenue {
+  category_id: string;
+  parent_id: string | null;
+  name: string;
+  depth: number;
+  path: string;
+  currency: string;
+  revenue: number;
+  units: number;
+  own_revenue: number;
+}
+
+/** A row of sales_category_pivot (readapi.PivotRow). */
+export interface PivotRow {
+  category_id: string;
+  path: string | null;
+  currency: string;
+  revenue_total: number;
+  revenue_7d: number;
+  revenue_30d: number;
+  orders_total: number;
+  units_total: number;
+  avg_order_revenue: number | null;
+}
+
+/** A suspected duplicate customer (readapi.Duplicate). */
+export interface Duplicate {
+  matched_on: "email" | "name";
+  match_key: string;
+  customer_id: string;
+  email: string;
+  name: string;
+  rn: number;
+  keep_id: string;
+}
+
 /** The gateway's 202 (api.Accepted). */
 export interface Accepted {
   status: "accepted";
@@ -116,6 +153,13 @@ export async function get<T>(path: string, token: string, signal?: AbortSignal, 
   const res = await f(path, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json" }, signal });
   if (!res.ok) await fail(res);
   return (await res.json()) as T;
+}
+
+/** GET path with the bearer token as a file (e.g. an analytics route's ?format=csv), or an ApiError. */
+export async function getBlob(path: string, token: string, signal?: AbortSignal, f: Fetch = fetch): Promise<Blob> {
+  const res = await f(path, { headers: { Authorization: `Bearer ${token}` }, signal });
+  if (!res.ok) await fail(res);
+  return res.blob();
 }
 
 export interface CommandOptions {
