@@ -21,6 +21,7 @@ import (
 	"github.com/tradewind/tradewind/internal/idempotency"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/notifier/prefs"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -112,7 +113,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	srv, err := api.New(cfg, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: js}, Keys: keys, Tokens: ver, Sessions: rev,
 		Limiter: lim, Idempotency: idem, Orders: api.PostgresOrders{Pool: pool}, Catalog: api.PostgresCatalog{Pool: pool},
-		Log: slog.New(slog.DiscardHandler), Failures: s.failures,
+		Preferences: prefs.Store{Pool: pool}, Log: slog.New(slog.DiscardHandler), Failures: s.failures,
 	})
 	if err != nil {
 		t.Fatal(err)
