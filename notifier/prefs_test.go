@@ -2,7 +2,6 @@ package notifier_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -141,20 +140,5 @@ func TestAMutedKindIsNeverMade(t *testing.T) {
 	apply(confirmed(a))
 	if got, want := inbox(a), "[1:order.placed 2:order.placed 3:order.confirmed]"; got != want {
 		t.Errorf("after unmuting, A's inbox %s, want %s", got, want)
-	}
-}
-
-func TestUnknownKindsAreRefused(t *testing.T) {
-	got, err := prefs.Normalize([]string{events.KindPaymentRefunded, events.KindOrderPlaced, events.KindPaymentRefunded})
-	if err != nil || fmt.Sprint(got) != "[order.placed payment.refunded]" {
-		t.Fatalf("normalize: %v %v", got, err)
-	}
-	_, err = prefs.Normalize([]string{events.KindOrderPlaced, "order.shipped"})
-	var unknown *prefs.UnknownKindError
-	if !errors.As(err, &unknown) || unknown.Index != 1 || unknown.Kind != "order.shipped" {
-		t.Fatalf("unknown kind: %v", err)
-	}
-	if _, err := (prefs.Store{Pool: testenv.Pool(t)}).SetMuted(context.Background(), "u-x", []string{"*"}); !errors.As(err, &unknown) {
-		t.Fatalf("the store stored an unknown kind: %v", err)
 	}
 }
