@@ -61,6 +61,8 @@ describe("Notifications preferences", () => {
       el.remove();
     };
     const qc = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    // Query and mutation results land asynchronously: wait inside act.
+    const until = (check: () => void) => act(() => vi.waitFor(check));
     const box = (kind: string) => el.querySelector<HTMLInputElement>(`#preferences input[data-kind="${kind}"]`);
     await act(async () => {
       root.render(
@@ -75,16 +77,16 @@ describe("Notifications preferences", () => {
         </AuthProvider>,
       );
     });
-    await vi.waitFor(() => expect(box("order.confirmed")).not.toBeNull());
+    await until(() => expect(box("order.confirmed")).not.toBeNull());
     expect(kinds.every((k) => box(k)!.checked)).toBe(true);
 
     await act(async () => box("order.confirmed")!.click());
-    await vi.waitFor(() => expect(box("order.confirmed")!.checked).toBe(false));
+    await until(() => expect(box("order.confirmed")!.checked).toBe(false));
     expect(puts).toEqual([{ muted_kinds: ["order.confirmed"] }]);
     expect(box("order.placed")!.checked).toBe(true);
 
     await act(async () => box("order.confirmed")!.click());
-    await vi.waitFor(() => expect(box("order.confirmed")!.checked).toBe(true));
+    await until(() => expect(box("order.confirmed")!.checked).toBe(true));
     expect(puts).toEqual([{ muted_kinds: ["order.confirmed"] }, { muted_kinds: [] }]);
   });
 });
