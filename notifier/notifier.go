@@ -156,11 +156,11 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 		return nil
 	}
 	ids := make([]string, len(entries))
-	users := make([]string, len(entries))
-	kinds := make([]string, len(entries))
+	userOf := make([]string, len(entries))
+	kindOf := make([]string, len(entries))
 	for i, e := range entries {
 		ids[i] = uuid.NewSHA1(notificationIDNamespace, []byte(e.cause.ID())).String()
-		users[i], kinds[i] = e.msg.UserID, e.msg.Kind
+		userOf[i], kindOf[i] = e.msg.UserID, e.msg.Kind
 	}
 	// The entries to skip, by ordinal: already notified (a redelivery), or
 	// of a kind the user muted (notifier/prefs). A muted entry takes no
@@ -170,7 +170,7 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 		SELECT x.o FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(id, u, k, o)
 		WHERE EXISTS (SELECT 1 FROM public.notifications n WHERE n.event_id = x.id)
 		   OR EXISTS (SELECT 1 FROM public.notification_preferences p WHERE p.user_id = x.u AND x.k = ANY (p.muted_kinds))`,
-		ids, users, kinds)
+		ids, userOf, kindOf)
 	if err != nil {
 		return fmt.Errorf("notify: look up %d ids and preferences: %w", len(ids), err)
 	}
@@ -191,7 +191,7 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 	if len(count) == 0 {
 		return nil
 	}
-	users = make([]string, 0, len(count))
+	users := make([]string, 0, len(count))
 	for u := range count {
 		users = append(users, u)
 	}
