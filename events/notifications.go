@@ -34,6 +34,21 @@ type NotificationData struct {
 	Source  NotificationCause `json:"source"`
 }
 
+// Notification kinds: the values of NotificationData.Kind the notifier
+// makes. A user may mute any of them (notifier/prefs); the list is what
+// the preferences API accepts.
+const (
+	KindOrderPlaced     = "order.placed"
+	KindOrderConfirmed  = "order.confirmed"
+	KindOrderCancelled  = "order.cancelled"
+	KindPaymentRefunded = "payment.refunded"
+)
+
+// NotificationKinds lists the notification kinds, sorted.
+func NotificationKinds() []string {
+	return []string{KindOrderCancelled, KindOrderConfirmed, KindOrderPlaced, KindPaymentRefunded}
+}
+
 // NotificationLinks are related resources of the read API.
 type NotificationLinks struct {
 	Order    string `json:"order,omitempty"`

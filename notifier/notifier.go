@@ -13,6 +13,11 @@
 //   - the notification's id is derived from the source event's id, so even
 //     a second notifier consumer (a renamed durable) cannot make a second
 //     notification of one event (event_id is unique in the inbox).
+//   - a notification of a kind its user muted (notifier/prefs) is not
+//     made at all: no seq, no inbox row, no message, so it is neither
+//     pushed nor counted unread and the seq stays gap-free. The
+//     preferences are read in the same statement as the ids already
+//     notified, so muting costs no statement per batch.
 //
 // One notification is one outbox row and one message, on the user's
 // channel; a notification about an order names it in the
@@ -131,7 +136,8 @@ type entry struct {
 }
 
 // Append adds msg, made from the domain event cause, to the user's inbox
-// with the next seq and writes it to the outbox on the user's channel
+// with the next seq (unless the user muted msg.Kind: then nothing) and
+// writes it to the outbox on the user's channel
 // (naming the order, if any, in events.HeaderOrder). It runs inside
 // tx and must not be called outside a transaction that also records the
 // cause as handled (the runner's inbox).
@@ -140,7 +146,8 @@ func Append(ctx context.Context, tx pgx.Tx, cause *event.Event, msg Message) err
 }
 
 // appendAll is Append for many entries in four statements whatever their
-// number: the ids already notified, one counter upsert for every user (in
+// number: the entries to skip (ids already notified, kinds their user
+// muted), one counter upsert for every user (in
 // user order, so concurrent writers lock counters in the same order and
 // cannot deadlock), one insert of every notification, one outbox insert.
 // A user's notifications get consecutive seqs in entry order.
@@ -149,24 +156,35 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 		return nil
 	}
 	ids := make([]string, len(entries))
+	userOf := make([]string, len(entries))
+	kindOf := make([]string, len(entries))
 	for i, e := range entries {
 		ids[i] = uuid.NewSHA1(notificationIDNamespace, []byte(e.cause.ID())).String()
+		userOf[i], kindOf[i] = e.msg.UserID, e.msg.Kind
 	}
-	rows, err := tx.Query(ctx, `SELECT event_id FROM public.notifications WHERE event_id = ANY($1)`, ids)
+	// The entries to skip, by ordinal: already notified (a redelivery), or
+	// of a kind the user muted (notifier/prefs). A muted entry takes no
+	// seq, so the user's sequence stays gap-free; it is neither stored nor
+	// published, so it is never pushed nor counted unread.
+	rows, err := tx.Query(ctx, `
+		SELECT x.o FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS x(id, u, k, o)
+		WHERE EXISTS (SELECT 1 FROM public.notifications n WHERE n.event_id = x.id)
+		   OR EXISTS (SELECT 1 FROM public.notification_preferences p WHERE p.user_id = x.u AND x.k = ANY (p.muted_kinds))`,
+		ids, userOf, kindOf)
 	if err != nil {
-		return fmt.Errorf("notify: look up %d ids: %w", len(ids), err)
+		return fmt.Errorf("notify: look up %d ids and preferences: %w", len(ids), err)
 	}
-	done, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	skipped, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 	if err != nil {
-		return fmt.Errorf("notify: look up %d ids: %w", len(ids), err)
+		return fmt.Errorf("notify: look up %d ids and preferences: %w", len(ids), err)
 	}
-	skip := make(map[string]bool, len(done))
-	for _, id := range done {
-		skip[id] = true
+	skip := make([]bool, len(entries))
+	for _, o := range skipped {
+		skip[o-1] = true
 	}
 	count := map[string]int64{}
 	for i, e := range entries {
-		if !skip[ids[i]] {
+		if !skip[i] {
 			count[e.msg.UserID]++
 		}
 	}
@@ -214,7 +232,7 @@ func appendAll(ctx context.Context, tx pgx.Tx, entries []entry) error {
 		msgs []outbox.Message
 	)
 	for i, e := range entries {
-		if skip[ids[i]] {
+		if skip[i] {
 			continue
 		}
 		seq := next[e.msg.UserID]

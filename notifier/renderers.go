@@ -34,20 +34,20 @@ const (
 
 func defaultRenderers() map[string]renderer {
 	return map[string]renderer{
-		typeOrderPlaced: {"order.placed", func(d orderFacts) (string, string) {
+		typeOrderPlaced: {events.KindOrderPlaced, func(d orderFacts) (string, string) {
 			return "We received your order", fmt.Sprintf("Order %s for %s is being processed.", short(d.OrderID), money(d.Total, d.Currency))
 		}},
-		typeOrderConfirmed: {"order.confirmed", func(d orderFacts) (string, string) {
+		typeOrderConfirmed: {events.KindOrderConfirmed, func(d orderFacts) (string, string) {
 			return "Your order is confirmed", fmt.Sprintf("Order %s is confirmed and will be shipped.", short(d.OrderID))
 		}},
-		typeOrderCancelled: {"order.cancelled", func(d orderFacts) (string, string) {
+		typeOrderCancelled: {events.KindOrderCancelled, func(d orderFacts) (string, string) {
 			title := "Your order was cancelled"
 			if r := reasonText(d.Reason); r != "" {
 				title += ": " + r
 			}
 			return title, fmt.Sprintf("Order %s was cancelled. Nothing was charged, or the charge is refunded.", short(d.OrderID))
 		}},
-		typePaymentRefunded: {"payment.refunded", func(d orderFacts) (string, string) {
+		typePaymentRefunded: {events.KindPaymentRefunded, func(d orderFacts) (string, string) {
 			return "Refund issued", fmt.Sprintf("%s for order %s is on its way back to you.", money(firstNonZero(d.Amount, d.Total), d.Currency), short(d.OrderID))
 		}},
 	}

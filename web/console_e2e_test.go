@@ -73,6 +73,11 @@ type consoleFigures struct {
 		Src, Srcset, Loading, Decoding, Sizes string
 	} `json:"thumbnail"`
 	ImageRefused string `json:"imageRefused"`
+	// Mute a type and receive none of it.
+	MutedKinds         []string `json:"mutedKinds"`
+	MutedConfirmations int      `json:"mutedConfirmations"`
+	MutedOrderPlaced   int      `json:"mutedOrderPlaced"`
+	MutedGapFree       bool     `json:"mutedGapFree"`
 }
 
 // TestConsoleInBrowser runs every role in one tradewind serve against real
@@ -164,6 +169,15 @@ func TestConsoleInBrowser(t *testing.T) {
 			_, id := place(t, base, custToken)
 			confirmed(t, base, custToken, id)
 			_, _ = io.WriteString(stdin, "online\n")
+		case line == "muted":
+			// The page muted order.confirmed: an order confirmed now makes
+			// no notification. Once the notifier has handled every event,
+			// a second order's "placed" is the page's barrier.
+			_, x := place(t, base, custToken)
+			confirmed(t, base, custToken, x)
+			notifierCaughtUp(t, nc)
+			_, y := place(t, base, custToken)
+			_, _ = fmt.Fprintf(stdin, "placed %s %s\n", x, y)
 		case line == "stream":
 			load = max(load, loadAverage())
 			n := stream(t, nc, msgs)
@@ -243,11 +257,37 @@ func TestConsoleInBrowser(t *testing.T) {
 	if !strings.Contains(f.ImageRefused, "JPEG, PNG and WebP") {
 		t.Errorf("a renamed executable: %q", f.ImageRefused)
 	}
+	// Issue 13's preferences: the muted kind never reached the inbox,
+	// the order's other notification did, and the seqs have no gap.
+	if fmt.Sprint(f.MutedKinds) != "[order.confirmed]" || f.MutedConfirmations != 0 || f.MutedOrderPlaced != 1 || !f.MutedGapFree {
+		t.Errorf("muting order.confirmed: stored %v; %d confirmations and %d placed of the order shown, gap-free %v; want [order.confirmed], 0, 1, true",
+			f.MutedKinds, f.MutedConfirmations, f.MutedOrderPlaced, f.MutedGapFree)
+	}
 	// The replayed dead letter was processed: its order exists.
 	readable(t, base, custToken, "/v1/orders/"+dead)
 	if f.FeedRowsInDOM > 100 {
 		t.Errorf("%d feed rows in the DOM: the feed is not virtualized", f.FeedRowsInDOM)
 	}
+}
+
+// notifierCaughtUp waits until the notifier consumer has handled every
+// event stored so far (none pending, none unacknowledged).
+func notifierCaughtUp(t *testing.T, nc *nats.Conn) {
+	t.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "the notifier handled every event", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, broker.StreamEvents, "notifier")
+		if err != nil {
+			return false
+		}
+		ci, err := c.Info(ctx)
+		return err == nil && ci.NumPending == 0 && ci.NumAckPending == 0
+	})
 }
 
 // loadAverage is the machine's one-minute load average (0 where

@@ -139,6 +139,9 @@ type Deps struct {
 	Orders      OrderOwners
 	Catalog     Catalog // prices orders of callers without the orders:price scope
 	Images      ImageStore
+	// Preferences holds users' muted notification kinds (GET and PUT
+	// /v1/notifications/preferences).
+	Preferences NotificationPreferences
 	Log         *slog.Logger
 	// Failures throttles failed authentications per client IP; nil: a
 	// throttle of the gateway's own with the default limits.
@@ -158,8 +161,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	cfg.setDefaults()
 	var errs []error
 	if d.Publisher == nil || d.Keys == nil || d.Tokens == nil || d.Sessions == nil ||
-		d.Limiter == nil || d.Idempotency == nil || d.Orders == nil || d.Catalog == nil || d.Images == nil {
-		errs = append(errs, errors.New("publisher, keys, tokens, sessions, limiter, idempotency store, order owners, catalog and image store are required"))
+		d.Limiter == nil || d.Idempotency == nil || d.Orders == nil || d.Catalog == nil || d.Images == nil || d.Preferences == nil {
+		errs = append(errs, errors.New("publisher, keys, tokens, sessions, limiter, idempotency store, order owners, catalog, image store and preferences are required"))
 	}
 	if err := cfg.Limit.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("default rate limit: %w", err))
@@ -188,6 +191,8 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.handle(mux, routeUploadImage, http.HandlerFunc(s.uploadImage))
 	s.handle(mux, routeGetImage, http.HandlerFunc(s.getImage))
 	s.handle(mux, "POST /v1/auth/logout", http.HandlerFunc(s.logout))
+	s.handle(mux, "GET "+routePreferences, http.HandlerFunc(s.preferences))
+	s.handle(mux, "PUT "+routePreferences, http.HandlerFunc(s.preferences))
 	s.handle(mux, "GET /openapi.json", http.HandlerFunc(serveOpenAPI))
 	s.handle(mux, "GET /docs", http.HandlerFunc(serveDocs))
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/tradewind/tradewind/internal/images"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/notifier/prefs"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -117,7 +118,7 @@ func (s *system) gateway(opts ...gwOption) *gateway {
 	srv, err := api.New(cfg, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: js}, Keys: keys, Tokens: ver, Sessions: rev,
 		Limiter: lim, Idempotency: idem, Orders: api.PostgresOrders{Pool: pool}, Catalog: api.PostgresCatalog{Pool: pool},
-		Images: images.Store{OBS: obs}, Log: slog.New(slog.DiscardHandler), Failures: s.failures,
+		Images: images.Store{OBS: obs}, Preferences: prefs.Store{Pool: pool}, Log: slog.New(slog.DiscardHandler), Failures: s.failures,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -221,6 +221,40 @@ func OpenAPIDocument() ([]byte, error) {
 		"responses": obj{"204": obj{"description": "Revoked."}, "400": problemResp("An API key, not an access token."),
 			"401": ref("responses", "Unauthorized"), "503": ref("responses", "Unavailable")},
 	}}
+	compSchemas["NotificationPreferences"] = obj{
+		"type": "object", "required": []string{"muted_kinds"}, "additionalProperties": false,
+		"properties": obj{
+			"muted_kinds": obj{"type": "array", "uniqueItems": true, "items": obj{"type": "string", "enum": events.NotificationKinds()},
+				"description": "The notification kinds the user muted: the notifier makes none of them (no seq, no inbox entry, no push, not unread)."},
+			"kinds": obj{"type": "array", "readOnly": true, "items": obj{"type": "string"}, "description": "Every notification kind (answers only)."},
+		},
+	}
+	prefsErrors := obj{"401": ref("responses", "Unauthorized"), "403": problemResp("An API key: preferences belong to a user's access token."),
+		"406": problemResp("The Accept header excludes JSON."), "429": ref("responses", "TooManyRequests"), "503": ref("responses", "Unavailable")}
+	prefsOK := obj{"description": "The signed-in user's preferences (muted_kinds sorted, without repeats) and every kind there is.",
+		"content": obj{"application/json": obj{"schema": ref("schemas", "NotificationPreferences")}}}
+	getPrefs := obj{"200": prefsOK}
+	putPrefs := obj{"200": prefsOK,
+		"400": problemResp("Malformed body (JSON syntax, UTF-8)."),
+		"413": problemResp("The body exceeds the configured limit (default 1 MiB)."),
+		"415": problemResp("Content-Type is not application/json (UTF-8)."),
+		"422": problemResp("An unknown kind (field names it, e.g. /muted_kinds/1), a missing muted_kinds, or another field."),
+	}
+	for k, v := range prefsErrors {
+		getPrefs[k], putPrefs[k] = v, v
+	}
+	paths[routePreferences] = obj{
+		"get": obj{"operationId": "getNotificationPreferences", "summary": "The signed-in user's notification preferences",
+			"description": "User access tokens only: a user reads their own. See docs/websocket.md (Preferences).", "tags": []string{"notifications"},
+			"responses": getPrefs},
+		"put": obj{"operationId": "putNotificationPreferences", "summary": "Replace the signed-in user's muted notification kinds",
+			"description": "User access tokens only: a user sets their own. Needs no Idempotency-Key: the list replaces the stored one. " +
+				"From the commit on, the notifier makes no notification of a muted kind for this user: it takes no seq (the inbox stays gap-free), " +
+				"is not stored, pushed nor counted unread. Earlier entries stay in the inbox.",
+			"tags":        []string{"notifications"},
+			"requestBody": obj{"required": true, "content": obj{"application/json": obj{"schema": ref("schemas", "NotificationPreferences")}}},
+			"responses":   putPrefs},
+	}
 	// The read API, served where the projections role runs (make run: the
 	// same address).
 	readPaths, readSchemas := readapi.OpenAPI()
@@ -249,7 +283,7 @@ func OpenAPIDocument() ([]byte, error) {
 				"Reads of the read models (GET /v1/...): every answer carries Tradewind-Position; ?after=<token> waits for a position (read-your-writes). See docs/analysts.md."},
 		"servers":  []any{obj{"url": "http://localhost:8080"}},
 		"security": []any{obj{"bearer": []any{}}},
-		"tags":     []any{obj{"name": "commands"}, obj{"name": "reads"}, obj{"name": "sessions"}, obj{"name": "documents"}},
+		"tags":     []any{obj{"name": "commands"}, obj{"name": "reads"}, obj{"name": "sessions"}, obj{"name": "notifications"}, obj{"name": "documents"}},
 		"paths":    paths,
 		"components": obj{
 			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer",

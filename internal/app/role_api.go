@@ -19,6 +19,7 @@ import (
 	"github.com/tradewind/tradewind/internal/opsapi"
 	"github.com/tradewind/tradewind/internal/ratelimit"
 	"github.com/tradewind/tradewind/internal/retry"
+	"github.com/tradewind/tradewind/notifier/prefs"
 )
 
 // apiRole is the api role (listed in roleTable).
@@ -82,7 +83,7 @@ func buildAPI(d *Deps) ([]Service, error) {
 	}, api.Deps{
 		Publisher: api.JetStreamPublisher{JS: d.JS}, Keys: keys, Tokens: verifier, Sessions: revocations,
 		Limiter: limiter, Idempotency: idem, Orders: api.PostgresOrders{Pool: d.Pool},
-		Catalog: api.PostgresCatalog{Pool: d.Pool}, Images: images.Store{OBS: imageBucket}, Log: d.Log,
+		Catalog: api.PostgresCatalog{Pool: d.Pool}, Images: images.Store{OBS: imageBucket}, Preferences: prefs.Store{Pool: d.Pool}, Log: d.Log,
 		Failures: creds.Failures,
 	})
 	if err != nil {

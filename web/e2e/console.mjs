@@ -2,6 +2,9 @@
 // web/console_e2e_test.go over stdin/stdout:
 //   1. as a customer, open /orders, place an order, and watch its row turn
 //      "confirmed" live (WebSocket); see it in the inbox; screenshot;
+//      resume after a dropped socket without a gap; mute order.confirmed,
+//      and the test's next confirmation never shows (the test answers
+//      "placed <muted order> <next order>");
 //   2. as an operator, open /ops, print "stream", and measure long tasks
 //      (PerformanceObserver "longtask") and frames (requestAnimationFrame)
 //      while the test streams notifications into ops.orders; the test
@@ -132,6 +135,33 @@ try {
   if (!gapFree) fail(`inbox after reconnect not 1..n without gap or repeat: ${JSON.stringify(after.slice(0, 10))}…`);
   figures.inboxBeforeDrop = before;
   figures.inboxAfterReconnect = after.length;
+
+  // Mute a type and receive none of it: uncheck order.confirmed (a PUT of
+  // the preferences); the test places an order, waits until it is
+  // confirmed and the notifier has handled every event, then places
+  // another. Once the second order's "placed" is in the inbox, the first
+  // one's confirmation must not be, and the inbox is still 1..n.
+  const muteBox = '#preferences input[data-kind="order.confirmed"]';
+  const setPreference = async () => {
+    const put = page.waitForResponse((r) => r.url().endsWith("/v1/notifications/preferences") && r.request().method() === "PUT", { timeout: 30000 });
+    await page.click(muteBox);
+    const res = await put;
+    if (res.status() !== 200) fail(`PUT preferences: ${res.status()} ${await res.text()}`);
+    return (await res.json()).muted_kinds;
+  };
+  await page.waitForSelector(`${muteBox}:checked`, { timeout: 30000 });
+  figures.mutedKinds = await setPreference();
+  await page.waitForSelector(`${muteBox}:not(:checked)`, { timeout: 30000 });
+  console.log("muted");
+  const [word, mutedOrder, nextOrder] = String(await nextLine()).split(" ");
+  if (word !== "placed") fail(`no 'placed' from the test: ${word}`);
+  await page.waitForSelector(`#inbox li[data-kind="order.placed"] a[href="/orders/${nextOrder}"]`, { timeout: 30000 });
+  figures.mutedConfirmations = await page.$$eval(`#inbox li[data-kind="order.confirmed"] a[href="/orders/${mutedOrder}"]`, (els) => els.length);
+  figures.mutedOrderPlaced = await page.$$eval(`#inbox li[data-kind="order.placed"] a[href="/orders/${mutedOrder}"]`, (els) => els.length);
+  const afterMute = await seqs();
+  figures.mutedGapFree = afterMute.every((q, i) => q === afterMute.length - i);
+  await setPreference(); // notify about confirmations again
+  await page.waitForSelector(`${muteBox}:checked`, { timeout: 30000 });
 
   // Cancel the confirmed order: the saga refunds it and the row turns
   // "cancelled" live.

@@ -243,5 +243,35 @@ export async function uploadImage(token: string, sku: string, file: Blob, name: 
   return (await res.json()) as ImageAccepted;
 }
 
+/** The signed-in user's notification preferences (GET/PUT /v1/notifications/preferences). */
+export interface NotificationPreferences {
+  /** The kinds the user muted: the notifier makes none of them (no seq, no push, not unread). */
+  muted_kinds: string[];
+  /** Every notification kind there is. */
+  kinds: string[];
+}
+
+export const preferencesPath = "/v1/notifications/preferences";
+
+/** Reads the signed-in user's notification preferences. */
+export function getPreferences(token: string, signal?: AbortSignal, f: Fetch = fetch): Promise<NotificationPreferences> {
+  return get<NotificationPreferences>(preferencesPath, token, signal, f);
+}
+
+/**
+ * Replaces the signed-in user's muted kinds. A PUT of the whole list:
+ * repeating it is harmless, so it needs no Idempotency-Key; a failure is
+ * shown, not retried (the user may click again).
+ */
+export async function putPreferences(token: string, muted: readonly string[], f: Fetch = fetch): Promise<NotificationPreferences> {
+  const res = await f(preferencesPath, {
+    method: "PUT",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json", Accept: "application/json" },
+    body: JSON.stringify({ muted_kinds: muted }),
+  });
+  if (!res.ok) await fail(res);
+  return (await res.json()) as NotificationPreferences;
+}
+
 export const money = (minor: number, currency: string) =>
   new Intl.NumberFormat(undefined, { style: "currency", currency }).format(minor / 100);

@@ -1,7 +1,13 @@
 // The inbox: the user channel's notifications, newest first, gap-free
 // (the client resumes from the last seq after a reconnect), with the
-// unread count and a read mark.
+// unread count and a read mark; and the user's preferences: the kinds
+// they muted, which the notifier then never makes (no seq, no push, not
+// unread; docs/websocket.md). Entries already in the inbox stay.
+import { memo, useCallback } from "react";
 import { Link } from "react-router";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { getPreferences, putPreferences, type NotificationPreferences } from "../api";
+import { useSession } from "../auth";
 import { useInbox, useLiveStore, useReadSeq, useUnread } from "../live/hooks";
 
 export default function Notifications() {
@@ -17,6 +23,7 @@ export default function Notifications() {
       <button type="button" disabled={unread === 0} onClick={() => store.markRead(inbox[0]?.seq ?? 0)}>
         Mark all read
       </button>
+      <Preferences />
       <ol className="inbox" id="inbox">
         {inbox.map((n) => {
           const d = n.event.data;
@@ -41,3 +48,42 @@ export default function Notifications() {
     </section>
   );
 }
+
+const preferencesKey = ["notification-preferences"] as const;
+
+/** A checkbox per notification kind: checked is "notify me". */
+const Preferences = memo(function Preferences() {
+  const session = useSession();
+  const qc = useQueryClient();
+  const q = useQuery({ queryKey: preferencesKey, queryFn: ({ signal }) => getPreferences(session.token, signal) });
+  const save = useMutation({
+    mutationFn: (muted: string[]) => putPreferences(session.token, muted),
+    onSuccess: (p) => qc.setQueryData<NotificationPreferences>(preferencesKey, p),
+  });
+  const muted = q.data?.muted_kinds;
+  const { mutate } = save;
+  const toggle = useCallback(
+    (kind: string, notify: boolean) => {
+      if (!muted) return;
+      mutate(notify ? muted.filter((k) => k !== kind) : [...muted, kind]);
+    },
+    [muted, mutate],
+  );
+  return (
+    <fieldset id="preferences" className="preferences" disabled={!q.data || save.isPending} aria-busy={save.isPending}>
+      <legend>Notify me about</legend>
+      {q.data?.kinds.map((kind) => (
+        <KindToggle key={kind} kind={kind} notify={!q.data.muted_kinds.includes(kind)} onToggle={toggle} />
+      ))}
+      {(q.error || save.error) && <p className="error">{(q.error ?? save.error)?.message}</p>}
+    </fieldset>
+  );
+});
+
+const KindToggle = memo(function KindToggle({ kind, notify, onToggle }: { kind: string; notify: boolean; onToggle: (kind: string, notify: boolean) => void }) {
+  return (
+    <label>
+      <input type="checkbox" data-kind={kind} checked={notify} onChange={(e) => onToggle(kind, e.target.checked)} /> {kind}
+    </label>
+  );
+});
