@@ -9,6 +9,34 @@ export type OrderId = Brand<string, "OrderId">;
 /** A customer's id. */
 export type CustomerId = Brand<string, "CustomerId">;
 
+/** com.tradewind.catalog.add_product_image.v1
+ * Command the gateway sends after storing an uploaded image and its thumbnails in the image Object Store. Subject: the SKU. */
+export interface CatalogAddProductImageV1 {
+  /** The original's size in bytes. */
+  bytes: number;
+  /** The original's type, sniffed from its bytes. */
+  content_type: "image/jpeg" | "image/png" | "image/webp";
+  /** Hex SHA-256 of the uploaded bytes: the image's address. */
+  hash: string;
+  /** The original's height in pixels. */
+  height: number;
+  /** Stock keeping unit; also the aggregate id (letters, digits, '_' and '-'). */
+  sku: string;
+  /** Resized copies, narrowest first, never wider than the original. */
+  thumbnails: Array<{
+    /** Height in pixels. */
+    height: number;
+    /** Path of the image on the gateway (immutable, content-addressed). */
+    url: string;
+    /** Width in pixels. */
+    width: number;
+  }>;
+  /** Path of the image on the gateway (immutable, content-addressed). */
+  url: string;
+  /** The original's width in pixels. */
+  width: number;
+}
+
 /** com.tradewind.catalog.category_upserted.v1
  * Event: a category's current name and parent. Subject: the category id. */
 export interface CatalogCategoryUpsertedV1 {
@@ -18,6 +46,34 @@ export interface CatalogCategoryUpsertedV1 {
   name: string;
   /** Parent category; absent for a root. */
   parent_id?: string;
+}
+
+/** com.tradewind.catalog.product_image_added.v1
+ * Event: a product shows an image. Subject: the SKU. */
+export interface CatalogProductImageAddedV1 {
+  /** The original's size in bytes. */
+  bytes: number;
+  /** The original's type, sniffed from its bytes. */
+  content_type: "image/jpeg" | "image/png" | "image/webp";
+  /** Hex SHA-256 of the uploaded bytes: the image's address. */
+  hash: string;
+  /** The original's height in pixels. */
+  height: number;
+  /** Stock keeping unit; also the aggregate id (letters, digits, '_' and '-'). */
+  sku: string;
+  /** Resized copies, narrowest first, never wider than the original. */
+  thumbnails: Array<{
+    /** Height in pixels. */
+    height: number;
+    /** Path of the image on the gateway (immutable, content-addressed). */
+    url: string;
+    /** Width in pixels. */
+    width: number;
+  }>;
+  /** Path of the image on the gateway (immutable, content-addressed). */
+  url: string;
+  /** The original's width in pixels. */
+  width: number;
 }
 
 /** com.tradewind.catalog.product_upserted.v1
@@ -470,7 +526,9 @@ export interface PaymentsVoidedV1 {
 
 /** The data type of every message type, by CloudEvent type. */
 export interface EventDataByType {
+  "com.tradewind.catalog.add_product_image.v1": CatalogAddProductImageV1;
   "com.tradewind.catalog.category_upserted.v1": CatalogCategoryUpsertedV1;
+  "com.tradewind.catalog.product_image_added.v1": CatalogProductImageAddedV1;
   "com.tradewind.catalog.product_upserted.v1": CatalogProductUpsertedV1;
   "com.tradewind.catalog.upsert_category.v1": CatalogUpsertCategoryV1;
   "com.tradewind.catalog.upsert_product.v1": CatalogUpsertProductV1;
