@@ -36,12 +36,6 @@ type RelayConfig struct {
 	// publishing them itself (Publisher.Commit); 0 relays every row. A row
 	// the relay takes anyway is published twice and deduplicated.
 	MinAge time.Duration
-	// VacuumAbove is the number of dead tuples in core.outbox past which
-	// the relay vacuums it (at most once per VacuumEvery), so the queue
-	// table stays small where autovacuum is off or lagging; 0: 10,000.
-	VacuumAbove int64
-	// VacuumEvery is how often the dead tuples are checked; 0: 10 s.
-	VacuumEvery time.Duration
 }
 
 func (c *RelayConfig) setDefaults() {
@@ -53,12 +47,6 @@ func (c *RelayConfig) setDefaults() {
 	}
 	if c.AckTimeout <= 0 {
 		c.AckTimeout = 10 * time.Second
-	}
-	if c.VacuumAbove <= 0 {
-		c.VacuumAbove = 10_000
-	}
-	if c.VacuumEvery <= 0 {
-		c.VacuumEvery = 10 * time.Second
 	}
 }
 
@@ -99,19 +87,12 @@ func (r *Relay) Wake() {
 // Published counts messages acknowledged by JetStream since start.
 func (r *Relay) Published() int64 { return r.published.Load() }
 
-// Run relays until ctx ends, on every sweep period and on Wake; it also
-// keeps core.outbox vacuumed (see RelayConfig.VacuumAbove).
+// Run relays until ctx ends, on every sweep period and on Wake. (The
+// deleted rows are vacuumed by store.Vacuumer, which the relay role runs.)
 func (r *Relay) Run(ctx context.Context) error {
 	t := time.NewTicker(r.cfg.Sweep)
 	defer t.Stop()
-	lastVacuum := time.Now()
 	for {
-		if time.Since(lastVacuum) >= r.cfg.VacuumEvery {
-			lastVacuum = time.Now()
-			if err := r.vacuum(ctx); err != nil && ctx.Err() == nil {
-				r.log.Warn("cannot vacuum the outbox", "err", err)
-			}
-		}
 		for {
 			n, err := r.Drain(ctx)
 			if err != nil {
@@ -132,23 +113,6 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// vacuum vacuums core.outbox when its dead tuples pass VacuumAbove.
-// Every published row is deleted, so without vacuum the table (and every
-// relay read) grows without bound where autovacuum is off or behind.
-func (r *Relay) vacuum(ctx context.Context) error {
-	var dead int64
-	err := r.pool.QueryRow(ctx, `SELECT coalesce(n_dead_tup, 0) FROM pg_stat_user_tables WHERE schemaname = 'core' AND relname = 'outbox'`).Scan(&dead)
-	if err != nil || dead < r.cfg.VacuumAbove {
-		return err
-	}
-	start := time.Now()
-	if _, err := r.pool.Exec(ctx, `VACUUM (SKIP_LOCKED) core.outbox`); err != nil {
-		return err
-	}
-	r.log.Debug("outbox vacuumed", "dead_tuples", dead, "took", time.Since(start))
-	return nil
 }
 
 type row struct {

@@ -144,8 +144,8 @@ func withProvider(ctx context.Context, databaseURL string, fn func(*goose.Provid
 // WarnIfAutovacuumOff logs a warning when the server runs without
 // autovacuum: Tradewind's queue-like tables (core.outbox, core.inbox) and
 // hot rows (stock, counters) then keep every dead row version, and scans
-// of them slow down until someone vacuums. The outbox relay vacuums
-// core.outbox itself; the rest needs autovacuum or a scheduled VACUUM.
+// of them slow down until someone vacuums. The relay role's Vacuumer
+// vacuums a table once it holds more dead row versions than live ones.
 func WarnIfAutovacuumOff(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 	var on string
 	if err := pool.QueryRow(ctx, `SHOW autovacuum`).Scan(&on); err != nil {
@@ -153,7 +153,7 @@ func WarnIfAutovacuumOff(ctx context.Context, pool *pgxpool.Pool, log *slog.Logg
 		return
 	}
 	if on != "on" {
-		log.Warn("PostgreSQL runs with autovacuum off: dead rows of Tradewind's tables accumulate (see tradewind_table_dead_tuples); turn it on or schedule VACUUM",
+		log.Warn("PostgreSQL runs with autovacuum off: Tradewind's relay role vacuums its own tables once they hold more dead rows than live ones (see tradewind_table_dead_tuples); turn autovacuum on for the rest of the database",
 			"autovacuum", on)
 	}
 }
