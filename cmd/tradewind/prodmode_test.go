@@ -92,7 +92,10 @@ func TestServeInProductionModeStartsWithASecretAndPrintsNoKey(t *testing.T) {
 	opsAddr := testenv.FreeAddr(t) // /readyz is on the operator listener
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	conn, err := pgx.Connect(ctx, testenv.DatabaseURL(t))
+	// A database of its own: the package's would carry a previous run's
+	// checkpoints into this run's new embedded NATS (go test -count=N).
+	dbURL := testenv.FreshDatabaseURL(t)
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +109,7 @@ func TestServeInProductionModeStartsWithASecretAndPrintsNoKey(t *testing.T) {
 
 	serve := exec.CommandContext(ctx, bin, "serve")
 	serve.Env = append(os.Environ(),
-		"DATABASE_URL="+testenv.DatabaseURL(t),
+		"DATABASE_URL="+dbURL,
 		"TRADEWIND_DATA_DIR="+dataDir,
 		"TRADEWIND_HTTP_ADDR=0.0.0.0:"+port,
 		"TRADEWIND_NATS_LISTEN="+testenv.FreeAddr(t),
