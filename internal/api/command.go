@@ -100,15 +100,8 @@ var idemKeyRE = func(k string) bool {
 func (s *Server) command(c *commandRoute) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		p, prob := s.authenticate(r)
-		if prob != nil {
-			writeProblem(w, r, prob)
-			return
-		}
-		setCaller(ctx, p.Caller)
-		if !p.Can(c.scope) {
-			writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
-				fmt.Sprintf("this caller lacks the %s scope", c.scope)))
+		p, ok := s.allowed(w, r, c.scope)
+		if !ok {
 			return
 		}
 		version, prob := negotiate(r, c)
@@ -290,6 +283,29 @@ func acceptsJSON(accept string) bool {
 }
 
 // authenticate reads "Authorization: Bearer <API key or JWT>".
+// signedIn authenticates r and records its caller for the access log; on
+// failure it writes the problem (401) and returns false.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request) (auth.Principal, bool) {
+	p, prob := s.authenticate(r)
+	if prob != nil {
+		writeProblem(w, r, prob)
+		return p, false
+	}
+	setCaller(r.Context(), p.Caller)
+	return p, true
+}
+
+// allowed is signedIn for a caller that must hold scope (403 otherwise).
+func (s *Server) allowed(w http.ResponseWriter, r *http.Request, scope string) (auth.Principal, bool) {
+	p, ok := s.signedIn(w, r)
+	if ok && !p.Can(scope) {
+		writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
+			fmt.Sprintf("this caller lacks the %s scope", scope)))
+		return p, false
+	}
+	return p, ok
+}
+
 func (s *Server) authenticate(r *http.Request) (auth.Principal, *Problem) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, ok := strings.Cut(h, " ")

@@ -70,15 +70,8 @@ var imageNamespace = uuid.MustParse("5c0d1e7a-8f42-4b6e-9a3c-1d2e4f6a8b0c")
 // the catalog: a product created a moment ago may still be 404.
 func (s *Server) uploadImage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	p, prob := s.authenticate(r)
-	if prob != nil {
-		writeProblem(w, r, prob)
-		return
-	}
-	setCaller(ctx, p.Caller)
-	if !p.Can(auth.ScopeCatalogWrite) {
-		writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
-			"this caller lacks the "+auth.ScopeCatalogWrite+" scope"))
+	p, ok := s.allowed(w, r, auth.ScopeCatalogWrite)
+	if !ok {
 		return
 	}
 	if acc := r.Header.Get("Accept"); acc != "" && !acceptsJSON(acc) {

@@ -11,12 +11,10 @@ import (
 // revoking twice is the same as once. API keys are revoked with
 // `tradewind keys revoke`, not here.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	p, prob := s.authenticate(r)
-	if prob != nil {
-		writeProblem(w, r, prob)
+	p, ok := s.signedIn(w, r)
+	if !ok {
 		return
 	}
-	setCaller(r.Context(), p.Caller)
 	if p.Kind != auth.KindUser {
 		writeProblem(w, r, problem(http.StatusBadRequest, "not-a-session", "Not a session",
 			"only access tokens have sessions to log out of").header("Authorization"))

@@ -37,12 +37,10 @@ type Preferences struct {
 // Idempotency-Key: a PUT replaces the whole list, so repeating it is
 // harmless. A muted kind is never made by the notifier (notifier/prefs).
 func (s *Server) preferences(w http.ResponseWriter, r *http.Request) {
-	p, prob := s.authenticate(r)
-	if prob != nil {
-		writeProblem(w, r, prob)
+	p, ok := s.signedIn(w, r)
+	if !ok {
 		return
 	}
-	setCaller(r.Context(), p.Caller)
 	if p.Kind != auth.KindUser || p.Subject == "" {
 		writeProblem(w, r, problem(http.StatusForbidden, "forbidden", "Forbidden",
 			"notification preferences belong to a user: sign in with an access token (an API key acts for no user)"))

@@ -2,20 +2,15 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
-	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/broker"
-	"github.com/tradewind/tradewind/internal/store"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
@@ -48,32 +43,7 @@ func TestDeadlineSweeperPublishesItsCancellations(t *testing.T) {
 		t.Fatal("serve exited before it started")
 	}
 
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	keys, _ := auth.NewKeys(pool)
-	key, _, err := keys.Create(ctx, auth.NewKeyInput{Name: "deadlines", Scopes: []string{auth.ScopeAll}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/v1/orders",
-		strings.NewReader(`{"customer_id":"c-deadline","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unit_price":700}]}`))
-	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "deadline-1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var acc map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&acc)
-	resp.Body.Close()
-	id, _ := acc["id"].(string)
-	if resp.StatusCode != http.StatusAccepted || id == "" {
-		t.Fatalf("place order: %d %v", resp.StatusCode, acc)
-	}
+	id, _, _ := placeOrder(t, ctx, dbURL, httpAddr, "c-deadline")
 
 	_, js := testenv.Connect(t, emb.URL)
 	stream, err := js.Stream(ctx, broker.StreamEvents)

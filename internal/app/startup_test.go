@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,10 +22,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/pflag"
 
-	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
-	"github.com/tradewind/tradewind/internal/store"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
@@ -122,36 +119,10 @@ func TestServeWaitsForNATS(t *testing.T) {
 	}
 
 	// A command placed now is handled: the order reaches the read model.
-	pool, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	keys, _ := auth.NewKeys(pool)
-	key, _, err := keys.Create(ctx, auth.NewKeyInput{Name: "startup", Scopes: []string{auth.ScopeAll}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+httpAddr+"/v1/orders",
-		strings.NewReader(`{"customer_id":"c-startup","currency":"EUR","lines":[{"sku":"SKU-1","quantity":1,"unit_price":700}]}`))
+	id, token, key := placeOrder(t, ctx, dbURL, httpAddr, "c-startup")
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v1/orders/%s?after=%s", httpAddr, id, token), nil)
 	req.Header.Set("Authorization", "Bearer "+key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "startup-1")
 	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var acc map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&acc)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("place order: %d %v", resp.StatusCode, acc)
-	}
-	id, _ := acc["id"].(string)
-	token, _ := acc["position"].(string)
-	req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v1/orders/%s?after=%s", httpAddr, id, token), nil)
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
