@@ -59,7 +59,10 @@ func baseConfig(t *testing.T, natsURL string, roles ...string) config.Config {
 		t.Fatal(err)
 	}
 	cfg.NATSURL = natsURL
-	cfg.DatabaseURL = testenv.DatabaseURL(t)
+	// A database of its own for the test's new NATS: the package's would
+	// carry a previous run's checkpoints into a stream that does not hold
+	// their events (go test -count=N).
+	cfg.DatabaseURL = testenv.FreshDatabaseURL(t)
 	cfg.DataDir = t.TempDir()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.Roles = roles
@@ -102,13 +105,10 @@ func TestBrowserSeesOrdersNotifiedAcrossAWebSocketServerRestart(t *testing.T) {
 	// The page orders through the gateway (POST /v1/orders on its own
 	// origin: the api role beside ws), which prices the order from the
 	// catalog read model (the projections role): the demo's product must
-	// be in it. The database is the package's, so the projections start
-	// from position 0 of this test's stream.
-	pool := testenv.Pool(t)
-	if _, err := pool.Exec(context.Background(), `UPDATE public.projection_checkpoints SET last_seq = 0`); err != nil {
-		t.Fatal(err)
-	}
-	serve(t, baseConfig(t, emb.URL, "orders", "notifier", "relay", "projections"))
+	// be in it. Both processes share the test's fresh database.
+	cfg := baseConfig(t, emb.URL, "orders", "notifier", "relay", "projections")
+	pool := testenv.PoolOn(t, cfg.DatabaseURL)
+	serve(t, cfg)
 	_, js := testenv.Connect(t, emb.URL)
 	product, err := events.New(events.ProductUpsertedV1, web.DemoSKU, events.Product{SKU: web.DemoSKU, Name: "Kite", Price: 1250, Currency: "EUR"})
 	if err != nil {
@@ -123,6 +123,7 @@ func TestBrowserSeesOrdersNotifiedAcrossAWebSocketServerRestart(t *testing.T) {
 		return n == 1
 	})
 	wsCfg := baseConfig(t, emb.URL, "ws", "api")
+	wsCfg.DatabaseURL = cfg.DatabaseURL
 	wsCfg.HTTPAddr = testenv.FreeAddr(t)
 	stopWS := serve(t, wsCfg)
 
