@@ -184,7 +184,7 @@ try {
   opsPage.on("console", (m) => console.error(`[ops] ${m.text()}`));
   opsPage.on("pageerror", (e) => console.error(`[ops] page error: ${e.message}`));
   await opsPage.addInitScript(() => {
-    const perf = (window.__perf = { longest: 0, longTasks: 0, frames: 0, measuring: false, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    const perf = (window.__perf = { longest: 0, longTasks: 0, frames: 0, measuring: false, tasks: [], maxScriptMs: 0, scriptMs: 0, longestFrame: null });
     new PerformanceObserver((list) => {
       if (!perf.measuring) return;
       for (const e of list.getEntries()) {
@@ -202,6 +202,20 @@ try {
           const script = (e.scripts ?? []).reduce((s, x) => s + x.duration, 0);
           perf.maxScriptMs = Math.max(perf.maxScriptMs, script);
           perf.scriptMs += script;
+          // What the longest frame was: its scripts (who called them, in
+          // which function), their forced layouts, and the render after.
+          if (!perf.longestFrame || e.duration > perf.longestFrame.ms) {
+            const tail = (u) => String(u ?? "").split("/").pop();
+            perf.longestFrame = {
+              ms: Math.round(e.duration), blockingMs: Math.round(e.blockingDuration ?? 0), scriptMs: Math.round(script),
+              renderMs: e.renderStart ? Math.round(e.startTime + e.duration - e.renderStart) : 0,
+              styleLayoutMs: e.styleAndLayoutStart ? Math.round(e.startTime + e.duration - e.styleAndLayoutStart) : 0,
+              scripts: [...(e.scripts ?? [])].sort((a, b) => b.duration - a.duration).slice(0, 4).map((x) => ({
+                ms: Math.round(x.duration), invoker: x.invoker, fn: x.sourceFunctionName, src: tail(x.sourceURL),
+                forcedLayoutMs: Math.round(x.forcedStyleAndLayoutDuration ?? 0),
+              })),
+            };
+          }
         }
       }).observe({ type: "long-animation-frame" });
     } catch {}
@@ -283,13 +297,14 @@ try {
   await opsPage.waitForTimeout(5000);
   const idle = await opsPage.evaluate(() => {
     const p = window.__perf;
-    const out = { longest: p.longest, longTasks: p.longTasks, fps: p.frames / 5 };
-    Object.assign(p, { longest: 0, longTasks: 0, frames: 0, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    const out = { longest: p.longest, longTasks: p.longTasks, fps: p.frames / 5, longestFrame: p.longestFrame };
+    Object.assign(p, { longest: 0, longTasks: 0, frames: 0, tasks: [], maxScriptMs: 0, scriptMs: 0, longestFrame: null });
     return out;
   });
   figures.idleLongestTaskMs = idle.longest;
   figures.idleLongTasks = idle.longTasks;
   figures.idleFps = idle.fps;
+  figures.idleLongestFrame = idle.longestFrame;
   const c0 = await cpu();
   if (process.env.CONSOLE_PROFILE) {
     await cdp.send("Profiler.enable");
@@ -324,7 +339,9 @@ try {
   figures.longTaskMs = perf.tasks;
   figures.maxScriptMsInALongFrame = Math.round(perf.maxScriptMs);
   figures.scriptMsInLongFrames = Math.round(perf.scriptMs);
+  figures.longestFrame = perf.longestFrame;
   figures.flushes = await opsPage.evaluate(() => window.tradewindLive?.flushes ?? 0);
+  figures.publishes = await opsPage.evaluate(() => window.tradewindLive?.publishes ?? 0);
   await opsPage.screenshot({ path: `${shots}/console-ops.png` });
   console.log(`PASS ${JSON.stringify(figures)}`);
 } catch (e) {
