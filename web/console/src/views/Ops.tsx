@@ -65,8 +65,10 @@ const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: numb
  * The feed, newest first. The store publishes it at most every
  * LiveStore.opsEveryMs (nobody reads 500 rows a second); FeedList draws
  * it in an interruptible background render (useDeferredValue) that
- * yields to input. FeedList reads no external store, so that background
- * render is never thrown away and redone synchronously for tearing.
+ * yields to input. Hazard: a store that changed during a background
+ * render makes React redo that render synchronously ("teared render"),
+ * so the store read here must not change every frame — it changes only
+ * at a publish — and FeedList itself reads no store.
  */
 function Feed() {
   const feed = useDeferredValue(useOps().feed);
