@@ -310,6 +310,13 @@ try {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.start");
   }
+  // CONSOLE_TRACE=file: a Chromium trace of the stream (chrome://tracing,
+  // or the DevTools Performance panel); its tasks carry both wall-clock
+  // (dur) and thread CPU time (tdur), which tells a long task of work
+  // from one of waiting for a core.
+  if (process.env.CONSOLE_TRACE) {
+    await browser.startTracing(opsPage, { categories: ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "blink"] });
+  }
   const s0 = Date.now();
   console.log("stream");
   const sent = /^sent (\d+)$/.exec(await nextLine());
@@ -322,6 +329,7 @@ try {
     const { profile } = await cdp.send("Profiler.stop");
     (await import("node:fs")).writeFileSync(process.env.CONSOLE_PROFILE, JSON.stringify(profile));
   }
+  if (process.env.CONSOLE_TRACE) (await import("node:fs")).writeFileSync(process.env.CONSOLE_TRACE, await browser.stopTracing());
   figures.mainThreadCpuS = Number((c1.thread - c0.thread).toFixed(2));
   figures.scriptS = Number((c1.script - c0.script).toFixed(2));
   figures.styleLayoutS = Number((c1.layout - c0.layout).toFixed(2));
