@@ -64,12 +64,17 @@ type consoleFigures struct {
 	LongTasks       int      `json:"longTasks"`
 	FPS             float64  `json:"fps"`
 	Flushes         int      `json:"flushes"`
-	IdleLongestMs   float64  `json:"idleLongestTaskMs"`
-	IdleLongTasks   int      `json:"idleLongTasks"`
-	MainThreadCPU   float64  `json:"mainThreadCpuS"`
-	ScriptS         float64  `json:"scriptS"`
-	StyleLayoutS    float64  `json:"styleLayoutS"`
-	Thumbnail       struct {
+	Publishes       int      `json:"publishes"`
+	// What the longest animation frame was (Long Animation Frames API):
+	// its scripts with their invokers, its render and layout.
+	LongestFrame     json.RawMessage `json:"longestFrame"`
+	IdleLongestFrame json.RawMessage `json:"idleLongestFrame"`
+	IdleLongestMs    float64         `json:"idleLongestTaskMs"`
+	IdleLongTasks    int             `json:"idleLongTasks"`
+	MainThreadCPU    float64         `json:"mainThreadCpuS"`
+	ScriptS          float64         `json:"scriptS"`
+	StyleLayoutS     float64         `json:"styleLayoutS"`
+	Thumbnail        struct {
 		Src, Srcset, Loading, Decoding, Sizes string
 	} `json:"thumbnail"`
 	ImageRefused string `json:"imageRefused"`
@@ -197,9 +202,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	summary := fmt.Sprintf("console e2e: order confirmed live %d ms after the click; ops feed: %d/%d notifications in %.1f s, "+
 		"longest task %.0f ms (%d over 50 ms), %.1f frames/s, main thread CPU %.2f s (script %.2f s, style+layout %.2f s), "+
-		"%d store flushes, %d feed rows in the DOM; idle page before: longest task %.0f ms (%d over 50 ms); load average %.1f; screenshots in %s",
+		"%d store flushes, %d ops publishes, %d feed rows in the DOM; idle page before: longest task %.0f ms (%d over 50 ms); load average %.1f; "+
+		"longest frame %s; idle longest frame %s; screenshots in %s",
 		f.ConfirmedLiveMs, f.Received, f.Streamed, f.Seconds, f.LongestTaskMs, f.LongTasks, f.FPS, f.MainThreadCPU, f.ScriptS,
-		f.StyleLayoutS, f.Flushes, f.FeedRowsInDOM, f.IdleLongestMs, f.IdleLongTasks, load, shots)
+		f.StyleLayoutS, f.Flushes, f.Publishes, f.FeedRowsInDOM, f.IdleLongestMs, f.IdleLongTasks, load, f.LongestFrame, f.IdleLongestFrame, shots)
 	t.Log(summary)
 	fmt.Println(summary)
 	if f.Received < f.Streamed {
@@ -210,25 +216,22 @@ func TestConsoleInBrowser(t *testing.T) {
 	if busy := f.MainThreadCPU / f.Seconds; busy > 0.5 {
 		t.Errorf("the page's main thread was busy %.0f%% of the stream", busy*100)
 	}
-	// A task's wall-clock duration depends on how fast the machine is
-	// today, so the 50 ms budget is a benchmark's bar, enforced only when
-	// asked (TRADEWIND_PERF_STRICT=1, on a machine of its own); the test
-	// always reports the figure.
-	strict := os.Getenv("TRADEWIND_PERF_STRICT") == "1"
-	switch busy := float64(runtime.NumCPU()) * 2; {
+	// The 50 ms budget is judged unless the machine is visibly starving
+	// the browser: the same page idle just before already had a task over
+	// the budget, or the machine ran more than two runnable jobs per CPU
+	// around the stream (shared cores). Then a task's wall-clock duration
+	// says nothing about the page, and the test says why it did not judge.
+	switch overloaded := float64(runtime.NumCPU()) * 2; {
 	case f.LongestTaskMs <= longTaskBudget:
-	case !strict || f.IdleLongestMs > longTaskBudget || load > busy:
-		// The same page idle already had long tasks, or the machine ran
-		// more than two runnable jobs per CPU: other work is starving the
-		// browser (shared cores), and a task's wall-clock duration then
-		// says nothing about the page. CI runs on a machine of its own.
-		msg := fmt.Sprintf("longest task %.0f ms over the %.0f ms budget, not judged (TRADEWIND_PERF_STRICT=%v; load average %.1f on %d CPUs; "+
-			"the idle page's longest task %.0f ms); the CPU bound above held",
-			f.LongestTaskMs, longTaskBudget, strict, load, runtime.NumCPU(), f.IdleLongestMs)
+	case f.IdleLongestMs > longTaskBudget || load > overloaded:
+		msg := fmt.Sprintf("longest task %.0f ms over the %.0f ms budget, not judged: load average %.1f on %d CPUs (judged up to %.0f), "+
+			"the idle page's longest task %.0f ms; the CPU bound above held",
+			f.LongestTaskMs, longTaskBudget, load, runtime.NumCPU(), overloaded, f.IdleLongestMs)
 		t.Log(msg)
 		fmt.Println(msg)
 	default:
-		t.Errorf("longest task %.0f ms, budget %.0f ms", f.LongestTaskMs, longTaskBudget)
+		t.Errorf("longest task %.0f ms, budget %.0f ms (load average %.1f on %d CPUs; the idle page's longest task %.0f ms); longest frame %s",
+			f.LongestTaskMs, longTaskBudget, load, runtime.NumCPU(), f.IdleLongestMs, f.LongestFrame)
 	}
 	if f.RowsAfterScroll < 2*20+1 {
 		t.Errorf("%d orders after scrolling, want the third page", f.RowsAfterScroll)

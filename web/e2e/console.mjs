@@ -184,7 +184,7 @@ try {
   opsPage.on("console", (m) => console.error(`[ops] ${m.text()}`));
   opsPage.on("pageerror", (e) => console.error(`[ops] page error: ${e.message}`));
   await opsPage.addInitScript(() => {
-    const perf = (window.__perf = { longest: 0, longTasks: 0, frames: 0, measuring: false, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    const perf = (window.__perf = { longest: 0, longTasks: 0, frames: 0, measuring: false, tasks: [], maxScriptMs: 0, scriptMs: 0, longestFrame: null });
     new PerformanceObserver((list) => {
       if (!perf.measuring) return;
       for (const e of list.getEntries()) {
@@ -202,6 +202,20 @@ try {
           const script = (e.scripts ?? []).reduce((s, x) => s + x.duration, 0);
           perf.maxScriptMs = Math.max(perf.maxScriptMs, script);
           perf.scriptMs += script;
+          // What the longest frame was: its scripts (who called them, in
+          // which function), their forced layouts, and the render after.
+          if (!perf.longestFrame || e.duration > perf.longestFrame.ms) {
+            const tail = (u) => String(u ?? "").split("/").pop();
+            perf.longestFrame = {
+              ms: Math.round(e.duration), blockingMs: Math.round(e.blockingDuration ?? 0), scriptMs: Math.round(script),
+              renderMs: e.renderStart ? Math.round(e.startTime + e.duration - e.renderStart) : 0,
+              styleLayoutMs: e.styleAndLayoutStart ? Math.round(e.startTime + e.duration - e.styleAndLayoutStart) : 0,
+              scripts: [...(e.scripts ?? [])].sort((a, b) => b.duration - a.duration).slice(0, 4).map((x) => ({
+                ms: Math.round(x.duration), invoker: x.invoker, fn: x.sourceFunctionName, src: tail(x.sourceURL),
+                forcedLayoutMs: Math.round(x.forcedStyleAndLayoutDuration ?? 0),
+              })),
+            };
+          }
         }
       }).observe({ type: "long-animation-frame" });
     } catch {}
@@ -283,17 +297,25 @@ try {
   await opsPage.waitForTimeout(5000);
   const idle = await opsPage.evaluate(() => {
     const p = window.__perf;
-    const out = { longest: p.longest, longTasks: p.longTasks, fps: p.frames / 5 };
-    Object.assign(p, { longest: 0, longTasks: 0, frames: 0, tasks: [], maxScriptMs: 0, scriptMs: 0 });
+    const out = { longest: p.longest, longTasks: p.longTasks, fps: p.frames / 5, longestFrame: p.longestFrame };
+    Object.assign(p, { longest: 0, longTasks: 0, frames: 0, tasks: [], maxScriptMs: 0, scriptMs: 0, longestFrame: null });
     return out;
   });
   figures.idleLongestTaskMs = idle.longest;
   figures.idleLongTasks = idle.longTasks;
   figures.idleFps = idle.fps;
+  figures.idleLongestFrame = idle.longestFrame;
   const c0 = await cpu();
   if (process.env.CONSOLE_PROFILE) {
     await cdp.send("Profiler.enable");
     await cdp.send("Profiler.start");
+  }
+  // CONSOLE_TRACE=file: a Chromium trace of the stream (chrome://tracing,
+  // or the DevTools Performance panel); its tasks carry both wall-clock
+  // (dur) and thread CPU time (tdur), which tells a long task of work
+  // from one of waiting for a core.
+  if (process.env.CONSOLE_TRACE) {
+    await browser.startTracing(opsPage, { categories: ["toplevel", "devtools.timeline", "disabled-by-default-devtools.timeline", "v8", "blink"] });
   }
   const s0 = Date.now();
   console.log("stream");
@@ -307,6 +329,7 @@ try {
     const { profile } = await cdp.send("Profiler.stop");
     (await import("node:fs")).writeFileSync(process.env.CONSOLE_PROFILE, JSON.stringify(profile));
   }
+  if (process.env.CONSOLE_TRACE) (await import("node:fs")).writeFileSync(process.env.CONSOLE_TRACE, await browser.stopTracing());
   figures.mainThreadCpuS = Number((c1.thread - c0.thread).toFixed(2));
   figures.scriptS = Number((c1.script - c0.script).toFixed(2));
   figures.styleLayoutS = Number((c1.layout - c0.layout).toFixed(2));
@@ -324,7 +347,9 @@ try {
   figures.longTaskMs = perf.tasks;
   figures.maxScriptMsInALongFrame = Math.round(perf.maxScriptMs);
   figures.scriptMsInLongFrames = Math.round(perf.scriptMs);
+  figures.longestFrame = perf.longestFrame;
   figures.flushes = await opsPage.evaluate(() => window.tradewindLive?.flushes ?? 0);
+  figures.publishes = await opsPage.evaluate(() => window.tradewindLive?.publishes ?? 0);
   await opsPage.screenshot({ path: `${shots}/console-ops.png` });
   console.log(`PASS ${JSON.stringify(figures)}`);
 } catch (e) {

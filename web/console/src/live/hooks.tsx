@@ -62,9 +62,10 @@ export function useInbox() {
   return useSyncExternalStore(s.subscribe, s.getInbox);
 }
 
+/** The ops feed, counters and throughput; re-renders at most once per LiveStore.opsEveryMs. */
 export function useOps() {
   const s = useLiveStore();
-  return useSyncExternalStore(s.subscribe, s.getOps);
+  return useSyncExternalStore(s.subscribeOps, s.getOps);
 }
 
 export function useConnection() {

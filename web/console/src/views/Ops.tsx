@@ -1,10 +1,10 @@
 // Live operations: every order notification as it happens (ops.orders),
 // virtualized; counters per kind and the throughput of the last minute;
 // consumers with their lag; dead letters to show, replay and purge.
-import { memo, useCallback, useDeferredValue, useEffect, useRef, useState } from "react";
+import { memo, useCallback, useDeferredValue, useRef, useState, type MouseEvent } from "react";
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
-import { Link } from "react-router";
+import { useNavigate } from "react-router";
 import { useOps } from "../live/hooks";
 import type { FeedItem } from "../live/store";
 import { Sparkline } from "../components/Sparkline";
@@ -47,29 +47,6 @@ function Counters() {
 }
 
 const rowHeight = 28;
-/** How often the feed's rows are redrawn: nobody reads 500 rows a second,
- * and redrawing every frame would be most of the page's work. */
-export const feedRefreshMs = 250;
-
-/** value, at most once per ms (the latest one, at the end of each period). */
-export function useThrottled<T>(value: T, ms: number): T {
-  const [shown, setShown] = useState(value);
-  const last = useRef(0);
-  useEffect(() => {
-    const wait = last.current + ms - Date.now();
-    const show = () => {
-      last.current = Date.now();
-      setShown(value);
-    };
-    if (wait <= 0) {
-      show();
-      return;
-    }
-    const t = setTimeout(show, wait);
-    return () => clearTimeout(t);
-  }, [value, ms]);
-  return shown;
-}
 const fixedRowHeight = () => rowHeight;
 
 const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: number }) {
@@ -78,21 +55,44 @@ const FeedRow = memo(function FeedRow({ item, top }: { item: FeedItem; top: numb
       <span className="t">{item.clock}</span>
       <span className={`k ${item.kind.replace(".", "-")}`}>{item.kind}</span>
       <span className="u">{item.user}</span>
-      <Link to={`/orders/${item.orderId}`}>{item.orderId.slice(0, 8)}</Link>
+      <a href={`/orders/${item.orderId}`}>{item.orderId.slice(0, 8)}</a>
       <span className="title">{item.title}</span>
     </div>
   );
 });
 
 /**
- * The feed, newest first; only the visible rows are in the DOM. The rows
- * are redrawn at most every feedRefreshMs, in an interruptible background
- * render (useDeferredValue) that yields to input; the counters above
- * follow every frame.
+ * The feed, newest first. The store publishes it at most every
+ * LiveStore.opsEveryMs (nobody reads 500 rows a second); FeedList draws
+ * it in an interruptible background render (useDeferredValue) that
+ * yields to input. Hazard: a store that changed during a background
+ * render makes React redo that render synchronously ("teared render"),
+ * so the store read here must not change every frame — it changes only
+ * at a publish — and FeedList itself reads no store.
  */
 function Feed() {
-  const feed = useDeferredValue(useThrottled(useOps().feed, feedRefreshMs));
+  const feed = useDeferredValue(useOps().feed);
+  return <FeedList feed={feed} />;
+}
+
+/**
+ * The visible rows only (about 20 in the DOM whatever the count). Rows
+ * are plain links and one handler on the list routes their clicks: a
+ * router Link per row would cost its hooks for every row at every
+ * publish, as the newest-first rows all shift.
+ */
+const FeedList = memo(function FeedList({ feed }: { feed: readonly FeedItem[] }) {
   const parent = useRef<HTMLDivElement>(null);
+  const navigate = useNavigate();
+  const onClick = useCallback(
+    (e: MouseEvent<HTMLDivElement>) => {
+      const a = (e.target as Element).closest("a");
+      if (!a || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      void navigate(a.getAttribute("href")!);
+    },
+    [navigate],
+  );
   // Stable callbacks: the virtualizer recomputes its measurements when
   // they change, so only a new feed (not a re-render) costs that.
   const getItemKey = useCallback((i: number) => feed[feed.length - 1 - i]!.id, [feed]);
@@ -104,7 +104,7 @@ function Feed() {
     getItemKey,
   });
   return (
-    <div ref={parent} className="feed" id="feed" data-count={feed.length}>
+    <div ref={parent} className="feed" id="feed" data-count={feed.length} onClick={onClick}>
       <div style={{ height: v.getTotalSize(), position: "relative" }}>
         {v.getVirtualItems().map((r) => {
           const item = feed[feed.length - 1 - r.index]!;
@@ -113,7 +113,7 @@ function Feed() {
       </div>
     </div>
   );
-}
+});
 
 interface ConsumerInfo {
   stream: string;

@@ -1,1 +1,0 @@
-import{u as r,Q as u}from"./c-api-cpLDYCCQ.js";function a(e,s){return r(e,u)}export{a as u};
