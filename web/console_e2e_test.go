@@ -218,10 +218,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	// The 50 ms budget is judged unless the machine is visibly starving
 	// the browser: the same page idle just before already had a task over
-	// the budget, or the machine ran more than two runnable jobs per CPU
-	// around the stream (shared cores). Then a task's wall-clock duration
+	// the budget, or the machine ran more than one runnable job per CPU
+	// around the stream (shared cores: make test runs other packages'
+	// servers beside this one, and a task waiting for a core is not the
+	// page's work). Then a task's wall-clock duration
 	// says nothing about the page, and the test says why it did not judge.
-	switch overloaded := float64(runtime.NumCPU()) * 2; {
+	switch overloaded := float64(runtime.NumCPU()); {
 	case f.LongestTaskMs <= longTaskBudget:
 	case f.IdleLongestMs > longTaskBudget || load > overloaded:
 		msg := fmt.Sprintf("longest task %.0f ms over the %.0f ms budget, not judged: load average %.1f on %d CPUs (judged up to %.0f), "+
