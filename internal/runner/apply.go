@@ -127,7 +127,8 @@ var errHandlerFailed = errors.New("a handler failed")
 // publishes what it wrote to the outbox.
 //
 // The fast path uses no savepoints: one statement records every inbox row,
-// the handlers run, one statement writes every outbox row. A savepoint per
+// the handlers run, and the saga log and outbox rows they queued go in one
+// pipelined round trip before commit (pgtx.Tail). A savepoint per
 // message costs round trips and, past 64 in one transaction, overflows
 // PostgreSQL's per-backend subtransaction cache, which slows every other
 // session's snapshots. Only when a handler fails is the fast transaction

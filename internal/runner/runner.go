@@ -3,14 +3,18 @@
 //
 // The protocol, per batch of messages from one durable pull consumer:
 //
-//  1. open one transaction; for each message, under a savepoint, insert
-//     (consumer, event id) into core.inbox — a conflict means the message
-//     was applied before, so it is skipped;
-//  2. otherwise call the handler with the transaction; the events it
-//     returns go into core.outbox in the same transaction;
-//  3. commit, then ack. A message whose handler fails rolls back only its
-//     savepoint and is nak'ed with backoff; after MaxDeliver attempts, or at
-//     once for invalid input and permanent errors, it is dead-lettered.
+//  1. open one transaction; insert (consumer, event id) of every message
+//     into core.inbox — a conflict means the message was applied before,
+//     so it is skipped (an Idempotent handler keeps no inbox: it makes a
+//     redelivery a no-op itself);
+//  2. otherwise call the handlers with the transaction (set-based where
+//     they can); the events they return go into core.outbox in the same
+//     transaction;
+//  3. commit, publish the outbox rows, then ack. When a handler fails the
+//     transaction is redone with a savepoint per message, so a failing
+//     message rolls back only its savepoint and is nak'ed with backoff;
+//     after MaxDeliver attempts, or at once for invalid input and permanent
+//     errors, it is dead-lettered.
 //
 // A crash before commit loses nothing (redelivery); a crash after commit and
 // before ack redelivers a message whose inbox row makes it a no-op. Handlers
