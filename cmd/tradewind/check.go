@@ -14,6 +14,7 @@ import (
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/checker"
 	"github.com/tradewind/tradewind/internal/config"
+	"github.com/tradewind/tradewind/internal/retry"
 	"github.com/tradewind/tradewind/internal/store"
 )
 
@@ -158,10 +159,8 @@ func runUntilClean(ctx context.Context, c *checker.Checker, wait time.Duration, 
 				len(rep.Violations), rep.PendingOrders, wait)
 			said = true
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 2*time.Second) {
 			return rep, nil
-		case <-time.After(2 * time.Second):
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/checker"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // quietRounds is how many consecutive observations must find the system
@@ -41,10 +42,8 @@ func WaitQuiescent(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Po
 		if quiet == quietRounds {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 100*time.Millisecond) {
 			return fmt.Errorf("waiting for the system to be at rest: %w (%s)", ctx.Err(), why)
-		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -337,13 +337,11 @@ func poll(ctx context.Context, what string, cond func(context.Context) (bool, er
 		if err != nil {
 			last = err
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 50*time.Millisecond) {
 			if last != nil {
 				return fmt.Errorf("waiting for %s: %w (last error: %v)", what, ctx.Err(), last)
 			}
 			return fmt.Errorf("waiting for %s: %w", what, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

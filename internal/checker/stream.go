@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/internal/broker"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // StreamEvent is one message of the EVENTS stream as the checks see it.
@@ -59,8 +60,7 @@ func ReadStream(ctx context.Context, js jetstream.JetStream) ([]StreamEvent, err
 			return false
 		}
 		retries++
-		time.Sleep(time.Duration(retries) * 50 * time.Millisecond)
-		return true
+		return retry.Sleep(ctx, time.Duration(retries)*50*time.Millisecond)
 	}
 	for {
 		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))

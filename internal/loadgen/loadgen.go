@@ -269,10 +269,7 @@ func (g *Generator) placeMain(ctx context.Context, mix Mix) (timeouts int, err e
 		}
 		// The window lasts its full length even when the last order
 		// came earlier: the breaker must see the outage.
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Until(outageUntil)):
-		}
+		retry.Sleep(ctx, time.Until(outageUntil))
 		g.setOutage(ctx, provider.OutageOff)
 	}()
 	for i := 0; ; i++ {
@@ -340,13 +337,7 @@ func (g *Generator) pace(ctx context.Context, start time.Time, i int) error {
 		return ctx.Err()
 	}
 	at := start.Add(time.Duration(float64(i) / g.cfg.Rate * float64(time.Second)))
-	if d := time.Until(at); d > 0 {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(d):
-		}
-	}
+	retry.Sleep(ctx, time.Until(at))
 	return ctx.Err()
 }
 
@@ -400,10 +391,8 @@ func (g *Generator) launch(ctx context.Context, sem chan struct{}, c Class) erro
 		if c != Cancel {
 			return
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, cancelDelay) {
 			return
-		case <-time.After(cancelDelay):
 		}
 		cancel, err := events.New(events.CancelOrderV1, "", events.CancelOrder{OrderID: o.id}, events.WithSource(Source), withPartition(o.id))
 		if err == nil {
@@ -462,10 +451,8 @@ func (g *Generator) waitDone(ctx context.Context, sel func(*order) bool) error {
 			}
 			return nil
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 50*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

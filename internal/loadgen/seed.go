@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // The catalogue a run seeds. Every id carries the run id, so runs never
@@ -121,10 +122,8 @@ func (g *Generator) seed(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("seed: %d SKUs still not restocked after %s: is the inventory role running?", left, g.cfg.SeedWait)
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, 50*time.Millisecond) {
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

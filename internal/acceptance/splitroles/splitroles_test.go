@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tradewind/tradewind/internal/acceptance"
+	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/checker"
 	"github.com/tradewind/tradewind/internal/provider"
@@ -36,8 +37,8 @@ type process struct {
 	// consumers are the prefixes of the durable consumers it must run
 	// (and no others): the proof that the roles really are split.
 	consumers []string
-	httpAddr  string
-	opsAddr   string // the operator listener: /readyz, /metrics
+	dataDir   string
+	opsAddr   string // the operator listener (/readyz, /metrics), from the state file
 }
 
 // TestSagaWithRolesSplitAcrossThreeProcesses: every order reaches the
@@ -65,7 +66,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		{name: "C", roles: []string{"payments", "projections", "relay"}, consumers: []string{"payments", "projection"}},
 	}
 	for _, p := range procs {
-		p.httpAddr, p.opsAddr = testenv.FreeAddr(t), testenv.FreeAddr(t)
+		p.dataDir = t.TempDir()
 		serve(t, bin, p, []string{
 			"DATABASE_URL=" + dbURL,
 			"NATS_URL=" + nats.URL,
@@ -198,9 +199,11 @@ func serve(t *testing.T, bin string, p *process, env []string) {
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = append(os.Environ(), append(env,
 		"TRADEWIND_ROLES="+strings.Join(p.roles, ","),
-		"TRADEWIND_DATA_DIR="+t.TempDir(),
-		"TRADEWIND_HTTP_ADDR="+p.httpAddr,
-		"TRADEWIND_OPS_ADDR="+p.opsAddr,
+		// Ports the kernel picks: a port found free and released first may
+		// be taken by another package's test before serve binds it.
+		"TRADEWIND_DATA_DIR="+p.dataDir,
+		"TRADEWIND_HTTP_ADDR=127.0.0.1:0",
+		"TRADEWIND_OPS_ADDR=127.0.0.1:0",
 		"TRADEWIND_LOG_LEVEL=warn",
 	)...)
 	lw := &logWriter{t: t, prefix: "serve " + p.name + ": "}
@@ -216,12 +219,19 @@ func serve(t *testing.T, bin string, p *process, env []string) {
 	})
 }
 
-// waitReady waits for p's /readyz and checks that it runs exactly the
-// consumers of its roles.
+// waitReady waits for p's state file (which names its operator listener)
+// and /readyz, and checks that it runs exactly the consumers of its roles.
 func waitReady(t *testing.T, p *process) {
 	t.Helper()
 	var checks map[string]string
 	testenv.Eventually(t, 60*time.Second, "serve "+p.name+" ready", func() bool {
+		if p.opsAddr == "" {
+			st, err := app.ReadState(p.dataDir)
+			if err != nil || st.OpsURL == "" {
+				return false
+			}
+			p.opsAddr = strings.TrimPrefix(st.OpsURL, "http://")
+		}
 		resp, err := http.Get("http://" + p.opsAddr + "/readyz")
 		if err != nil {
 			return false
