@@ -86,31 +86,41 @@ const (
 )
 
 func main() {
-	if len(os.Args) > 2 && os.Args[1] == "nats-server" {
-		if err := natsServer(os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "nats-server:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] == "publisher" {
-		if err := publisherMain(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "publisher:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] == "tw-server" {
-		if err := twServer(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "tw-server:", err)
-			os.Exit(1)
-		}
+	if child(os.Args[1:]) {
 		return
 	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "wsbench:", err)
 		os.Exit(1)
 	}
+}
+
+// child runs the mode a child process of the benchmark was started in
+// (its NATS server, the publisher, Tradewind's ws server) and reports
+// whether args named one; a child exits on error.
+func child(args []string) bool {
+	if len(args) > 1 && args[0] == "nats-server" {
+		if err := natsServer(args[1]); err != nil {
+			fmt.Fprintln(os.Stderr, "nats-server:", err)
+			os.Exit(1)
+		}
+		return true
+	}
+	if len(args) > 0 && args[0] == "publisher" {
+		if err := publisherMain(args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "publisher:", err)
+			os.Exit(1)
+		}
+		return true
+	}
+	if len(args) > 0 && args[0] == "tw-server" {
+		if err := twServer(args[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "tw-server:", err)
+			os.Exit(1)
+		}
+		return true
+	}
+	return false
 }
 
 type options struct {
@@ -129,6 +139,9 @@ type options struct {
 	capFactor     float64       // the ramp's step, as a multiple of the rates
 	capResolution float64       // the ramp ends when pass and fail are this close
 	capTries      int           // tries of a rate before it counts as failed
+
+	// database makes Tradewind's inbox database (freshDatabase when nil).
+	database func() (url string, drop func(), err error)
 }
 
 // counts parses a comma-separated list of client counts.
@@ -525,7 +538,11 @@ func benchTradewind(tmp string, o options, n int) (report, error) {
 		return report{}, err
 	}
 	defer stopNATS()
-	dbURL, drop, err := freshDatabase()
+	database := o.database
+	if database == nil {
+		database = freshDatabase
+	}
+	dbURL, drop, err := database()
 	if err != nil {
 		return report{}, err
 	}
@@ -648,9 +665,14 @@ func (t *tradewind) reply(*websocket.Conn, []byte) {}
 func (t *tradewind) flush() error { return nil }
 func (t *tradewind) close() error { return t.nc.Flush() }
 
-func (t *tradewind) publish(user string, seq int64, channelSubject string, now int64) error {
+// benchOrder is the order the shared channel's notifications are about:
+// the server accepts a notification on the ops feed only when it names
+// an order.
+const benchOrder = "0190f1d2-0000-7000-8000-000000000001"
+
+func (t *tradewind) publish(user string, seq int64, channelSubject, orderID string, now int64) error {
 	ev, err := events.New(events.NotificationV1, events.UserChannel(user), events.NotificationData{
-		UserID: user, Seq: seq, Kind: "order.confirmed", Title: "Your order is confirmed",
+		UserID: user, Seq: seq, Kind: "order.confirmed", Title: "Your order is confirmed", OrderID: orderID,
 		Body: "Order 0190f1d2 is confirmed and will be shipped.", Source: events.NotificationCause{ID: "bench", Type: events.OrderPlacedV1},
 	}, events.WithTime(time.Unix(0, now).UTC()))
 	if err != nil {
@@ -665,11 +687,11 @@ func (t *tradewind) publish(user string, seq int64, channelSubject string, now i
 
 func (t *tradewind) publishPersonal(i int, seq, now int64) error {
 	u := "u" + strconv.Itoa(i)
-	return t.publish(u, seq, events.UserChannel(u), now)
+	return t.publish(u, seq, events.UserChannel(u), "", now)
 }
 
 func (t *tradewind) publishShared(now int64) error {
-	return t.publish("ops", 1, events.ChannelOpsOrders, now)
+	return t.publish("ops", 1, events.ChannelOpsOrders, benchOrder, now)
 }
 
 func (t *tradewind) pids() []int { return t.serverPIDs }
