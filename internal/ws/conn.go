@@ -48,6 +48,7 @@ type subscription struct {
 type conn struct {
 	s     *Server
 	ws    *websocket.Conn
+	sink  *sink // under ws's write buffer: a drain round goes out in one write
 	p     Principal
 	token string
 
@@ -138,12 +139,7 @@ func (q *queue) idleLocked() bool {
 		return false
 	}
 	q.writing = false
-	if cap(q.spare) > 64 { // do not keep a burst's memory while idle
-		q.spare = nil
-	}
-	if cap(q.items) > 64 {
-		q.items = nil
-	}
+	q.items, q.spare = nil, nil // an idle connection keeps no queue memory
 	return true
 }
 
@@ -298,6 +294,7 @@ func (c *conn) drain() {
 			<-c.s.writeSlots
 			return
 		}
+		c.sink.hold()
 		var err error
 		for i, it := range items {
 			if err == nil {
@@ -309,6 +306,9 @@ func (c *conn) drain() {
 			err = o.done()
 		} else {
 			_ = o.done()
+		}
+		if ferr := c.flush(); err == nil {
+			err = ferr
 		}
 		<-c.s.writeSlots
 		if err == nil && c.q.done() {
@@ -431,6 +431,15 @@ func (c *conn) backfill(o *out, s *subscription, until int64) error {
 func (c *conn) send(frame []byte) error {
 	c.writingSince.Store(c.s.tick.Load())
 	err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+	c.writingSince.Store(0)
+	return err
+}
+
+// flush writes the round the sink holds (the frames send wrote since
+// the round began), stamped for the watchdog like send.
+func (c *conn) flush() error {
+	c.writingSince.Store(c.s.tick.Load())
+	err := c.sink.release()
 	c.writingSince.Store(0)
 	return err
 }

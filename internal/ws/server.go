@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -350,7 +351,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	sw := &slimWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(sw, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -375,7 +377,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &conn{
-		s: s, ws: ws, p: p, token: token, batch: batch,
+		// A token from the query string is a slice of the request line:
+		// cloned, the connection keeps the token, not the request.
+		s: s, ws: ws, sink: sw.sink, p: p, token: strings.Clone(token), batch: batch,
 		q:    queue{max: s.cfg.QueueSize},
 		subs: map[string]*subscription{},
 	}

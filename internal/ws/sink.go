@@ -1,0 +1,132 @@
+package ws
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// An idle connection should cost little memory (docs/websocket.md). The
+// buffers net/http hands over with a hijacked connection are 4 KiB for
+// reading and 4 KiB for writing, held for the connection's life: two
+// fifths of an idle connection. slimWriter gives coder/websocket small
+// ones instead, and a sink under the write buffer that holds a drain
+// round's frames in a pooled buffer, so the round goes out in one write.
+const (
+	// readBuffer holds a frame header: client frames are few (auth,
+	// subscribe, pong), and a payload longer than what the buffer holds
+	// is read straight into the message.
+	readBuffer = 64
+	// writeBuffer holds one control frame (at most 125 bytes of payload
+	// and a 2-byte header): a pong or a close written outside a round
+	// goes out in one write.
+	writeBuffer = 128
+	// sinkFlushAt: a held round that grows past this is written out
+	// at once, so a long backfill streams rather than piling up.
+	sinkFlushAt = 32 << 10
+)
+
+// slimWriter is the ResponseWriter websocket.Accept hijacks through.
+type slimWriter struct {
+	http.ResponseWriter
+	sink *sink // set by Hijack
+}
+
+// Hijack hijacks the connection and replaces net/http's buffers: the
+// bytes its reader already holds (a client may send its first frame
+// right after the upgrade request) stay buffered, and net/http's writer
+// is empty (the 101 response is flushed before a hijack).
+func (w *slimWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	br := bufio.NewReaderSize(nc, readBuffer)
+	if n := brw.Reader.Buffered(); n > 0 {
+		// Accept keeps what the returned reader has buffered and reads
+		// the connection after it, so the bytes read ahead must be in
+		// the buffer, not behind it.
+		ahead, _ := brw.Reader.Peek(n)
+		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), nc), max(readBuffer, n))
+		if _, err := br.Peek(n); err != nil {
+			_ = nc.Close()
+			return nil, nil, fmt.Errorf("ws: carry read-ahead bytes over: %w", err)
+		}
+	}
+	w.sink = &sink{conn: nc}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(w.sink, writeBuffer)), nil
+}
+
+// sinkBufs are held rounds' buffers: a connection has one only while its
+// drain holds the sink.
+var sinkBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 16<<10)
+	return &b
+}}
+
+// sink is the writer under coder/websocket's write buffer. Between hold
+// and release, what is written (the round's frames, and a pong or close
+// another goroutine writes meanwhile: coder/websocket writes whole
+// frames under its own lock) is appended to a pooled buffer; release
+// writes it in one system call. Outside a round every write goes out at
+// once. Bytes leave in the order they were written.
+type sink struct {
+	mu   sync.Mutex
+	conn net.Conn
+	held *[]byte // nil when not holding
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		return s.conn.Write(p)
+	}
+	if len(*s.held)+len(p) > sinkFlushAt {
+		if err := s.writeHeldLocked(); err != nil {
+			return 0, err
+		}
+	}
+	*s.held = append(*s.held, p...)
+	return len(p), nil
+}
+
+// hold starts a round.
+func (s *sink) hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		s.held = sinkBufs.Get().(*[]byte)
+	}
+}
+
+// release ends a round: writes what it holds, then writes pass through.
+func (s *sink) release() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held == nil {
+		return nil
+	}
+	err := s.writeHeldLocked()
+	if cap(*s.held) <= 4*sinkFlushAt { // a huge buffer is not kept
+		sinkBufs.Put(s.held)
+	}
+	s.held = nil
+	return err
+}
+
+func (s *sink) writeHeldLocked() error {
+	b := *s.held
+	*s.held = b[:0]
+	if len(b) == 0 {
+		return nil
+	}
+	if _, err := s.conn.Write(b); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
