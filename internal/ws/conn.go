@@ -430,7 +430,7 @@ func (c *conn) backfill(o *out, s *subscription, until int64) error {
 // queue first and is closed as a slow consumer.
 func (c *conn) send(frame []byte) error {
 	c.writingSince.Store(c.s.tick.Load())
-	err := c.ws.Write(context.Background(), websocket.MessageText, frame)
+	err := c.sink.text(frame)
 	c.writingSince.Store(0)
 	return err
 }

@@ -392,11 +392,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = ws.Close(CloseRestart, "server restart: reconnect with since")
 		return
 	}
-	if err := c.send(mustJSON(authenticatedFrame{Type: "authenticated", UserID: p.UserID})); err != nil {
-		c.end()
-		_ = ws.CloseNow()
-		return
-	}
+	// The first frame, through the queue like every other: nothing can be
+	// queued before it (a notification needs a subscription, which needs
+	// the reader below; a resync of no subscription writes nothing).
+	c.reply(authenticatedFrame{Type: "authenticated", UserID: p.UserID})
 	if !p.ExpiresAt.IsZero() {
 		c.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() { c.closeWith(CloseAuthFailed, "token expired") })
 	}

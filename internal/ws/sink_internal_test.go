@@ -2,9 +2,17 @@ package ws
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // recordingConn records the writes that reach the socket: the sink's
@@ -67,5 +75,66 @@ func TestSinkWritesARoundOnceAndInOrder(t *testing.T) {
 	}
 	if len(rc.writes) != 2 || len(rc.writes[1]) != len(big) {
 		t.Fatalf("%d writes, want 2 of %d bytes", len(rc.writes), len(big))
+	}
+}
+
+// Frames the sink frames itself are read as coder/websocket frames them:
+// each length form of RFC 6455's header (7-bit, 16-bit, 64-bit), in one
+// held round, then a close frame coder/websocket writes, after which the
+// sink refuses frames.
+func TestSinkTextFramesReadAsWebSocketMessages(t *testing.T) {
+	payloads := [][]byte{[]byte("short"), bytes.Repeat([]byte("m"), 300), bytes.Repeat([]byte("l"), 70000)}
+	accepted := make(chan error, 1)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &slimWriter{ResponseWriter: w}
+		c, err := websocket.Accept(sw, r, nil)
+		if err != nil {
+			accepted <- err
+			return
+		}
+		sw.sink.hold()
+		for _, p := range payloads {
+			if err := sw.sink.text(p); err != nil {
+				accepted <- err
+				return
+			}
+		}
+		if err := sw.sink.release(); err != nil {
+			accepted <- err
+			return
+		}
+		_ = c.Close(websocket.StatusNormalClosure, "done")
+		sw.sink.hold()
+		err = sw.sink.text([]byte("after close"))
+		_ = sw.sink.release()
+		if !errors.Is(err, net.ErrClosed) {
+			accepted <- fmt.Errorf("text after close: %v, want net.ErrClosed", err)
+			return
+		}
+		accepted <- nil
+	}))
+	defer hs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(-1)
+	defer c.CloseNow()
+	for i, want := range payloads {
+		typ, got, err := c.Read(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		if typ != websocket.MessageText || !bytes.Equal(got, want) {
+			t.Fatalf("message %d: %v of %d bytes, want text of %d", i, typ, len(got), len(want))
+		}
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Fatalf("after the messages: %v, want the normal closure", err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
 	}
 }
