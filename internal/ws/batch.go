@@ -17,14 +17,14 @@ const (
 	batchSuffix = `]}`
 )
 
-// batchBufs holds batch buffers between drain rounds: a connection owns
+// batchBufs holds batch buffers between rounds: a connection owns
 // one only while it writes, so idle connections hold none.
 var batchBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, MaxBatchBytes)
 	return &b
 }}
 
-// out writes the frames of one drain round of a connection, in order.
+// out writes the frames of one round of a connection, in order.
 //
 // For a client that asked for batches, consecutive notifications are
 // coalesced into one {"type":"batch","messages":[…]} frame (one write, so

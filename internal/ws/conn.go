@@ -48,7 +48,7 @@ type subscription struct {
 type conn struct {
 	s     *Server
 	ws    *websocket.Conn
-	sink  *sink // under ws's write buffer: a drain round goes out in one write
+	sink  *sink // under ws's write buffer: a round goes out in one write
 	p     Principal
 	token string
 
@@ -81,24 +81,24 @@ func (c *conn) push(it item) {
 		return
 	}
 	if start {
-		go c.drain()
+		c.s.enqueue(c)
 	}
 }
 
-// queue is a bounded FIFO drained by a writer goroutine that exists only
-// while there is something to write: an idle connection holds no buffer
-// and no writer goroutine (a buffered channel and a permanent writer would
-// cost every idle connection QueueSize slots and a stack).
+// queue is a bounded FIFO that the server's writers empty, round by round:
+// an idle connection holds no buffer and no writer goroutine (a buffered
+// channel and a permanent writer would cost every idle connection
+// QueueSize slots and a stack).
 type queue struct {
 	mu      sync.Mutex
 	items   []item
 	spare   []item
 	max     int
-	writing bool // a drain goroutine runs (or the connection is dead)
+	writing bool // in Server.writable or in a round (or the connection is dead)
 }
 
 // push appends it; ok=false means the queue is full. start=true means the
-// caller must start the drain goroutine.
+// caller must put the connection in line for a writer.
 func (q *queue) push(it item) (ok, start bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -113,8 +113,8 @@ func (q *queue) push(it item) (ok, start bool) {
 	return true, false
 }
 
-// take returns everything queued (valid until the next take); when the
-// queue is empty it returns nil and the drain goroutine must exit.
+// take returns everything queued (valid until the next take); nil when
+// the queue is empty.
 func (q *queue) take() []item {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -126,8 +126,8 @@ func (q *queue) take() []item {
 	return out
 }
 
-// done is called by the drain goroutine after a round: true means the
-// queue is empty and the goroutine must exit (the next push starts one).
+// done is called after a round: true means the queue is empty and the
+// connection leaves the line (the next push puts it back).
 func (q *queue) done() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -269,63 +269,55 @@ func (c *conn) unsubscribe(name string) {
 	c.reply(unsubscribedFrame{Type: "unsubscribed", Channel: name})
 }
 
-// drain writes queued items until the queue is empty. One drain runs at
-// a time per connection (queue.writing), so frames are written in queue
-// order.
+// round writes everything c's queue holds, in queue order, and reports
+// whether more arrived meanwhile (c must then go back in line). Only the
+// writer that took c from Server.writable runs its round, so frames are
+// written in queue order.
 //
-// Each round first takes one of the server's write slots, then everything
-// queued so far. The slots bound how many connections write at once: with
-// a goroutine runnable per busy connection, 10,000 busy connections would
-// keep the scheduler's run queue so long that the NATS reader and the
-// dispatcher wait a full turn of it for every message, and every drain
-// would find one item. Waiting for a slot parks the goroutine instead, and
-// notifications pile up meanwhile, so one round writes them together (one
-// batch frame for a client that asked for batches). Hazards: a slot is
-// held during a backfill's inbox reads too (which bounds the database
-// load of a reconnect storm to WriteConcurrency queries, and delays live
-// writes meanwhile), and during a blocked write, until the watchdog drops
-// the connection after WriteTimeout (see send).
-func (c *conn) drain() {
-	o := out{c: c}
-	for {
-		c.s.writeSlots <- struct{}{}
-		items := c.q.take()
-		if items == nil { // only after a kill: done checks for more before looping
-			<-c.s.writeSlots
-			return
-		}
-		c.sink.hold()
-		var err error
-		for i, it := range items {
-			if err == nil {
-				err = c.write(&o, it)
-			}
-			items[i] = item{} // release the frame
-		}
-		if err == nil {
-			err = o.done()
-		} else {
-			_ = o.done()
-		}
-		if ferr := c.flush(); err == nil {
-			err = ferr
-		}
-		<-c.s.writeSlots
-		if err == nil && c.q.done() {
-			return
-		}
-		if err != nil {
-			c.dead.Store(true)
-			c.q.kill()
-			if errors.Is(err, errInbox) {
-				c.logger().Warn("backfill failed; client asked to retry", "err", err)
-				c.closeWith(CloseTryAgain, "inbox unavailable: reconnect later with since")
-			} else {
-				c.closeWith(websocket.StatusInternalError, "write failed")
-			}
-			return
-		}
+// A connection waits in line while its notifications pile up, so under
+// load one round writes many of them together (one batch frame for a
+// client that asked for batches), and the writers are a fixed few: with a
+// goroutine per busy connection, 10,000 of them kept the scheduler's run
+// queue so long that the NATS reader and the dispatcher waited a full
+// turn of it for every message, and every write carried one item.
+// Hazards: a writer is held during a backfill's inbox reads too (which
+// bounds the database load of a reconnect storm to WriteConcurrency
+// queries, and delays live writes meanwhile), and during a blocked write,
+// until the watchdog drops the connection after WriteTimeout (see send).
+func (c *conn) round() (more bool) {
+	items := c.q.take()
+	if items == nil { // only after a kill
+		return false
 	}
+	o := out{c: c}
+	c.sink.hold()
+	var err error
+	for i, it := range items {
+		if err == nil {
+			err = c.write(&o, it)
+		}
+		items[i] = item{} // release the frame
+	}
+	if err == nil {
+		err = o.done()
+	} else {
+		_ = o.done()
+	}
+	if ferr := c.flush(); err == nil {
+		err = ferr
+	}
+	if err == nil {
+		return !c.q.done()
+	}
+	c.dead.Store(true)
+	c.q.kill()
+	if errors.Is(err, errInbox) {
+		c.logger().Warn("backfill failed; client asked to retry", "err", err)
+		c.closeWith(CloseTryAgain, "inbox unavailable: reconnect later with since")
+	} else {
+		c.closeWith(websocket.StatusInternalError, "write failed")
+	}
+	return false
 }
 
 func (c *conn) ping() {

@@ -69,12 +69,13 @@ type Config struct {
 	// ShutdownGrace bounds the wait for connections to close at shutdown (5s).
 	ShutdownGrace time.Duration
 	// WriteConcurrency is how many connections write at once (2 per CPU,
-	// at least 4); the others wait for a slot while their notifications
-	// pile up, to be written together. See conn.drain. Measured at 10,000
-	// clients on 2 CPUs (make bench-ws): 4 slots delivered 494k msg/s with
-	// 11 notifications per frame, 8 slots 373k, 16 slots 136k (1.7 per
-	// frame: each write carried too little); 2 slots as many as 4, at a
-	// longer p99. Hazard: a slot is also held during a backfill's reads.
+	// at least 4): the number of writer goroutines; the others wait in
+	// line while their notifications pile up, to be written together. See
+	// conn.round. Measured at 10,000
+	// clients on 2 CPUs (make bench-ws): 4 writers delivered 494k msg/s with
+	// 11 notifications per frame, 8 writers 373k, 16 writers 136k (1.7 per
+	// frame: each write carried too little); 2 writers as many as 4, at a
+	// longer p99. Hazard: a writer is also held during a backfill's reads.
 	WriteConcurrency int
 	// WriteTimeout bounds one frame write (10s, checked every second); a
 	// client that does not accept it is disconnected and resumes with since.
@@ -120,8 +121,11 @@ type Server struct {
 	log   *slog.Logger
 	hub   *hub
 
-	writeSlots chan struct{} // held while a connection writes (WriteConcurrency)
-	tick       atomic.Int64  // seconds since Run began, from 1: a cheap clock for write stamps
+	// writable is the line of connections with something to write, in
+	// the order they got it; WriteConcurrency writers take from it (see
+	// conn.round). A connection is in it at most once (queue.writing).
+	writable chan *conn
+	tick     atomic.Int64 // seconds since Run began, from 1: a cheap clock for write stamps
 
 	ready   atomic.Bool // subscribed to ntf.>
 	closing atomic.Bool // shutting down: no new connections
@@ -156,7 +160,7 @@ func New(cfg Config, nc *nats.Conn, in *PGInbox, auth Authenticator, log *slog.L
 	cfg.setDefaults()
 	log = log.With("component", "ws")
 	return &Server{cfg: cfg, nc: nc, inbox: in, auth: auth, log: log, hub: newHub(log),
-		writeSlots: make(chan struct{}, cfg.WriteConcurrency)}, nil
+		writable: make(chan *conn, cfg.MaxConnections)}, nil
 }
 
 // Name implements the app's Service.
@@ -190,6 +194,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("ws: subscribe ntf.>: %w", err)
 	}
 	s.tick.Store(1)
+	for range s.cfg.WriteConcurrency {
+		go s.writer(ctx)
+	}
 	s.ready.Store(true)
 	s.log.Info("WebSocket fan-out ready", "path", Path)
 
@@ -228,9 +235,36 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
+// writer writes for every connection: it takes the one that has waited
+// longest, runs its round, and puts it back at the end of the line when
+// more came meanwhile.
+func (s *Server) writer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-s.writable:
+			if c.round() {
+				s.enqueue(c)
+			}
+		}
+	}
+}
+
+// enqueue puts c in line for a writer without ever blocking the hub. The
+// line holds MaxConnections; only connections that ended while in it can
+// make it overflow, and then a goroutine waits for room.
+func (s *Server) enqueue(c *conn) {
+	select {
+	case s.writable <- c:
+	default:
+		go func() { s.writable <- c }()
+	}
+}
+
 // watchdog advances the write clock and drops every connection whose
 // write has been blocked for WriteTimeout: it would otherwise hold one of
-// the write slots, which all connections share, indefinitely.
+// the writers, which all connections share, indefinitely.
 func (s *Server) watchdog() {
 	now := s.tick.Add(1)
 	limit := now - int64((s.cfg.WriteTimeout+time.Second-1)/time.Second)

@@ -15,7 +15,7 @@ import (
 // buffers net/http hands over with a hijacked connection are 4 KiB for
 // reading and 4 KiB for writing, held for the connection's life: two
 // fifths of an idle connection. slimWriter gives coder/websocket small
-// ones instead, and a sink under the write buffer that holds a drain
+// ones instead, and a sink under the write buffer that holds a
 // round's frames in a pooled buffer, so the round goes out in one write.
 const (
 	// readBuffer holds a frame header: client frames are few (auth,
@@ -63,7 +63,7 @@ func (w *slimWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // sinkBufs are held rounds' buffers: a connection has one only while its
-// drain holds the sink.
+// round holds the sink.
 var sinkBufs = sync.Pool{New: func() any {
 	b := make([]byte, 0, 16<<10)
 	return &b
