@@ -201,7 +201,7 @@ func encode(m *nats.Msg) (int64, []byte, error) {
 	if h := m.Header.Get(events.HeaderOrder); h != "" && h != d.OrderID {
 		return 0, nil, &invalidError{"subject", fmt.Errorf("notification %s about order %q names order %q in its header", ev.ID(), d.OrderID, h)}
 	}
-	structured, err := json.Marshal(ev)
+	structured, err := ev.MarshalJSON() // not json.Marshal: it would check and compact the SDK's output again
 	if err != nil {
 		return 0, nil, fmt.Errorf("notification %s: encode: %w", ev.ID(), err)
 	}
