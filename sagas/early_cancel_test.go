@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/sagatest"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -120,11 +120,11 @@ func TestExpiredCancelTombstonesArePurged(t *testing.T) {
 // nobody reads beside an order that stays pending.
 func TestCancelAndPlaceOfOneOrderAreSerial(t *testing.T) {
 	pool := testenv.Pool(t)
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelH := handlers.NewCancelOrder()
+	cancelH := orders.NewCancelOrder()
 	tests := []struct {
 		name       string
 		cancelLast bool

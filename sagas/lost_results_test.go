@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/payments"
 	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/sagatest"
@@ -146,12 +146,12 @@ func TestAuthorizationWhoseResultWasLostIsVoidedWhenTheOrderIsCancelled(t *testi
 func TestFraudCheckHonoursAnAuthorizationTheProviderAlreadyGave(t *testing.T) {
 	s := sagatest.Start(t, sagatest.Options{Roles: []string{"payments"}})
 	ctx := context.Background()
-	id, customer, total := uuid.NewString(), "c-"+handlers.DefaultFraudRule.Marker+"-1", int64(990)
+	id, customer, total := uuid.NewString(), "c-"+payments.DefaultFraudRule.Marker+"-1", int64(990)
 	if _, err := s.PaymentClient().Authorize(ctx, id, provider.AuthorizeRequest{
 		OrderID: id, CustomerID: customer, Amount: total, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Flags.Admin().Update(ctx, handlers.FlagFraudCheck, func(f *flags.Flag) { f.Percent = 100 }); err != nil {
+	if _, _, err := s.Flags.Admin().Update(ctx, payments.FlagFraudCheck, func(f *flags.Flag) { f.Percent = 100 }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flags.Sync(ctx); err != nil {

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/dlq"
 	"github.com/tradewind/tradewind/internal/runner"
@@ -61,7 +61,7 @@ func TestPoisonDeadLetterFixReplayProcessedOnce(t *testing.T) {
 	ctx := context.Background()
 	customer := "dlq-" + uuid.NewString() // unique under -count=N
 
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

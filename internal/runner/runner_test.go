@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
@@ -134,7 +134,7 @@ func ordersConsumer(name string) runner.Config {
 }
 
 func mustPlaceOrder(t *testing.T) runner.Handler {
-	h, err := handlers.NewPlaceOrder(30 * time.Second)
+	h, err := orders.NewPlaceOrder(30 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
