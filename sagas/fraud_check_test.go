@@ -72,7 +72,7 @@ func TestFraudCheckFlagDeclinesSuspectOrdersOfItsRollout(t *testing.T) {
 				t.Errorf("order %s/%s, want cancelled/%s", st, reason, events.CancelPaymentDeclined)
 			}
 			var code string
-			s.Query(&code, `SELECT decline_code FROM core.payments WHERE order_id = $1`, id)
+			s.Query(&code, `SELECT decline_code FROM payments.payments WHERE order_id = $1`, id)
 			if code != payments.DeclineFraudSuspected {
 				t.Errorf("decline code %q, want %q", code, payments.DeclineFraudSuspected)
 			}

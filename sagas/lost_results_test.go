@@ -25,10 +25,10 @@ import (
 // the other participants by publishing their events, and plays the lost
 // attempt by making the participant's exact call itself.
 
-// paymentOps lists the order's core.payment_ops as "op", sorted.
+// paymentOps lists the order's payments.payment_ops as "op", sorted.
 func paymentOps(t *testing.T, s *sagatest.System, orderID string) []string {
 	t.Helper()
-	rows, err := s.Pool.Query(context.Background(), `SELECT op FROM core.payment_ops WHERE order_id = $1 ORDER BY op`, orderID)
+	rows, err := s.Pool.Query(context.Background(), `SELECT op FROM payments.payment_ops WHERE order_id = $1 ORDER BY op`, orderID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestCancelAfterConfirmationIsRefundedWhenItOvertakesTheCapture(t *testing.T
 			s.PublishEvent(events.StockReservedV1, id, reserved(id, customer, total))
 			s.Eventually(wait, "authorized", func() bool { return s.Payment(id) == "authorized" })
 			var authID string
-			s.Query(&authID, `SELECT authorization_id FROM core.payments WHERE order_id = $1`, id)
+			s.Query(&authID, `SELECT authorization_id FROM payments.payments WHERE order_id = $1`, id)
 			if tc.lostCapture {
 				// Exactly the call capture_payment makes.
 				if _, err := client.Capture(context.Background(), "capture:"+id, authID, total); err != nil {

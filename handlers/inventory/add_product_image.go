@@ -37,14 +37,14 @@ func (AddProductImage) Reaction() handlers.Reaction {
 
 // Handle implements runner.Handler. An image of a SKU the catalog does not
 // know is dead-lettered (the gateway checked the read model, which trails
-// core.products, so this is a command that did not come through it).
+// inventory.products, so this is a command that did not come through it).
 func (AddProductImage) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*event.Event, error) {
 	var in events.ProductImage
 	if err := handlers.Decode(cmd, &in); err != nil {
 		return nil, err
 	}
 	var known bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM core.products WHERE sku = $1)`, in.SKU).Scan(&known); err != nil {
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM inventory.products WHERE sku = $1)`, in.SKU).Scan(&known); err != nil {
 		return nil, fmt.Errorf("add image to %s: %w", in.SKU, err)
 	}
 	if !known {

@@ -25,7 +25,7 @@ func TestAnImageOfAKnownProductBecomesAnEvent(t *testing.T) {
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 	sku := "IMG-" + uuid.NewString()[:8]
-	if _, err := tx.Exec(ctx, `INSERT INTO core.products (sku, name, price, currency, updated_at) VALUES ($1, 'Kite', 100, 'EUR', now())`, sku); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO inventory.products (sku, name, price, currency, updated_at) VALUES ($1, 'Kite', 100, 'EUR', now())`, sku); err != nil {
 		t.Fatal(err)
 	}
 	image := func(sku string) events.ProductImage {

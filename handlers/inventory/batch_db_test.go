@@ -27,12 +27,12 @@ type stockOrder struct {
 func seedStock(t *testing.T, tx pgx.Tx, inventory map[string][2]int64, orders []stockOrder) {
 	t.Helper()
 	for sku, oh := range inventory {
-		handlertest.MustExec(t, tx, `INSERT INTO core.inventory (sku, on_hand, reserved) VALUES ($1, $2, $3)`, sku, oh[0], oh[1])
+		handlertest.MustExec(t, tx, `INSERT INTO inventory.inventory (sku, on_hand, reserved) VALUES ($1, $2, $3)`, sku, oh[0], oh[1])
 	}
 	for _, o := range orders {
-		handlertest.MustExec(t, tx, `INSERT INTO core.stock_orders (order_id, status) VALUES ($1, $2)`, o.id, o.status)
+		handlertest.MustExec(t, tx, `INSERT INTO inventory.stock_orders (order_id, status) VALUES ($1, $2)`, o.id, o.status)
 		for _, l := range o.lines {
-			handlertest.MustExec(t, tx, `INSERT INTO core.reservations (order_id, sku, quantity, status) VALUES ($1, $2, $3, $4)`,
+			handlertest.MustExec(t, tx, `INSERT INTO inventory.reservations (order_id, sku, quantity, status) VALUES ($1, $2, $3, $4)`,
 				o.id, l.SKU, l.Quantity, o.status)
 		}
 	}
@@ -70,9 +70,9 @@ func TestCommitBatchEqualsOneByOne(t *testing.T) {
 	msgs := []runner.Msg{confirmed(t, twice), confirmed(t, one), confirmed(t, released), confirmed(t, twice), confirmed(t, small)}
 	dump := func(tx pgx.Tx) string {
 		return handlertest.DumpRows(t, tx,
-			handlertest.Query{Name: "inventory", SQL: `SELECT row_to_json(i)::text FROM core.inventory i WHERE sku = ANY($1) ORDER BY sku`, Args: []any{[]string{a, b, c}}},
-			handlertest.Query{Name: "reservations", SQL: `SELECT row_to_json(r)::text FROM core.reservations r WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, Args: []any{ids}},
-			handlertest.Query{Name: "stock_orders", SQL: `SELECT row_to_json(s)::text FROM core.stock_orders s WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
+			handlertest.Query{Name: "inventory", SQL: `SELECT row_to_json(i)::text FROM inventory.inventory i WHERE sku = ANY($1) ORDER BY sku`, Args: []any{[]string{a, b, c}}},
+			handlertest.Query{Name: "reservations", SQL: `SELECT row_to_json(r)::text FROM inventory.reservations r WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, Args: []any{ids}},
+			handlertest.Query{Name: "stock_orders", SQL: `SELECT row_to_json(s)::text FROM inventory.stock_orders s WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
 			handlertest.Query{Name: "saga", SQL: handlertest.SagaLogQuery, Args: []any{ids}})
 	}
 
@@ -183,9 +183,9 @@ func TestReleaseReturnBatchEqualsOneByOne(t *testing.T) {
 	}
 	dump := func(tx pgx.Tx) string {
 		return handlertest.DumpRows(t, tx,
-			handlertest.Query{Name: "inventory", SQL: `SELECT row_to_json(i)::text FROM core.inventory i WHERE sku = ANY($1) ORDER BY sku`, Args: []any{[]string{a, b, c}}},
-			handlertest.Query{Name: "reservations", SQL: `SELECT row_to_json(r)::text FROM core.reservations r WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, Args: []any{ids}},
-			handlertest.Query{Name: "stock_orders", SQL: `SELECT row_to_json(s)::text FROM core.stock_orders s WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
+			handlertest.Query{Name: "inventory", SQL: `SELECT row_to_json(i)::text FROM inventory.inventory i WHERE sku = ANY($1) ORDER BY sku`, Args: []any{[]string{a, b, c}}},
+			handlertest.Query{Name: "reservations", SQL: `SELECT row_to_json(r)::text FROM inventory.reservations r WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, Args: []any{ids}},
+			handlertest.Query{Name: "stock_orders", SQL: `SELECT row_to_json(s)::text FROM inventory.stock_orders s WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
 			handlertest.Query{Name: "saga", SQL: handlertest.SagaLogByOrderQuery, Args: []any{ids}})
 	}
 	r := stockRouter(t)
@@ -258,7 +258,7 @@ func TestReleaseTombstoneStopsALateReservation(t *testing.T) {
 			}
 			return ReserveStock{}.HandleBatch(context.Background(), tx, []runner.Msg{{Ctx: context.Background(), Event: placed}})
 		}, func(tx pgx.Tx) string {
-			return handlertest.DumpRows(t, tx, handlertest.Query{Name: "inventory", SQL: `SELECT row_to_json(i)::text FROM core.inventory i WHERE sku = $1`, Args: []any{sku}})
+			return handlertest.DumpRows(t, tx, handlertest.Query{Name: "inventory", SQL: `SELECT row_to_json(i)::text FROM inventory.inventory i WHERE sku = $1`, Args: []any{sku}})
 		})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -36,7 +36,7 @@ func (ReleaseStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*
 	if err := handlers.Decode(ev, &c); err != nil {
 		return nil, err
 	}
-	tag, err := tx.Exec(ctx, `INSERT INTO core.stock_orders (order_id, status) VALUES ($1, 'cancelled') ON CONFLICT DO NOTHING`, c.OrderID)
+	tag, err := tx.Exec(ctx, `INSERT INTO inventory.stock_orders (order_id, status) VALUES ($1, 'cancelled') ON CONFLICT DO NOTHING`, c.OrderID)
 	if err != nil {
 		return nil, fmt.Errorf("release stock of order %s: %w", c.OrderID, err)
 	}

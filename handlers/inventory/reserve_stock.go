@@ -37,7 +37,7 @@ func (ReserveStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*
 		return nil, err
 	}
 	// Claim the order: the insert serialises concurrent reactions to it.
-	tag, err := tx.Exec(ctx, `INSERT INTO core.stock_orders (order_id, status) VALUES ($1, 'reserved') ON CONFLICT DO NOTHING`, p.OrderID)
+	tag, err := tx.Exec(ctx, `INSERT INTO inventory.stock_orders (order_id, status) VALUES ($1, 'reserved') ON CONFLICT DO NOTHING`, p.OrderID)
 	if err != nil {
 		return nil, fmt.Errorf("reserve stock for order %s: %w", p.OrderID, err)
 	}
@@ -56,7 +56,7 @@ func (ReserveStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*
 	}
 	if rej, short := shortage(stock, lines); short {
 		rej.OrderID = p.OrderID
-		if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = 'rejected', reason = $2 WHERE order_id = $1`, p.OrderID, rej.Reason); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE inventory.stock_orders SET status = 'rejected', reason = $2 WHERE order_id = $1`, p.OrderID, rej.Reason); err != nil {
 			return nil, fmt.Errorf("reject order %s: %w", p.OrderID, err)
 		}
 		out, err := rejectStock(ctx, tx, ev, rej)
@@ -66,12 +66,12 @@ func (ReserveStock) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]*
 		return []*event.Event{out}, nil
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE core.inventory i SET reserved = i.reserved + t.q, updated_at = now()
+		UPDATE inventory.inventory i SET reserved = i.reserved + t.q, updated_at = now()
 		FROM unnest($1::text[], $2::bigint[]) AS t(sku, q) WHERE i.sku = t.sku`, skus, qs); err != nil {
 		return nil, fmt.Errorf("reserve stock for order %s: %w", p.OrderID, err)
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO core.reservations (order_id, sku, quantity, status)
+		INSERT INTO inventory.reservations (order_id, sku, quantity, status)
 		SELECT $1, t.sku, t.q, 'reserved' FROM unnest($2::text[], $3::bigint[]) AS t(sku, q)`, p.OrderID, skus, qs); err != nil {
 		return nil, fmt.Errorf("reserve stock for order %s: %w", p.OrderID, err)
 	}
@@ -147,7 +147,7 @@ func (ReserveStock) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Ms
 	}
 	slices.Sort(claim) // the claims' row locks in a stable order
 	rows, err := tx.Query(ctx, `
-		INSERT INTO core.stock_orders (order_id, status) SELECT o::uuid, 'reserved' FROM unnest($1::text[]) AS u(o)
+		INSERT INTO inventory.stock_orders (order_id, status) SELECT o::uuid, 'reserved' FROM unnest($1::text[]) AS u(o)
 		ON CONFLICT DO NOTHING RETURNING order_id::text`, claim)
 	if err != nil {
 		return nil, fmt.Errorf("reserve stock for %d orders: %w", len(claim), err)
@@ -232,7 +232,7 @@ func (ReserveStock) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Ms
 	}
 	if len(rejOrders) > 0 {
 		if _, err := tx.Exec(ctx, `
-			UPDATE core.stock_orders s SET status = 'rejected', reason = u.r
+			UPDATE inventory.stock_orders s SET status = 'rejected', reason = u.r
 			FROM unnest($1::text[], $2::text[]) AS u(o, r) WHERE s.order_id = u.o::uuid`, rejOrders, rejReasons); err != nil {
 			return nil, fmt.Errorf("reject %d orders: %w", len(rejOrders), err)
 		}
@@ -247,10 +247,10 @@ func (ReserveStock) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Ms
 	}
 	b := &pgx.Batch{}
 	b.Queue(`
-		UPDATE core.inventory i SET reserved = i.reserved + t.q, updated_at = now()
+		UPDATE inventory.inventory i SET reserved = i.reserved + t.q, updated_at = now()
 		FROM unnest($1::text[], $2::bigint[]) AS t(sku, q) WHERE i.sku = t.sku`, deltaSKUs, deltaQs)
 	b.Queue(`
-		INSERT INTO core.reservations (order_id, sku, quantity, status)
+		INSERT INTO inventory.reservations (order_id, sku, quantity, status)
 		SELECT o::uuid, s, q, 'reserved' FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(o, s, q)`, resOrders, resSKUs, resQs)
 	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("reserve stock for %d orders: %w", len(resOrders), err)

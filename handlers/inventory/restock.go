@@ -12,7 +12,7 @@ import (
 )
 
 // Restock adds units to a SKU's on_hand (creating the SKU if new), records
-// the restock in core.restocks under the command's id, and emits
+// the restock in inventory.restocks under the command's id, and emits
 // inventory.restocked with the new on_hand.
 type Restock struct{}
 
@@ -29,13 +29,13 @@ func (Restock) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) ([]*even
 	}
 	var onHand int64
 	err := tx.QueryRow(ctx, `
-		INSERT INTO core.inventory (sku, on_hand) VALUES ($1, $2)
-		ON CONFLICT (sku) DO UPDATE SET on_hand = core.inventory.on_hand + excluded.on_hand, updated_at = now()
+		INSERT INTO inventory.inventory (sku, on_hand) VALUES ($1, $2)
+		ON CONFLICT (sku) DO UPDATE SET on_hand = inventory.inventory.on_hand + excluded.on_hand, updated_at = now()
 		RETURNING on_hand`, in.SKU, in.Quantity).Scan(&onHand)
 	if err != nil {
 		return nil, fmt.Errorf("restock %s: %w", in.SKU, err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO core.restocks (event_id, sku, quantity) VALUES ($1, $2, $3)`,
+	if _, err := tx.Exec(ctx, `INSERT INTO inventory.restocks (event_id, sku, quantity) VALUES ($1, $2, $3)`,
 		cmd.ID(), in.SKU, in.Quantity); err != nil {
 		return nil, fmt.Errorf("restock %s: record: %w", in.SKU, err)
 	}

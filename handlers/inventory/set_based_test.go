@@ -26,11 +26,11 @@ func TestReserveStockSetBasedAgreesWithOneByOne(t *testing.T) {
 	pool := testenv.Pool(t)
 	tag := strings.ToUpper(uuid.NewString()[:8])
 	scarce, plenty, unknown := "RB-"+tag+"-SCARCE", "RB-"+tag+"-PLENTY", "RB-"+tag+"-UNKNOWN"
-	if _, err := pool.Exec(ctx, `INSERT INTO core.inventory (sku, on_hand, reserved) VALUES ($1, 5, 1), ($2, 100, 0)`, scarce, plenty); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO inventory.inventory (sku, on_hand, reserved) VALUES ($1, 5, 1), ($2, 100, 0)`, scarce, plenty); err != nil {
 		t.Fatal(err)
 	}
 	released := uuid.NewString()
-	if _, err := pool.Exec(ctx, `INSERT INTO core.stock_orders (order_id, status) VALUES ($1, 'released')`, released); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO inventory.stock_orders (order_id, status) VALUES ($1, 'released')`, released); err != nil {
 		t.Fatal(err)
 	}
 	placed := func(orderID string, lines ...events.OrderLine) *event.Event {
@@ -63,9 +63,9 @@ func TestReserveStockSetBasedAgreesWithOneByOne(t *testing.T) {
 	}
 	orders := append(o, released)
 	out := handlertest.BatchAgreesWithOneByOne(t, pool, r, evs, orders, func(ctx context.Context, tx pgx.Tx) string {
-		return handlertest.RowsText(t, ctx, tx, `SELECT sku, on_hand, reserved FROM core.inventory WHERE sku = ANY($1) ORDER BY sku`, []string{scarce, plenty}) +
-			handlertest.RowsText(t, ctx, tx, `SELECT order_id, status, coalesce(reason, '') FROM core.stock_orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, orders) +
-			handlertest.RowsText(t, ctx, tx, `SELECT order_id, sku, quantity, status FROM core.reservations WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, orders)
+		return handlertest.RowsText(t, ctx, tx, `SELECT sku, on_hand, reserved FROM inventory.inventory WHERE sku = ANY($1) ORDER BY sku`, []string{scarce, plenty}) +
+			handlertest.RowsText(t, ctx, tx, `SELECT order_id, status, coalesce(reason, '') FROM inventory.stock_orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, orders) +
+			handlertest.RowsText(t, ctx, tx, `SELECT order_id, sku, quantity, status FROM inventory.reservations WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, orders)
 	})
 	want := []string{events.StockReservedV1, events.StockRejectedV1, events.StockRejectedV1, "", events.StockReservedV1, "", events.StockRejectedV1}
 	for i, w := range want {

@@ -13,7 +13,7 @@ import (
 	"github.com/tradewind/tradewind/internal/runner"
 )
 
-// Inventory's per-order states (core.stock_orders.status) the handlers
+// Inventory's per-order states (inventory.stock_orders.status) the handlers
 // branch on; the migration documents all of them.
 const (
 	stockReserved  = "reserved"
@@ -47,14 +47,14 @@ func skusAndQuantities(lines []events.StockLine) ([]string, []int64) {
 	return skus, qs
 }
 
-// stockRow is one locked core.inventory row.
+// stockRow is one locked inventory.inventory row.
 type stockRow struct{ onHand, reserved int64 }
 
 // lockStock locks the inventory rows of skus in SKU order and returns
 // those that exist.
 func lockStock(ctx context.Context, tx pgx.Tx, skus []string) (map[string]stockRow, error) {
 	rows, err := tx.Query(ctx, `
-		SELECT sku, on_hand, reserved FROM core.inventory
+		SELECT sku, on_hand, reserved FROM inventory.inventory
 		WHERE sku = ANY($1) ORDER BY sku FOR UPDATE`, skus)
 	if err != nil {
 		return nil, fmt.Errorf("lock stock: %w", err)
@@ -75,7 +75,7 @@ func lockStock(ctx context.Context, tx pgx.Tx, skus []string) (map[string]stockR
 // stockOrderStatus locks inventory's row of an order; "" when there is none.
 func stockOrderStatus(ctx context.Context, tx pgx.Tx, orderID string) (string, error) {
 	var status string
-	err := tx.QueryRow(ctx, `SELECT status FROM core.stock_orders WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&status)
+	err := tx.QueryRow(ctx, `SELECT status FROM inventory.stock_orders WHERE order_id = $1 FOR UPDATE`, orderID).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -87,7 +87,7 @@ func stockOrderStatus(ctx context.Context, tx pgx.Tx, orderID string) (string, e
 
 // reservedLines returns an order's reservation lines, sorted by SKU.
 func reservedLines(ctx context.Context, tx pgx.Tx, orderID string) ([]events.StockLine, error) {
-	rows, err := tx.Query(ctx, `SELECT sku, quantity FROM core.reservations WHERE order_id = $1 ORDER BY sku`, orderID)
+	rows, err := tx.Query(ctx, `SELECT sku, quantity FROM inventory.reservations WHERE order_id = $1 ORDER BY sku`, orderID)
 	if err != nil {
 		return nil, fmt.Errorf("reservation of order %s: %w", orderID, err)
 	}
@@ -117,7 +117,7 @@ func stockOrderStatuses(ctx context.Context, tx pgx.Tx, orderIDs []string, statu
 		return nil
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT order_id::text, status FROM core.stock_orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`, orderIDs)
+		SELECT order_id::text, status FROM inventory.stock_orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`, orderIDs)
 	if err != nil {
 		return fmt.Errorf("stock of %d orders: %w", len(orderIDs), err)
 	}
@@ -142,7 +142,7 @@ func reservedLinesOf(ctx context.Context, tx pgx.Tx, keys []string) (map[string]
 		out[k] = []events.StockLine{}
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT order_id::text, sku, quantity FROM core.reservations
+		SELECT order_id::text, sku, quantity FROM inventory.reservations
 		WHERE order_id = ANY($1::uuid[]) ORDER BY order_id, sku`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("reservations of %d orders: %w", len(keys), err)
@@ -188,16 +188,16 @@ func moveStocks(ctx context.Context, tx pgx.Tx, orders []string, lines map[strin
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE core.inventory i SET on_hand = i.on_hand + $2 * t.q, reserved = i.reserved + $3 * t.q, updated_at = now()
+			UPDATE inventory.inventory i SET on_hand = i.on_hand + $2 * t.q, reserved = i.reserved + $3 * t.q, updated_at = now()
 			FROM unnest($1::text[], $4::bigint[]) AS t(sku, q)
 			WHERE i.sku = t.sku`, skus, onHandSign, reservedSign, qs); err != nil {
 			return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE core.reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1::uuid[])`, orders, status); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE inventory.reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1::uuid[])`, orders, status); err != nil {
 		return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE core.stock_orders SET status = $2, updated_at = now() WHERE order_id = ANY($1::uuid[])`, orders, status); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE inventory.stock_orders SET status = $2, updated_at = now() WHERE order_id = ANY($1::uuid[])`, orders, status); err != nil {
 		return fmt.Errorf("move stock of %d orders to %s: %w", len(orders), status, err)
 	}
 	return nil
@@ -210,7 +210,7 @@ func moveStocks(ctx context.Context, tx pgx.Tx, orders []string, lines map[strin
 // inserted. The others' rows existed and are not locked by it.
 func tombstoneStockOrders(ctx context.Context, tx pgx.Tx, keys []string) (map[string]bool, error) {
 	rows, err := tx.Query(ctx, `
-		INSERT INTO core.stock_orders (order_id, status) SELECT o::uuid, 'cancelled' FROM unnest($1::text[]) AS u(o)
+		INSERT INTO inventory.stock_orders (order_id, status) SELECT o::uuid, 'cancelled' FROM unnest($1::text[]) AS u(o)
 		ON CONFLICT DO NOTHING RETURNING order_id::text`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("tombstone %d orders: %w", len(keys), err)

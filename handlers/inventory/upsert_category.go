@@ -28,11 +28,11 @@ func (UpsertCategory) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) (
 		return nil, err
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.categories (category_id, parent_id, name, updated_at)
+		INSERT INTO inventory.categories (category_id, parent_id, name, updated_at)
 		VALUES ($1, NULLIF($2, ''), $3, $4)
 		ON CONFLICT (category_id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name,
 			updated_at = excluded.updated_at
-		WHERE core.categories.updated_at <= excluded.updated_at`,
+		WHERE inventory.categories.updated_at <= excluded.updated_at`,
 		in.CategoryID, in.ParentID, in.Name, cmd.Time())
 	if err != nil {
 		return nil, fmt.Errorf("upsert category %s: %w", in.CategoryID, err)

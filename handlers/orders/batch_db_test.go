@@ -34,7 +34,7 @@ func authorized(t *testing.T, orderID, authID string) runner.Msg {
 func seedOrder(t *testing.T, tx pgx.Tx, id, status string, deadline time.Time) {
 	t.Helper()
 	handlertest.MustExec(t, tx, `
-		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, correlation_id)
+		INSERT INTO orders.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, correlation_id)
 		VALUES ($1, 'c-batch', $2, 'EUR', 1500, '[]', $3, $4, $5, 'placed-'||$4)`,
 		id, status, deadline, uuid.NewString(), deadline.Add(-time.Hour))
 }
@@ -66,7 +66,7 @@ func TestConfirmBatchEqualsOneByOne(t *testing.T) {
 	}
 	dump := func(tx pgx.Tx) string {
 		return handlertest.DumpRows(t, tx,
-			handlertest.Query{Name: "orders", SQL: `SELECT row_to_json(o)::text FROM core.orders o WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
+			handlertest.Query{Name: "orders", SQL: `SELECT row_to_json(o)::text FROM orders.orders o WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
 			handlertest.Query{Name: "saga", SQL: handlertest.SagaLogQuery, Args: []any{ids}})
 	}
 
@@ -167,7 +167,7 @@ func TestCancelPendingBatchEqualsOneByOne(t *testing.T) {
 	ids := []string{p1, p2, conf, canc}
 	dump := func(tx pgx.Tx) string {
 		return handlertest.DumpRows(t, tx,
-			handlertest.Query{Name: "orders", SQL: `SELECT row_to_json(o)::text FROM core.orders o WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
+			handlertest.Query{Name: "orders", SQL: `SELECT row_to_json(o)::text FROM orders.orders o WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, Args: []any{ids}},
 			handlertest.Query{Name: "saga", SQL: handlertest.SagaLogQuery, Args: []any{ids}})
 	}
 	C := events.OrderCancelledV1

@@ -19,7 +19,7 @@ import (
 //
 // A cancel may arrive before its order (a producer may publish the two
 // commands in either order, and redeliveries reorder them): it is then
-// remembered as a tombstone (core.cancel_tombstones), never retried into
+// remembered as a tombstone (orders.cancel_tombstones), never retried into
 // the dead-letter queue, and place_order cancels the order the moment it
 // is placed. A tombstone expires after TTL (CancelTombstoneTTL by
 // default), so a cancel whose order never comes does not live forever.

@@ -11,7 +11,7 @@ import (
 
 // CancelTombstoneTTL is how long the orders participant remembers a
 // customer's cancel for an order it has not seen placed
-// (core.cancel_tombstones). It outlives the COMMANDS stream's retention
+// (orders.cancel_tombstones). It outlives the COMMANDS stream's retention
 // (7 days), so the place command of an early cancel cannot still be in
 // the stream when its tombstone goes. Hazard: a place command published
 // more than this long after its cancel is placed and runs normally; the
@@ -47,7 +47,7 @@ func lockOrderID(ctx context.Context, tx pgx.Tx, orderID string) error {
 // second cancel of the same order keeps the first.
 func rememberCancel(ctx context.Context, tx pgx.Tx, orderID, commandID string, now time.Time, ttl time.Duration) error {
 	_, err := tx.Exec(ctx, `
-		INSERT INTO core.cancel_tombstones (order_id, command_id, requested_at, expires_at)
+		INSERT INTO orders.cancel_tombstones (order_id, command_id, requested_at, expires_at)
 		VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING`, orderID, commandID, now, now.Add(ttl))
 	if err != nil {
 		return fmt.Errorf("remember cancel of order %s: %w", orderID, err)
@@ -68,7 +68,7 @@ func takeCancels(ctx context.Context, tx pgx.Tx, orderIDs []string, now time.Tim
 	slices.Sort(sorted)
 	b := &pgx.Batch{}
 	b.Queue(`SELECT count(pg_advisory_xact_lock($1, hashtext(o))) FROM unnest($2::text[]) AS u(o)`, orderIDLockClass, sorted)
-	b.Queue(`DELETE FROM core.cancel_tombstones WHERE order_id = ANY($1::uuid[]) RETURNING order_id::text, command_id, expires_at`, sorted)
+	b.Queue(`DELETE FROM orders.cancel_tombstones WHERE order_id = ANY($1::uuid[]) RETURNING order_id::text, command_id, expires_at`, sorted)
 	res := tx.SendBatch(ctx, b)
 	defer func() { _ = res.Close() }()
 	if _, err := res.Exec(); err != nil {
@@ -99,8 +99,8 @@ func takeCancels(ctx context.Context, tx pgx.Tx, orderIDs []string, now time.Tim
 // returns how many went. The deadline sweeper calls it in its transaction.
 func PurgeCancelTombstones(ctx context.Context, tx pgx.Tx, now time.Time, limit int) (int64, error) {
 	tag, err := tx.Exec(ctx, `
-		DELETE FROM core.cancel_tombstones WHERE order_id IN (
-			SELECT order_id FROM core.cancel_tombstones WHERE expires_at <= $1
+		DELETE FROM orders.cancel_tombstones WHERE order_id IN (
+			SELECT order_id FROM orders.cancel_tombstones WHERE expires_at <= $1
 			ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, now, limit)
 	if err != nil {
 		return 0, fmt.Errorf("purge expired cancel tombstones: %w", err)

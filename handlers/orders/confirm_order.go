@@ -110,7 +110,7 @@ func (h *ConfirmOrder) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) (
 		return []*event.Event{out}, nil
 	}
 	if _, err := tx.Exec(ctx, `
-		UPDATE core.orders SET status = 'confirmed', confirmed_at = $2, authorization_id = $3, updated_at = $2
+		UPDATE orders.orders SET status = 'confirmed', confirmed_at = $2, authorization_id = $3, updated_at = $2
 		WHERE order_id = $1`, o.id, now, in.AuthorizationID); err != nil {
 		return nil, fmt.Errorf("confirm order %s: %w", o.id, err)
 	}
@@ -170,7 +170,7 @@ func (h *ConfirmOrder) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner
 		// One order is confirmed at most once in a batch (planConfirms),
 		// so every row appears once in the unnest.
 		if _, err := tx.Exec(ctx, `
-			UPDATE core.orders o SET status = 'confirmed', confirmed_at = $1, authorization_id = u.auth, updated_at = $1
+			UPDATE orders.orders o SET status = 'confirmed', confirmed_at = $1, authorization_id = u.auth, updated_at = $1
 			FROM unnest($2::uuid[], $3::text[]) AS u(id, auth)
 			WHERE o.order_id = u.id`, now, confirmed, auths); err != nil {
 			return nil, fmt.Errorf("confirm %d orders: %w", len(confirmed), err)

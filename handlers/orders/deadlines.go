@@ -46,7 +46,7 @@ func (h *Deadlines) CancelOverdue(ctx context.Context, tx pgx.Tx) ([]*event.Even
 	now := h.now()
 	rows, err := tx.Query(ctx, `
 		SELECT order_id::text, customer_id, status, currency, total, deadline, created_at, coalesce(correlation_id, '')
-		FROM core.orders
+		FROM orders.orders
 		WHERE status = 'pending' AND deadline < $1
 		ORDER BY deadline
 		LIMIT $2

@@ -1,7 +1,7 @@
 // Package orders is the orders participant of the order saga: one file
 // per message it handles (place, cancel, confirm, the cancellations on a
 // failed step, customer upserts) and the deadline sweeper. It owns the
-// tables core.orders, core.cancel_tombstones and core.customers, and
+// tables orders.orders, orders.cancel_tombstones and orders.customers, and
 // reads no other participant's tables: what it knows of stock and
 // payments comes on the events it handles (inventory.rejected,
 // payments.authorized, payments.declined).
@@ -13,7 +13,7 @@
 // # Why place_order trusts the prices of its command
 //
 // The orders participant prices nothing itself and reads no catalog: the
-// catalog is inventory's (core.products) and a participant reads only its
+// catalog is inventory's (inventory.products) and a participant reads only its
 // own tables and the data carried on the message. The unit prices of an
 // orders.place command are trusted because of who can put one on
 // cmd.orders.place:
@@ -29,7 +29,7 @@
 //
 // So the prices on a command are the catalog's as the gateway read it when
 // it accepted the order, or a trusted producer's; place_order records
-// them on the order (core.orders.lines, orders.placed), and a later change
+// them on the order (orders.orders.lines, orders.placed), and a later change
 // of the catalog does not change the order. What only the handler can see
 // — a total below 1, which no payment can authorize — it refuses with
 // orders.rejected (reason invalid_total): the order is recorded as

@@ -33,7 +33,7 @@ func lockOrder(ctx context.Context, tx pgx.Tx, orderID string) (order, error) {
 	var corr *string
 	err := tx.QueryRow(ctx, `
 		SELECT customer_id, status, currency, total, deadline, created_at, correlation_id
-		FROM core.orders WHERE order_id = $1 FOR UPDATE`, orderID).
+		FROM orders.orders WHERE order_id = $1 FOR UPDATE`, orderID).
 		Scan(&o.customerID, &o.status, &o.currency, &o.total, &o.deadline, &o.placedAt, &corr)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, fmt.Errorf("order %s: %w", orderID, errUnknownOrder)
@@ -51,7 +51,7 @@ func lockOrder(ctx context.Context, tx pgx.Tx, orderID string) (order, error) {
 // returns orders.cancelled. The caller checked the order is not cancelled.
 func cancel(ctx context.Context, tx pgx.Tx, o order, reason, stepName string, cause *event.Event, now time.Time) (*event.Event, error) {
 	_, err := tx.Exec(ctx, `
-		UPDATE core.orders SET status = 'cancelled', cancel_reason = $2, previous_status = status,
+		UPDATE orders.orders SET status = 'cancelled', cancel_reason = $2, previous_status = status,
 			cancelled_at = $3, updated_at = $3
 		WHERE order_id = $1`, o.id, reason, now)
 	if err != nil {
@@ -104,7 +104,7 @@ func cancelPending(ctx context.Context, tx pgx.Tx, orderID, reason, stepName str
 func lockOrders(ctx context.Context, tx pgx.Tx, keys []string) (map[string]order, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT order_id::text, customer_id, status, currency, total, deadline, created_at, coalesce(correlation_id, '')
-		FROM core.orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`, keys)
+		FROM orders.orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id FOR UPDATE`, keys)
 	if err != nil {
 		return nil, fmt.Errorf("lock %d orders: %w", len(keys), err)
 	}
@@ -128,7 +128,7 @@ func lockOrders(ctx context.Context, tx pgx.Tx, keys []string) (map[string]order
 // none is cancelled, and emits each one's event with emitCancelled.
 func cancelOrders(ctx context.Context, tx pgx.Tx, keys []string, reason string, now time.Time) error {
 	_, err := tx.Exec(ctx, `
-		UPDATE core.orders SET status = 'cancelled', cancel_reason = $2, previous_status = status,
+		UPDATE orders.orders SET status = 'cancelled', cancel_reason = $2, previous_status = status,
 			cancelled_at = $3, updated_at = $3
 		WHERE order_id = ANY($1::uuid[])`, keys, reason, now)
 	if err != nil {
@@ -212,7 +212,7 @@ func cancelPendingBatch(ctx context.Context, tx pgx.Tx, in []pendingFailure, ste
 	}
 	if len(ids) > 0 {
 		if _, err := tx.Exec(ctx, `
-			UPDATE core.orders o SET status = 'cancelled', cancel_reason = u.reason, previous_status = o.status,
+			UPDATE orders.orders o SET status = 'cancelled', cancel_reason = u.reason, previous_status = o.status,
 				cancelled_at = $3, updated_at = $3
 			FROM unnest($1::uuid[], $2::text[]) AS u(id, reason)
 			WHERE o.order_id = u.id`, ids, reasons, now); err != nil {

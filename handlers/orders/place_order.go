@@ -187,7 +187,7 @@ func (h *PlaceOrder) insert(ctx context.Context, tx pgx.Tx, ps []placement) ([][
 		}
 	}
 	rows, err := tx.Query(ctx, `
-		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
+		INSERT INTO orders.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
 			correlation_id, shipping_address, promo_code)
 		SELECT o::uuid, c, 'pending', cur, t, l::jsonb, d, pb, pa, pa, co, a::jsonb, NULLIF(pr, '')
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::timestamptz[], $7::text[],
@@ -278,7 +278,7 @@ func (h *PlaceOrder) reject(ctx context.Context, tx pgx.Tx, p placement) ([]*eve
 		corr = cmd.ID()
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
+		INSERT INTO orders.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, updated_at,
 			correlation_id, cancel_reason, promo_code)
 		VALUES ($1, $2, 'rejected', $3, $4, $5, $6, $7, $6, $6, $8, $9, NULLIF($10, ''))
 		ON CONFLICT (order_id) DO NOTHING`,

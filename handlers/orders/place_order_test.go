@@ -40,7 +40,7 @@ func placedEvent(t *testing.T, s *sagatest.System, orderID string) events.OrderP
 }
 
 // TestPlaceOrderV2KeepsShippingAddressAndPromoCode: a v2 command's address
-// and promotion code are stored on the order (core.orders) and carried on
+// and promotion code are stored on the order (orders.orders) and carried on
 // orders.placed; a v1 command (upcast to v2) has neither.
 func TestPlaceOrderV2KeepsShippingAddressAndPromoCode(t *testing.T) {
 	s := sagatest.Start(t, sagatest.Options{Roles: []string{"orders"}})
@@ -67,7 +67,7 @@ func TestPlaceOrderV2KeepsShippingAddressAndPromoCode(t *testing.T) {
 			var stored []byte
 			var promo *string
 			if err := s.Pool.QueryRow(context.Background(),
-				`SELECT shipping_address, promo_code FROM core.orders WHERE order_id = $1`, tc.id).Scan(&stored, &promo); err != nil {
+				`SELECT shipping_address, promo_code FROM orders.orders WHERE order_id = $1`, tc.id).Scan(&stored, &promo); err != nil {
 				t.Fatal(err)
 			}
 			var gotAddr *events.ShippingAddress
@@ -77,10 +77,10 @@ func TestPlaceOrderV2KeepsShippingAddressAndPromoCode(t *testing.T) {
 				}
 			}
 			if !sameAddress(gotAddr, tc.wantAddr) {
-				t.Errorf("core.orders.shipping_address = %+v, want %+v", gotAddr, tc.wantAddr)
+				t.Errorf("orders.orders.shipping_address = %+v, want %+v", gotAddr, tc.wantAddr)
 			}
 			if got := deref(promo); got != tc.wantPromo {
-				t.Errorf("core.orders.promo_code = %q, want %q", got, tc.wantPromo)
+				t.Errorf("orders.orders.promo_code = %q, want %q", got, tc.wantPromo)
 			}
 			p := placedEvent(t, s, tc.id)
 			if !sameAddress(p.ShippingAddress, tc.wantAddr) || p.PromoCode != tc.wantPromo {

@@ -39,7 +39,7 @@ func TestPlaceOrderSetBasedAgreesWithOneByOne(t *testing.T) {
 	for i := range o {
 		o[i] = uuid.NewString()
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO core.cancel_tombstones (order_id, command_id, requested_at, expires_at)
+	if _, err := pool.Exec(ctx, `INSERT INTO orders.cancel_tombstones (order_id, command_id, requested_at, expires_at)
 		VALUES ($1, 'early-cancel', $2, $3)`, o[1], at.Add(-time.Second), at.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,8 @@ func TestPlaceOrderSetBasedAgreesWithOneByOne(t *testing.T) {
 		return handlertest.RowsText(t, ctx, tx, `
 			SELECT order_id, customer_id, status, currency, total, lines, deadline, placed_by, created_at, coalesce(cancel_reason, ''),
 				coalesce(shipping_address::text, ''), coalesce(promo_code, '')
-			FROM core.orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, o) +
-			handlertest.RowsText(t, ctx, tx, `SELECT order_id FROM core.cancel_tombstones WHERE order_id = ANY($1::uuid[])`, o)
+			FROM orders.orders WHERE order_id = ANY($1::uuid[]) ORDER BY order_id`, o) +
+			handlertest.RowsText(t, ctx, tx, `SELECT order_id FROM orders.cancel_tombstones WHERE order_id = ANY($1::uuid[])`, o)
 	})
 	want := [][]string{
 		{events.OrderPlacedV1}, {events.OrderPlacedV1, events.OrderCancelledV1}, {events.OrderRejectedV1}, nil, {events.OrderPlacedV1},

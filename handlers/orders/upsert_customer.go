@@ -29,11 +29,11 @@ func (UpsertCustomer) Handle(ctx context.Context, tx pgx.Tx, cmd *event.Event) (
 		return nil, err
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.customers (customer_id, email, name, segment, country, updated_at)
+		INSERT INTO orders.customers (customer_id, email, name, segment, country, updated_at)
 		VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6)
 		ON CONFLICT (customer_id) DO UPDATE SET email = excluded.email, name = excluded.name,
 			segment = excluded.segment, country = excluded.country, updated_at = excluded.updated_at
-		WHERE core.customers.updated_at <= excluded.updated_at`,
+		WHERE orders.customers.updated_at <= excluded.updated_at`,
 		in.CustomerID, in.Email, in.Name, in.Segment, in.Country, cmd.Time())
 	if err != nil {
 		return nil, fmt.Errorf("upsert customer %s: %w", in.CustomerID, err)

@@ -84,7 +84,7 @@ func (h *AuthorizePayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Even
 		return nil, err
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO core.payments (order_id, customer_id, currency, amount) VALUES ($1, $2, $3, $4)
+		INSERT INTO payments.payments (order_id, customer_id, currency, amount) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (order_id) DO NOTHING`, r.OrderID, r.CustomerID, r.Currency, r.Total); err != nil {
 		return nil, fmt.Errorf("authorize payment of order %s: %w", r.OrderID, err)
 	}
@@ -175,7 +175,7 @@ func planAuthorize(ps map[string]payment, orderIDs []string) (acts []authorizeAc
 
 // HandleBatch implements BatchReactor: Handle for a batch of reservations
 // in a fixed number of statements (insert the payments, lock them, record
-// the answers in core.payments and core.payment_ops; the saga log steps
+// the answers in payments.payments and payments.payment_ops; the saga log steps
 // go to the Router's buffered log), with the provider calls made
 // concurrently (at most providerCallLimit at once, key = order id as in
 // Handle). The rare paths are left to Handle: a batch in which some
@@ -209,7 +209,7 @@ func (h *AuthorizePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []ru
 		}
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO core.payments (order_id, customer_id, currency, amount)
+		INSERT INTO payments.payments (order_id, customer_id, currency, amount)
 		SELECT o::uuid, c, cur, a FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(o, c, cur, a)
 		ORDER BY o::uuid
 		ON CONFLICT (order_id) DO NOTHING`, order, customer, currency, amount); err != nil {
@@ -345,7 +345,7 @@ func (h *AuthorizePayment) voidLost(ctx context.Context, tx pgx.Tx, p payment, e
 
 // recordDecline moves the locked payment to declined with the provider's code.
 func recordDecline(ctx context.Context, tx pgx.Tx, orderID, code string) error {
-	if _, err := tx.Exec(ctx, `UPDATE core.payments SET status = 'declined', decline_code = $2, updated_at = now() WHERE order_id = $1`,
+	if _, err := tx.Exec(ctx, `UPDATE payments.payments SET status = 'declined', decline_code = $2, updated_at = now() WHERE order_id = $1`,
 		orderID, code); err != nil {
 		return fmt.Errorf("decline payment of order %s: %w", orderID, err)
 	}
@@ -356,7 +356,7 @@ func recordDecline(ctx context.Context, tx pgx.Tx, orderID, code string) error {
 // payment and returns payments.authorized, logged as the
 // authorize_payment step caused by cause.
 func recordAuthorization(ctx context.Context, tx pgx.Tx, orderID string, a provider.Authorization, cause *event.Event, detail string) (*event.Event, error) {
-	if _, err := tx.Exec(ctx, `UPDATE core.payments SET authorization_id = $2 WHERE order_id = $1`, orderID, a.ID); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE payments.payments SET authorization_id = $2 WHERE order_id = $1`, orderID, a.ID); err != nil {
 		return nil, fmt.Errorf("authorize payment of order %s: %w", orderID, err)
 	}
 	if err := recordOp(ctx, tx, orderID, "authorize", a.ID, orderID, a.Amount, cause.ID(), payAuthorized); err != nil {

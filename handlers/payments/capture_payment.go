@@ -63,7 +63,7 @@ func (h *CapturePayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event)
 	if !ok {
 		return nil, fmt.Errorf("capture payment of order %s: no authorization yet", c.OrderID)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE core.payments SET order_confirmed = true WHERE order_id = $1`, c.OrderID); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE payments.payments SET order_confirmed = true WHERE order_id = $1`, c.OrderID); err != nil {
 		return nil, fmt.Errorf("capture payment of order %s: %w", c.OrderID, err)
 	}
 	if act, _ := decideCapture(p); act == captureIgnore {
@@ -144,8 +144,8 @@ func planCapture(ps map[string]payment, orderIDs []string) (acts []captureAction
 
 // HandleBatch implements BatchReactor: Handle for a batch of
 // confirmations in three statements (lock the payments; note the
-// captures in core.payment_ops; mark every order confirmed and the
-// captured ones captured in core.payments; the saga log steps go to the
+// captures in payments.payment_ops; mark every order confirmed and the
+// captured ones captured in payments.payments; the saga log steps go to the
 // Router's buffered log), with the captures made concurrently (at most
 // providerCallLimit at once, key capture:<order id> as in Handle). An
 // order without a payment row fails the batch as it fails Handle. The

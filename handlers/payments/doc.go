@@ -2,7 +2,7 @@
 // file per message it handles (authorize on inventory.reserved, capture
 // on orders.confirmed, void or refund on orders.cancelled) and the fraud
 // check in front of the provider's authorization. It owns the tables
-// core.payments and core.payment_ops, and reads no other participant's
+// payments.payments and payments.payment_ops, and reads no other participant's
 // tables: the amount, currency and customer of a payment come on
 // inventory.reserved, and what it knows of the order's fate
 // (order_confirmed, order_cancelled) it records from the orders events.

@@ -201,8 +201,8 @@ func (b *payBench) begin(seed string) pgx.Tx {
 	return tx
 }
 
-// rows lists the payments participant's rows of orders: core.payments,
-// core.payment_ops and core.saga_log (in log order; the emitted event's
+// rows lists the payments participant's rows of orders: payments.payments,
+// payments.payment_ops and core.saga_log (in log order; the emitted event's
 // id is left out, it differs between runs).
 func (b *payBench) rows(tx pgx.Tx, orders []string) []string {
 	b.t.Helper()
@@ -211,9 +211,9 @@ func (b *payBench) rows(tx pgx.Tx, orders []string) []string {
 	for _, q := range []string{
 		`SELECT format('payment %s %s %s %s %s auth=%s code=%s confirmed=%s cancelled=%s', order_id, customer_id, currency, amount, status,
 			authorization_id, decline_code, order_confirmed, order_cancelled)
-		 FROM core.payments WHERE order_id::text = ANY($1) ORDER BY order_id`,
+		 FROM payments.payments WHERE order_id::text = ANY($1) ORDER BY order_id`,
 		`SELECT format('op %s %s %s %s %s %s', order_id, op, provider_id, idempotency_key, amount, event_id)
-		 FROM core.payment_ops WHERE order_id::text = ANY($1) ORDER BY order_id, op`,
+		 FROM payments.payment_ops WHERE order_id::text = ANY($1) ORDER BY order_id, op`,
 		`SELECT format('log %s %s %s %s %s %s %s emitted=%s', order_id, step, participant, event_id, event_type, outcome, detail, emitted_type)
 		 FROM core.saga_log WHERE order_id::text = ANY($1) ORDER BY id`,
 	} {
@@ -327,8 +327,8 @@ func TestAuthorizeBatchIsHandleMessageByMessage(t *testing.T) {
 	orders = append(orders, decided, cancelled)
 	msgs = slices.Insert(msgs, 3, reserved(t, decided, "c-pay-batch", 500))
 	msgs = append(msgs, reserved(t, cancelled, "c-pay-batch", 700))
-	seed := fmt.Sprintf(`INSERT INTO core.payments (order_id, customer_id, currency, amount, status, authorization_id) VALUES ('%s', 'c-pay-batch', 'EUR', 500, 'authorized', 'auth-seeded');
-		INSERT INTO core.payments (order_id, customer_id, currency, amount, status, decline_code, order_cancelled) VALUES ('%s', 'c-pay-batch', 'EUR', 700, 'declined', 'card_declined', true)`,
+	seed := fmt.Sprintf(`INSERT INTO payments.payments (order_id, customer_id, currency, amount, status, authorization_id) VALUES ('%s', 'c-pay-batch', 'EUR', 500, 'authorized', 'auth-seeded');
+		INSERT INTO payments.payments (order_id, customer_id, currency, amount, status, decline_code, order_cancelled) VALUES ('%s', 'c-pay-batch', 'EUR', 700, 'declined', 'card_declined', true)`,
 		decided, cancelled)
 
 	per := b.perMessage(seed, orders, msgs)
@@ -396,9 +396,9 @@ func (b *payBench) authorizeAt(orderID string, total int64) provider.Authorizati
 	return a
 }
 
-// paymentRow is the seed of an order's core.payments row.
+// paymentRow is the seed of an order's payments.payments row.
 func paymentRow(orderID string, amount int64, status, authID string, cancelled bool) string {
-	return fmt.Sprintf(`INSERT INTO core.payments (order_id, customer_id, currency, amount, status, authorization_id, order_cancelled)
+	return fmt.Sprintf(`INSERT INTO payments.payments (order_id, customer_id, currency, amount, status, authorization_id, order_cancelled)
 		VALUES ('%s', 'c-pay-batch', 'EUR', %d, '%s', NULLIF('%s', ''), %t);`, orderID, amount, status, authID, cancelled)
 }
 
@@ -699,7 +699,7 @@ func TestPaymentsWorkThroughABacklogInBatches(t *testing.T) {
 	}
 	s.Eventually(wait, "40 orders reserved", func() bool {
 		var n int
-		s.Query(&n, `SELECT count(*) FROM core.stock_orders WHERE order_id::text = ANY($1)`, ids)
+		s.Query(&n, `SELECT count(*) FROM inventory.stock_orders WHERE order_id::text = ANY($1)`, ids)
 		return n == len(ids)
 	})
 	s.StartRole("payments")

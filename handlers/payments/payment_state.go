@@ -14,7 +14,7 @@ import (
 	"github.com/tradewind/tradewind/internal/runner"
 )
 
-// Payment statuses (core.payments.status) the handlers branch on or set.
+// Payment statuses (payments.payments.status) the handlers branch on or set.
 const (
 	payNew        = "new"
 	payAuthorized = "authorized"
@@ -38,7 +38,7 @@ func lockPayment(ctx context.Context, tx pgx.Tx, orderID string) (p payment, ok 
 	var currency, auth *string
 	err = tx.QueryRow(ctx, `
 		SELECT status, currency, amount, authorization_id, order_cancelled
-		FROM core.payments WHERE order_id = $1 FOR UPDATE`, orderID).
+		FROM payments.payments WHERE order_id = $1 FOR UPDATE`, orderID).
 		Scan(&p.status, &currency, &p.amount, &auth, &p.orderCancelled)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return p, false, nil
@@ -63,7 +63,7 @@ func lockPayment(ctx context.Context, tx pgx.Tx, orderID string) (p payment, ok 
 func lockPayments(ctx context.Context, tx pgx.Tx, orderIDs []string) (map[string]payment, error) {
 	rows, err := tx.Query(ctx, `
 		SELECT u.k, p.status, p.currency, p.amount, p.authorization_id, p.order_cancelled
-		FROM core.payments p JOIN unnest($1::text[]) AS u(k) ON p.order_id = u.k::uuid
+		FROM payments.payments p JOIN unnest($1::text[]) AS u(k) ON p.order_id = u.k::uuid
 		ORDER BY p.order_id
 		FOR UPDATE OF p`, orderIDs)
 	if err != nil {
@@ -104,7 +104,7 @@ func distinct(ids []string) []string {
 	return out
 }
 
-// paymentOp is a successful provider operation to note in core.payment_ops.
+// paymentOp is a successful provider operation to note in payments.payment_ops.
 type paymentOp struct {
 	orderID, op, providerID, key string
 	amount                       int64
@@ -124,7 +124,7 @@ func recordOps(ctx context.Context, tx pgx.Tx, ops []paymentOp) error {
 		order[i], op[i], providerID[i], key[i], amount[i], eventID[i] = o.orderID, o.op, o.providerID, o.key, o.amount, o.eventID
 	}
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO core.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
+		INSERT INTO payments.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
 		SELECT o::uuid, x, p, k, a, e
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(o, x, p, k, a, e, n)
 		ORDER BY n`, order, op, providerID, key, amount, eventID); err != nil {
@@ -162,7 +162,7 @@ func updatePayments(ctx context.Context, tx pgx.Tx, changes []paymentChange) err
 		order[i], status[i], auth[i], code[i], confirm[i] = c.orderID, c.status, c.authorizationID, c.declineCode, c.confirm
 	}
 	tag, err := tx.Exec(ctx, `
-		UPDATE core.payments p SET
+		UPDATE payments.payments p SET
 			status = COALESCE(u.s, p.status),
 			authorization_id = COALESCE(u.a, p.authorization_id),
 			decline_code = COALESCE(u.d, p.decline_code),
@@ -231,15 +231,15 @@ func concurrently(n, limit int, call func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-// recordOp notes a successful provider operation in core.payment_ops (at
+// recordOp notes a successful provider operation in payments.payment_ops (at
 // most one per order and op) and moves the payment to status.
 func recordOp(ctx context.Context, tx pgx.Tx, orderID, op, providerID, key string, amount int64, eventID, status string) error {
 	if _, err := tx.Exec(ctx, `
-		INSERT INTO core.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
+		INSERT INTO payments.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
 		VALUES ($1, $2, $3, $4, $5, $6)`, orderID, op, providerID, key, amount, eventID); err != nil {
 		return fmt.Errorf("record %s of order %s: %w", op, orderID, err)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE core.payments SET status = $2, updated_at = now() WHERE order_id = $1`, orderID, status); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE payments.payments SET status = $2, updated_at = now() WHERE order_id = $1`, orderID, status); err != nil {
 		return fmt.Errorf("record %s of order %s: %w", op, orderID, err)
 	}
 	return nil
@@ -317,7 +317,7 @@ func cancelPayments(ctx context.Context, tx pgx.Tx, changes []cancelChange) erro
 		order[i], status[i] = c.orderID, c.status
 	}
 	tag, err := tx.Exec(ctx, `
-		UPDATE core.payments p SET
+		UPDATE payments.payments p SET
 			order_cancelled = true,
 			status = COALESCE(u.s, p.status),
 			updated_at = CASE WHEN u.s IS NULL THEN p.updated_at ELSE now() END

@@ -121,8 +121,8 @@ func planRefund(ps map[string]payment, orderIDs []string) (acts []refundAction, 
 
 // HandleBatch implements BatchReactor: Handle for a batch of
 // cancellations in at most three statements (lock the payments; note the
-// refunds in core.payment_ops; move the refunded ones to refunded in
-// core.payments; the saga log steps go to the Router's buffered log),
+// refunds in payments.payment_ops; move the refunded ones to refunded in
+// payments.payments; the saga log steps go to the Router's buffered log),
 // with the refunds made concurrently (at most providerCallLimit at once,
 // key refund:<order id> as in Handle). It runs after VoidPayment's
 // HandleBatch over the same messages, which is Handle's order per

@@ -55,7 +55,7 @@ func (h *VoidPayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([
 		return nil, err
 	}
 	tag, err := tx.Exec(ctx, `
-		INSERT INTO core.payments (order_id, customer_id, currency, amount, order_cancelled) VALUES ($1, $2, $3, $4, true)
+		INSERT INTO payments.payments (order_id, customer_id, currency, amount, order_cancelled) VALUES ($1, $2, $3, $4, true)
 		ON CONFLICT (order_id) DO NOTHING`, c.OrderID, c.CustomerID, c.Currency, c.Total)
 	if err != nil {
 		return nil, fmt.Errorf("void payment of order %s: %w", c.OrderID, err)
@@ -67,7 +67,7 @@ func (h *VoidPayment) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE core.payments SET order_cancelled = true WHERE order_id = $1`, c.OrderID); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE payments.payments SET order_cancelled = true WHERE order_id = $1`, c.OrderID); err != nil {
 		return nil, fmt.Errorf("void payment of order %s: %w", c.OrderID, err)
 	}
 	switch {
@@ -178,8 +178,8 @@ func planVoid(ps map[string]payment, orderIDs, previousStatus []string) (acts []
 // HandleBatch implements BatchReactor: Handle for a batch of
 // cancellations in at most four statements (insert the rows of orders
 // payments has none for, cancelled; lock the others; note the voids in
-// core.payment_ops; mark the others cancelled and the voided ones voided
-// in core.payments; the saga log steps go to the Router's buffered log),
+// payments.payment_ops; mark the others cancelled and the voided ones voided
+// in payments.payments; the saga log steps go to the Router's buffered log),
 // with the voids made concurrently (at most providerCallLimit at once,
 // key void:<order id> as in Handle). Left to Handle: a batch in which a
 // void fails (it returns an error before writing anything but the
@@ -218,7 +218,7 @@ func (h *VoidPayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.
 		order, customer, currency, amount = append(order, c.OrderID), append(customer, c.CustomerID), append(currency, c.Currency), append(amount, c.Total)
 	}
 	rows, err := tx.Query(ctx, `
-		INSERT INTO core.payments (order_id, customer_id, currency, amount, order_cancelled)
+		INSERT INTO payments.payments (order_id, customer_id, currency, amount, order_cancelled)
 		SELECT o::uuid, c, cur, a, true FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(o, c, cur, a)
 		ORDER BY o::uuid
 		ON CONFLICT (order_id) DO NOTHING

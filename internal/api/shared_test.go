@@ -142,7 +142,7 @@ func TestStreamMixingVersionsReplaysAsOneShape(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	testenv.Eventually(t, 10*time.Second, "every order placed", func() bool {
 		var n int
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM core.orders WHERE order_id::text = ANY($1)`, want).Scan(&n)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE order_id::text = ANY($1)`, want).Scan(&n)
 		return n == len(want)
 	})
 	mu.Lock()

@@ -114,7 +114,7 @@ func TestPoisonDeadLetterFixReplayProcessedOnce(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "audit saw the replay", func() bool { return audit.Stats().Duplicates.Load() == 1 })
 
 	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer).Scan(&n); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE customer_id = $1`, customer).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {

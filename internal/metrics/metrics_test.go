@@ -171,7 +171,7 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 		`tradewind_outbox_publish_seconds_count`,
 		`tradewind_outbox_backlog 0`,
 		`tradewind_table_dead_tuples{table="core.outbox"}`,
-		`tradewind_table_live_tuples{table="core.orders"}`,
+		`tradewind_table_live_tuples{table="orders.orders"}`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, series) {
