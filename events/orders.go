@@ -63,7 +63,7 @@ var (
 	OrderRejectedV1 = register("orders", "rejected", 1, Event)
 )
 
-// Order statuses (core.orders.status).
+// Order statuses (orders.orders.status).
 const (
 	StatusPending   = "pending"
 	StatusConfirmed = "confirmed"

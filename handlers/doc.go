@@ -1,32 +1,20 @@
-// Package handlers holds the saga participants' reactions: one file per
-// message a participant handles. Each handler is a pure reaction: given a
-// message and the runner's transaction, it reads and writes its own tables
-// and returns the events it emits. It never commits, publishes or acks; the
-// runner (internal/runner) owns the transaction and the exactly-once
-// protocol around it.
+// Package handlers holds what the saga participants share: the Reaction
+// a handler declares, the Router that hands a consumer's messages to its
+// reactors (refusing an emission a Reaction does not declare), the
+// set-based BatchReactor path, and the saga log steps (Step, LogStep,
+// EmitAndLog, Ignore).
 //
-// # Why place_order trusts the prices of its command
+// The participants are packages of their own, one file per message they
+// handle, each owning its tables in PostgreSQL: handlers/orders,
+// handlers/inventory (the stock and the catalog) and handlers/payments.
+// A participant reads and writes only its own tables and learns about
+// the others from the events it handles. Which reactions each role runs
+// is wired in one place, internal/app (saga.go), and checked against the
+// saga table in sagas/.
 //
-// The orders participant prices nothing itself and reads no catalog: the
-// catalog is inventory's (core.products) and a participant reads only its
-// own tables and the data carried on the message. The unit prices of an
-// orders.place command are trusted because of who can put one on
-// cmd.orders.place:
-//
-//   - the gateway (internal/api), which prices every line from the catalog
-//     read model for any caller without the orders:price scope (every user
-//     token; API keys without it) and answers 422 for an unknown SKU, a
-//     currency other than the product's or a unit_price that differs from
-//     the catalog's; only API keys granted orders:price send their own;
-//   - producer services publishing on NATS directly, which are trusted
-//     services with the same standing as orders:price (who may publish on
-//     cmd.orders.place at all is NATS's permissions' business).
-//
-// So the prices on a command are the catalog's as the gateway read it when
-// it accepted the order, or a trusted producer's; place_order records
-// them on the order (core.orders.lines, orders.placed), and a later change
-// of the catalog does not change the order. What only the handler can see
-// — a total below 1, which no payment can authorize — it refuses with
-// orders.rejected (reason invalid_total): the order is recorded as
-// rejected, the saga never starts, nothing reaches payments or the DLQ.
+// Each reaction is a pure reaction: given a message and the runner's
+// transaction, it reads and writes its participant's tables and returns
+// the events it emits. It never commits, publishes or acks; the runner
+// (internal/runner) owns the transaction and the exactly-once protocol
+// around it.
 package handlers

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
@@ -245,12 +247,14 @@ func (r *Router) Reactions() []Reaction {
 	return out
 }
 
-// step is one saga log row.
-type step struct {
-	orderID, step, participant string
-	cause                      *event.Event // nil for the deadline sweeper
-	outcome, detail            string
-	emitted                    *event.Event
+// Step is one saga log row: what a participant did (or deliberately did
+// not do, outcome "ignored") for an order, the message that caused it (nil
+// for the deadline sweeper) and the event it emitted, if any.
+type Step struct {
+	OrderID, Step, Participant string
+	Cause                      *event.Event // nil for the deadline sweeper
+	Outcome, Detail            string
+	Emitted                    *event.Event
 }
 
 // stepLog holds the saga log rows of a handler call until flush writes
@@ -263,7 +267,7 @@ type stepLog struct {
 
 type stepLogKey struct{}
 
-// withStepLog makes logStep buffer into l (a new log when l is nil).
+// withStepLog makes LogStep buffer into l (a new log when l is nil).
 func withStepLog(ctx context.Context, l *stepLog) (context.Context, *stepLog) {
 	if l == nil {
 		l = &stepLog{}
@@ -301,35 +305,45 @@ func (l *stepLog) flush(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
-// logStep appends a step to core.saga_log in the handler's transaction:
+// BufferSteps makes LogStep hold the steps logged under the returned
+// context in memory until flush writes them, in one statement, in the
+// transaction it is given — as the Router does for each call. Callers
+// other than the Router (tests replaying a batch message by message) use
+// it to log as the Router would.
+func BufferSteps(ctx context.Context) (context.Context, func(context.Context, pgx.Tx) error) {
+	ctx, l := withStepLog(ctx, nil)
+	return ctx, l.flush
+}
+
+// LogStep appends a step to core.saga_log in the handler's transaction:
 // to the context's step log when it has one (the Router's), else at once.
-func logStep(ctx context.Context, tx pgx.Tx, s step) error {
+func LogStep(ctx context.Context, tx pgx.Tx, s Step) error {
 	l, buffered := ctx.Value(stepLogKey{}).(*stepLog)
 	if !buffered {
 		l = &stepLog{}
 	}
 	causeID, causeType := "", Deadline
-	if s.cause != nil {
-		causeID, causeType = s.cause.ID(), s.cause.Type()
+	if s.Cause != nil {
+		causeID, causeType = s.Cause.ID(), s.Cause.Type()
 	}
 	var emittedID, emittedType *string
-	if s.emitted != nil {
-		id, t := s.emitted.ID(), s.emitted.Type()
+	if s.Emitted != nil {
+		id, t := s.Emitted.ID(), s.Emitted.Type()
 		emittedID, emittedType = &id, &t
 	}
 	var detail *string
-	if s.detail != "" {
-		detail = &s.detail
+	if s.Detail != "" {
+		detail = &s.Detail
 	}
-	if causeID == "" && s.emitted != nil {
-		causeID = s.emitted.ID()
+	if causeID == "" && s.Emitted != nil {
+		causeID = s.Emitted.ID()
 	}
-	l.order = append(l.order, s.orderID)
-	l.step = append(l.step, s.step)
-	l.participant = append(l.participant, s.participant)
+	l.order = append(l.order, s.OrderID)
+	l.step = append(l.step, s.Step)
+	l.participant = append(l.participant, s.Participant)
 	l.causeID = append(l.causeID, causeID)
 	l.causeType = append(l.causeType, causeType)
-	l.outcome = append(l.outcome, s.outcome)
+	l.outcome = append(l.outcome, s.Outcome)
 	l.detail = append(l.detail, detail)
 	l.emittedID = append(l.emittedID, emittedID)
 	l.emittedType = append(l.emittedType, emittedType)
@@ -339,27 +353,49 @@ func logStep(ctx context.Context, tx pgx.Tx, s step) error {
 	return l.flush(ctx, tx)
 }
 
-// emitAndLog builds an event caused by s.cause (when set) and appends the
+// EmitAndLog builds an event caused by s.Cause (when set) and appends the
 // step, naming the event, to the saga log.
-func emitAndLog(ctx context.Context, tx pgx.Tx, s step, ceType, subject string, data any, opts ...events.Option) (*event.Event, error) {
-	if s.cause != nil {
-		opts = append(opts, events.CausedBy(s.cause))
+func EmitAndLog(ctx context.Context, tx pgx.Tx, s Step, ceType, subject string, data any, opts ...events.Option) (*event.Event, error) {
+	if s.Cause != nil {
+		opts = append(opts, events.CausedBy(s.Cause))
 	}
 	ev, err := events.New(ceType, subject, data, opts...)
 	if err != nil {
 		return nil, err
 	}
-	s.emitted = ev
-	if err := logStep(ctx, tx, s); err != nil {
+	s.Emitted = ev
+	if err := LogStep(ctx, tx, s); err != nil {
 		return nil, err
 	}
 	return ev, nil
 }
 
-// decode reads an event's data; undecodable data is invalid input.
-func decode(ev *event.Event, v any) error {
+// Ignore logs that a reaction deliberately did nothing for an order (a
+// late or superseded event) and emits nothing.
+func Ignore(ctx context.Context, tx pgx.Tx, orderID, stepName, participant string, cause *event.Event, why string) ([]*event.Event, error) {
+	err := LogStep(ctx, tx, Step{OrderID: orderID, Step: stepName, Participant: participant, Cause: cause,
+		Outcome: "ignored", Detail: why})
+	return nil, err
+}
+
+// Decode reads an event's data; undecodable data is invalid input.
+func Decode(ev *event.Event, v any) error {
 	if err := events.DecodeData(ev, v); err != nil {
 		return runner.Invalid(err)
 	}
 	return nil
+}
+
+// UTCNow is the clock of reactions that have no injected one.
+func UTCNow() time.Time { return time.Now().UTC() }
+
+// OrderKey is the canonical text of an order id (PostgreSQL's spelling of
+// the UUID): the key of a batch's maps, so that two spellings of one id
+// name one order.
+func OrderKey(id string) (string, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return "", fmt.Errorf("order id %q: %w", id, err)
+	}
+	return u.String(), nil
 }

@@ -19,6 +19,12 @@
 //     preferences are read in the same statement as the ids already
 //     notified, so muting costs no statement per batch.
 //
+// What an event does not carry (the customer of a payments.refunded) is
+// read from the orders read model (public.orders), never from a saga
+// participant's tables (orders.*, inventory.*, payments.*): a participant
+// owns its schema alone. Hazard: the read model trails the events, so a
+// refund of an order the projection has not applied yet is retried.
+//
 // One notification is one outbox row and one message, on the user's
 // channel; a notification about an order names it in the
 // events.HeaderOrder header, and the WebSocket server derives the order's
@@ -318,6 +324,7 @@ func notification(e entry, id string, seq int64) (*event.Event, []byte, error) {
 	return ntf, links, nil
 }
 
-// errNoOrder is returned when an event names an order the write model
-// does not (yet) hold: transient, since events may overtake each other.
+// errNoOrder is returned when an event names an order the orders read
+// model does not (yet) hold: transient, since the projection trails the
+// events and events may overtake each other.
 var errNoOrder = errors.New("order not found")

@@ -14,7 +14,7 @@ import (
 )
 
 // renderer words the notification of one type of order event, from the
-// facts the event carries (completed from the orders write model, once per
+// facts the event carries (completed from the orders read model, once per
 // batch, when the event lacks the customer or currency: see HandleBatch).
 type renderer struct {
 	kind string
@@ -83,8 +83,11 @@ func decodeFacts(ev *event.Event) (orderFacts, error) {
 }
 
 // complete fills in the customer, currency and total of the facts that
-// lack them from the orders write model, in one query. An order it does
-// not hold yet is errNoOrder (transient: events may overtake each other).
+// lack them (payments.refunded carries no customer) from the orders read
+// model (public.orders), in one query: the notifier reads no saga
+// participant's tables. An order the read model does not hold yet is
+// errNoOrder (transient: the projection trails the events, and events may
+// overtake each other).
 func complete(ctx context.Context, q pgx.Tx, facts []*orderFacts) error {
 	var ids []string
 	for _, d := range facts {
@@ -95,7 +98,7 @@ func complete(ctx context.Context, q pgx.Tx, facts []*orderFacts) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := q.Query(ctx, `SELECT order_id::text, customer_id, currency, total FROM core.orders WHERE order_id = ANY($1::uuid[])`, ids)
+	rows, err := q.Query(ctx, `SELECT order_id::text, customer_id, currency, total FROM public.orders WHERE order_id = ANY($1::uuid[])`, ids)
 	if err != nil {
 		return fmt.Errorf("look up %d orders: %w", len(ids), err)
 	}

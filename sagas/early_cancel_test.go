@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/sagatest"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -54,7 +54,7 @@ func TestCancelBeforeItsOrderIsPlaced(t *testing.T) {
 			}
 			if tc.expire {
 				if _, err := s.Pool.Exec(context.Background(),
-					`UPDATE core.cancel_tombstones SET expires_at = now() - interval '1 second' WHERE order_id = $1`, id); err != nil {
+					`UPDATE orders.cancel_tombstones SET expires_at = now() - interval '1 second' WHERE order_id = $1`, id); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -79,7 +79,7 @@ func TestCancelBeforeItsOrderIsPlaced(t *testing.T) {
 				}
 			}
 			var left int
-			s.Query(&left, `SELECT count(*) FROM core.cancel_tombstones WHERE order_id = $1`, id)
+			s.Query(&left, `SELECT count(*) FROM orders.cancel_tombstones WHERE order_id = $1`, id)
 			if left != 0 {
 				t.Errorf("%d tombstones left for the placed order", left)
 			}
@@ -97,14 +97,14 @@ func TestExpiredCancelTombstonesArePurged(t *testing.T) {
 	s := sagatest.Start(t, sagatest.Options{Roles: []string{"orders"}})
 	expired, live := uuid.NewString(), uuid.NewString()
 	if _, err := s.Pool.Exec(context.Background(), `
-		INSERT INTO core.cancel_tombstones (order_id, command_id, requested_at, expires_at) VALUES
+		INSERT INTO orders.cancel_tombstones (order_id, command_id, requested_at, expires_at) VALUES
 			($1, 'cmd-expired', now() - interval '9 days', now() - interval '1 day'),
 			($2, 'cmd-live', now(), now() + interval '8 days')`, expired, live); err != nil {
 		t.Fatal(err)
 	}
 	count := func(id string) int {
 		var n int
-		s.Query(&n, `SELECT count(*) FROM core.cancel_tombstones WHERE order_id = $1`, id)
+		s.Query(&n, `SELECT count(*) FROM orders.cancel_tombstones WHERE order_id = $1`, id)
 		return n
 	}
 	s.Eventually(wait, "expired tombstone purged", func() bool { return count(expired) == 0 })
@@ -120,11 +120,11 @@ func TestExpiredCancelTombstonesArePurged(t *testing.T) {
 // nobody reads beside an order that stays pending.
 func TestCancelAndPlaceOfOneOrderAreSerial(t *testing.T) {
 	pool := testenv.Pool(t)
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cancelH := handlers.NewCancelOrder()
+	cancelH := orders.NewCancelOrder()
 	tests := []struct {
 		name       string
 		cancelLast bool
@@ -215,11 +215,11 @@ func TestCancelAndPlaceOfOneOrderAreSerial(t *testing.T) {
 				t.Errorf("cancel_order emitted %v, want %v", got, tc.wantCancel)
 			}
 			var status string
-			if err := pool.QueryRow(ctx, `SELECT status FROM core.orders WHERE order_id = $1`, id).Scan(&status); err != nil {
+			if err := pool.QueryRow(ctx, `SELECT status FROM orders.orders WHERE order_id = $1`, id).Scan(&status); err != nil {
 				t.Fatal(err)
 			}
 			var tombstones int
-			if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.cancel_tombstones WHERE order_id = $1`, id).Scan(&tombstones); err != nil {
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM orders.cancel_tombstones WHERE order_id = $1`, id).Scan(&tombstones); err != nil {
 				t.Fatal(err)
 			}
 			if status != events.StatusCancelled || tombstones != 0 {

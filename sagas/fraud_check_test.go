@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/payments"
 	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/sagatest"
@@ -17,9 +17,9 @@ import (
 // at percent.
 func markedCustomer(t *testing.T, percent float64, inside bool) string {
 	t.Helper()
-	f := flags.Flag{Name: handlers.FlagFraudCheck, Percent: percent}
+	f := flags.Flag{Name: payments.FlagFraudCheck, Percent: percent}
 	for i := range 1000 {
-		id := fmt.Sprintf("c-%s-%d", handlers.DefaultFraudRule.Marker, i)
+		id := fmt.Sprintf("c-%s-%d", payments.DefaultFraudRule.Marker, i)
 		if f.EnabledFor(id) == inside {
 			return id
 		}
@@ -49,7 +49,7 @@ func TestFraudCheckFlagDeclinesSuspectOrdersOfItsRollout(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprintf("%v%% %s", tc.percent, tc.customer), func(t *testing.T) {
 			s := s.For(t)
-			if _, _, err := s.Flags.Admin().Update(ctx, handlers.FlagFraudCheck, func(f *flags.Flag) { f.Percent = tc.percent }); err != nil {
+			if _, _, err := s.Flags.Admin().Update(ctx, payments.FlagFraudCheck, func(f *flags.Flag) { f.Percent = tc.percent }); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.Flags.Sync(ctx); err != nil {
@@ -72,9 +72,9 @@ func TestFraudCheckFlagDeclinesSuspectOrdersOfItsRollout(t *testing.T) {
 				t.Errorf("order %s/%s, want cancelled/%s", st, reason, events.CancelPaymentDeclined)
 			}
 			var code string
-			s.Query(&code, `SELECT decline_code FROM core.payments WHERE order_id = $1`, id)
-			if code != handlers.DeclineFraudSuspected {
-				t.Errorf("decline code %q, want %q", code, handlers.DeclineFraudSuspected)
+			s.Query(&code, `SELECT decline_code FROM payments.payments WHERE order_id = $1`, id)
+			if code != payments.DeclineFraudSuspected {
+				t.Errorf("decline code %q, want %q", code, payments.DeclineFraudSuspected)
 			}
 			if l, ok := ledgerOf(s, id); ok {
 				t.Errorf("the provider saw the fraud-suspect order: %+v", l)

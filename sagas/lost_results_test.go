@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/payments"
 	"github.com/tradewind/tradewind/internal/flags"
 	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/sagatest"
@@ -25,10 +25,10 @@ import (
 // the other participants by publishing their events, and plays the lost
 // attempt by making the participant's exact call itself.
 
-// paymentOps lists the order's core.payment_ops as "op", sorted.
+// paymentOps lists the order's payments.payment_ops as "op", sorted.
 func paymentOps(t *testing.T, s *sagatest.System, orderID string) []string {
 	t.Helper()
-	rows, err := s.Pool.Query(context.Background(), `SELECT op FROM core.payment_ops WHERE order_id = $1 ORDER BY op`, orderID)
+	rows, err := s.Pool.Query(context.Background(), `SELECT op FROM payments.payment_ops WHERE order_id = $1 ORDER BY op`, orderID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,12 +146,12 @@ func TestAuthorizationWhoseResultWasLostIsVoidedWhenTheOrderIsCancelled(t *testi
 func TestFraudCheckHonoursAnAuthorizationTheProviderAlreadyGave(t *testing.T) {
 	s := sagatest.Start(t, sagatest.Options{Roles: []string{"payments"}})
 	ctx := context.Background()
-	id, customer, total := uuid.NewString(), "c-"+handlers.DefaultFraudRule.Marker+"-1", int64(990)
+	id, customer, total := uuid.NewString(), "c-"+payments.DefaultFraudRule.Marker+"-1", int64(990)
 	if _, err := s.PaymentClient().Authorize(ctx, id, provider.AuthorizeRequest{
 		OrderID: id, CustomerID: customer, Amount: total, Currency: "EUR"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Flags.Admin().Update(ctx, handlers.FlagFraudCheck, func(f *flags.Flag) { f.Percent = 100 }); err != nil {
+	if _, _, err := s.Flags.Admin().Update(ctx, payments.FlagFraudCheck, func(f *flags.Flag) { f.Percent = 100 }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Flags.Sync(ctx); err != nil {
@@ -202,7 +202,7 @@ func TestCancelAfterConfirmationIsRefundedWhenItOvertakesTheCapture(t *testing.T
 			s.PublishEvent(events.StockReservedV1, id, reserved(id, customer, total))
 			s.Eventually(wait, "authorized", func() bool { return s.Payment(id) == "authorized" })
 			var authID string
-			s.Query(&authID, `SELECT authorization_id FROM core.payments WHERE order_id = $1`, id)
+			s.Query(&authID, `SELECT authorization_id FROM payments.payments WHERE order_id = $1`, id)
 			if tc.lostCapture {
 				// Exactly the call capture_payment makes.
 				if _, err := client.Capture(context.Background(), "capture:"+id, authID, total); err != nil {

@@ -75,7 +75,7 @@ var Order = []Step{
 // not steps of an order, but what the steps depend on.
 var Feeders = []Step{
 	{"restock", handlers.Inventory, events.RestockV1,
-		"adds to on_hand (creates the SKU); recorded in core.restocks", []string{events.RestockedV1}, ""},
+		"adds to on_hand (creates the SKU); recorded in inventory.restocks", []string{events.RestockedV1}, ""},
 	{"upsert_product", handlers.Inventory, events.UpsertProductV1,
 		"records the product; makes its SKU known with no stock", []string{events.ProductUpsertedV1}, ""},
 	{"upsert_category", handlers.Inventory, events.UpsertCategoryV1,

@@ -258,7 +258,7 @@ func TestLateReservationIsReleased(t *testing.T) {
 
 	// Stock exists before inventory comes back (seeded directly: its
 	// command consumer would race its event consumer).
-	if _, err := s.Pool.Exec(context.Background(), `INSERT INTO core.inventory (sku, on_hand) VALUES ($1, 3)`, a); err != nil {
+	if _, err := s.Pool.Exec(context.Background(), `INSERT INTO inventory.inventory (sku, on_hand) VALUES ($1, 3)`, a); err != nil {
 		t.Fatal(err)
 	}
 	s.StartRole("inventory")

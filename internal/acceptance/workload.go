@@ -65,7 +65,7 @@ func (c Class) String() string {
 	return [...]string{"happy", "out_of_stock", "unknown_sku", "declined"}[c]
 }
 
-// Outcome is an order's final status and cancel reason in core.orders.
+// Outcome is an order's final status and cancel reason in orders.orders.
 type Outcome struct{ Status, Reason string }
 
 // Want is the outcome an order of class c must reach.
@@ -158,8 +158,8 @@ func (w *Workload) Seed(ctx context.Context) error {
 	return poll(ctx, "seed applied", func(ctx context.Context) (bool, error) {
 		var applied, known int
 		err := w.pool.QueryRow(ctx, `SELECT
-			(SELECT count(*) FROM core.restocks WHERE event_id = ANY($1)),
-			(SELECT count(*) FROM core.customers WHERE customer_id = ANY($2))`, restocks, customerIDs).Scan(&applied, &known)
+			(SELECT count(*) FROM inventory.restocks WHERE event_id = ANY($1)),
+			(SELECT count(*) FROM orders.customers WHERE customer_id = ANY($2))`, restocks, customerIDs).Scan(&applied, &known)
 		return err == nil && applied == len(restocks) && known == len(customerIDs), err
 	})
 }
@@ -240,7 +240,7 @@ func (w *Workload) WaitTerminal(ctx context.Context) error {
 	ids := w.IDs()
 	return poll(ctx, fmt.Sprintf("%d orders terminal", len(ids)), func(ctx context.Context) (bool, error) {
 		var done int
-		err := w.pool.QueryRow(ctx, `SELECT count(*) FROM core.orders WHERE order_id = ANY($1::uuid[]) AND status <> 'pending'`, ids).Scan(&done)
+		err := w.pool.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE order_id = ANY($1::uuid[]) AND status <> 'pending'`, ids).Scan(&done)
 		return err == nil && done == len(ids), err
 	})
 }
@@ -254,7 +254,7 @@ func (w *Workload) Mismatches(ctx context.Context) ([]string, error) {
 		want[id] = c
 	}
 	w.mu.Unlock()
-	rows, err := w.pool.Query(ctx, `SELECT order_id::text, status, coalesce(cancel_reason, '') FROM core.orders WHERE order_id = ANY($1::uuid[])`, w.IDs())
+	rows, err := w.pool.Query(ctx, `SELECT order_id::text, status, coalesce(cancel_reason, '') FROM orders.orders WHERE order_id = ANY($1::uuid[])`, w.IDs())
 	if err != nil {
 		return nil, fmt.Errorf("read outcomes: %w", err)
 	}

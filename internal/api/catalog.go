@@ -23,7 +23,7 @@ type Catalog interface {
 // PostgresCatalog reads the catalog read model (public.product_search,
 // fed by catalog.product_upserted events): the gateway is an edge, not a
 // participant, so it reads the public read model and never inventory's
-// core.products. Hazard: the read model trails the catalog by the
+// inventory.products. Hazard: the read model trails the catalog by the
 // projection's lag, so for a moment after an upsert a new SKU is unknown
 // (422; the client retries) and a changed price is still the old one.
 type PostgresCatalog struct{ Pool *pgxpool.Pool }

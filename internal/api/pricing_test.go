@@ -118,10 +118,10 @@ func TestOrdersArePricedFromTheCatalog(t *testing.T) {
 		s := s.For(t)
 		s.WaitOrder(id, events.StatusConfirmed, wait)
 		s.Eventually(wait, "payment of "+id+" captured", func() bool {
-			return s.Query(&captured, `SELECT amount FROM core.payment_ops WHERE order_id = $1 AND op = 'capture'`, id)
+			return s.Query(&captured, `SELECT amount FROM payments.payment_ops WHERE order_id = $1 AND op = 'capture'`, id)
 		})
 		var raw []byte
-		s.Query(&raw, `SELECT lines FROM core.orders WHERE order_id = $1`, id)
+		s.Query(&raw, `SELECT lines FROM orders.orders WHERE order_id = $1`, id)
 		if err := json.Unmarshal(raw, &lines); err != nil {
 			t.Fatal(err)
 		}

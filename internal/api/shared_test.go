@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/runner"
@@ -116,7 +116,7 @@ func TestStreamMixingVersionsReplaysAsOneShape(t *testing.T) {
 		}
 		want = append(want, id)
 	}
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestStreamMixingVersionsReplaysAsOneShape(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	testenv.Eventually(t, 10*time.Second, "every order placed", func() bool {
 		var n int
-		_ = pool.QueryRow(ctx, `SELECT count(*) FROM core.orders WHERE order_id::text = ANY($1)`, want).Scan(&n)
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE order_id::text = ANY($1)`, want).Scan(&n)
 		return n == len(want)
 	})
 	mu.Lock()

@@ -11,6 +11,9 @@ import (
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/inventory"
+	"github.com/tradewind/tradewind/handlers/orders"
+	"github.com/tradewind/tradewind/handlers/payments"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
 	"github.com/tradewind/tradewind/internal/flags"
@@ -52,20 +55,20 @@ const paymentsWorkers = 4
 // deadlineBatch bounds the orders one sweep cancels.
 const deadlineBatch = 500
 
-func ordersPlan(cfg config.Config) ([]consumerPlan, *handlers.Deadlines, error) {
-	place, err := handlers.NewPlaceOrder(cfg.OrderDeadline)
+func ordersPlan(cfg config.Config) ([]consumerPlan, *orders.Deadlines, error) {
+	place, err := orders.NewPlaceOrder(cfg.OrderDeadline)
 	if err != nil {
 		return nil, nil, err
 	}
-	commands, err := handlers.NewRouter(place, handlers.NewCancelOrder(), handlers.UpsertCustomer{})
+	commands, err := handlers.NewRouter(place, orders.NewCancelOrder(), orders.UpsertCustomer{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders-commands: %w", err)
 	}
-	evts, err := handlers.NewRouter(handlers.NewConfirmOrder(), handlers.NewCancelOnRejection(), handlers.NewCancelOnDecline())
+	evts, err := handlers.NewRouter(orders.NewConfirmOrder(), orders.NewCancelOnRejection(), orders.NewCancelOnDecline())
 	if err != nil {
 		return nil, nil, fmt.Errorf("orders-events: %w", err)
 	}
-	deadlines, err := handlers.NewDeadlines(deadlineBatch)
+	deadlines, err := orders.NewDeadlines(deadlineBatch)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -76,13 +79,13 @@ func ordersPlan(cfg config.Config) ([]consumerPlan, *handlers.Deadlines, error) 
 }
 
 func inventoryPlan() ([]consumerPlan, error) {
-	commands, err := handlers.NewRouter(handlers.Restock{}, handlers.UpsertProduct{}, handlers.UpsertCategory{}, handlers.AddProductImage{})
+	commands, err := handlers.NewRouter(inventory.Restock{}, inventory.UpsertProduct{}, inventory.UpsertCategory{}, inventory.AddProductImage{})
 	if err != nil {
 		return nil, fmt.Errorf("inventory-commands: %w", err)
 	}
 	// release_stock before return_stock: release leaves the tombstone a
 	// late orders.placed must find.
-	evts, err := handlers.NewRouter(handlers.ReserveStock{}, handlers.CommitStock{}, handlers.ReleaseStock{}, handlers.ReturnStock{})
+	evts, err := handlers.NewRouter(inventory.ReserveStock{}, inventory.CommitStock{}, inventory.ReleaseStock{}, inventory.ReturnStock{})
 	if err != nil {
 		return nil, fmt.Errorf("inventory-events: %w", err)
 	}
@@ -94,33 +97,33 @@ func inventoryPlan() ([]consumerPlan, error) {
 
 // paymentProvider is the whole provider API the payments role uses.
 type paymentProvider interface {
-	handlers.Authorizer
-	handlers.AuthorizationFinder
-	handlers.Capturer
-	handlers.Voider
-	handlers.Refunder
+	payments.Authorizer
+	payments.AuthorizationFinder
+	payments.Capturer
+	payments.Voider
+	payments.Refunder
 }
 
 // paymentsPlan wires the payments participant. Authorizations pass the
 // fraud check first for the customers the fraud-check flag is on for.
-func paymentsPlan(p paymentProvider, fl handlers.FlagReader) ([]consumerPlan, error) {
-	fraud, err := handlers.NewFraudCheck(p, fl, handlers.DefaultFraudRule)
+func paymentsPlan(p paymentProvider, fl payments.FlagReader) ([]consumerPlan, error) {
+	fraud, err := payments.NewFraudCheck(p, fl, payments.DefaultFraudRule)
 	if err != nil {
 		return nil, err
 	}
-	authorize, err := handlers.NewAuthorizePayment(fraud, p)
+	authorize, err := payments.NewAuthorizePayment(fraud, p)
 	if err != nil {
 		return nil, err
 	}
-	capture, err := handlers.NewCapturePayment(p)
+	capture, err := payments.NewCapturePayment(p)
 	if err != nil {
 		return nil, err
 	}
-	void, err := handlers.NewVoidPayment(p)
+	void, err := payments.NewVoidPayment(p)
 	if err != nil {
 		return nil, err
 	}
-	refund, err := handlers.NewRefundPayment(p)
+	refund, err := payments.NewRefundPayment(p)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +179,7 @@ func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
 // orders.cancelled events to the outbox, and deletes expired cancel
 // tombstones (an index lookup that finds nothing almost every time). It
 // commits and publishes as the runner does (outbox.Publisher.Transact).
-func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Service {
+func (d *Deps) deadlineSweeper(h *orders.Deadlines, period time.Duration) Service {
 	log := d.Log.With("component", "deadlines")
 	sweep := func(ctx context.Context) (int, error) {
 		var evs []*event.Event
@@ -184,7 +187,7 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 			if evs, err = h.CancelOverdue(ctx, tx); err != nil {
 				return err
 			}
-			if _, err := handlers.PurgeCancelTombstones(ctx, tx, time.Now(), deadlineBatch); err != nil {
+			if _, err := orders.PurgeCancelTombstones(ctx, tx, time.Now(), deadlineBatch); err != nil {
 				return err
 			}
 			return outbox.Add(ctx, tx, evs...)
@@ -211,19 +214,19 @@ func (d *Deps) deadlineSweeper(h *handlers.Deadlines, period time.Duration) Serv
 // against. It builds the plans without starting anything.
 func Reactions(cfg config.Config) (map[string][]handlers.Reaction, error) {
 	out := map[string][]handlers.Reaction{}
-	orders, deadlines, err := ordersPlan(cfg)
+	ordersPlans, deadlines, err := ordersPlan(cfg)
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range orders {
+	for _, p := range ordersPlans {
 		out["orders"] = append(out["orders"], p.router.Reactions()...)
 	}
 	out["orders"] = append(out["orders"], deadlines.Reaction())
-	inventory, err := inventoryPlan()
+	inventoryPlans, err := inventoryPlan()
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range inventory {
+	for _, p := range inventoryPlans {
 		out["inventory"] = append(out["inventory"], p.router.Reactions()...)
 	}
 	if cfg.PaymentURL == "" {
@@ -233,11 +236,11 @@ func Reactions(cfg config.Config) (map[string][]handlers.Reaction, error) {
 	if err != nil {
 		return nil, err
 	}
-	payments, err := paymentsPlan(client, flags.Off{}) // read, never run
+	paymentsPlans, err := paymentsPlan(client, flags.Off{}) // read, never run
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range payments {
+	for _, p := range paymentsPlans {
 		out["payments"] = append(out["payments"], p.router.Reactions()...)
 	}
 	return out, nil

@@ -220,7 +220,7 @@ func TestChaosLosesNoOrderAndBreaksNoInvariant(t *testing.T) {
 	sum.Print(&load)
 
 	var lost int
-	if err := pool.QueryRow(ctx, `SELECT $1::int - count(*) FROM core.orders WHERE order_id = ANY($2::uuid[]) AND status <> 'pending'`,
+	if err := pool.QueryRow(ctx, `SELECT $1::int - count(*) FROM orders.orders WHERE order_id = ANY($2::uuid[]) AND status <> 'pending'`,
 		len(accepted), accepted).Scan(&lost); err != nil {
 		t.Fatal(err)
 	}
@@ -311,8 +311,8 @@ func waitForRest(t *testing.T, pool *pgxpool.Pool, js jetstream.JetStream, accep
 func restState(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, accepted []string) string {
 	var notTerminal, pending, outbox int
 	err := pool.QueryRow(ctx, `SELECT
-		$1::int - (SELECT count(*) FROM core.orders WHERE order_id = ANY($2::uuid[]) AND status <> 'pending'),
-		(SELECT count(*) FROM core.orders WHERE status = 'pending'),
+		$1::int - (SELECT count(*) FROM orders.orders WHERE order_id = ANY($2::uuid[]) AND status <> 'pending'),
+		(SELECT count(*) FROM orders.orders WHERE status = 'pending'),
 		(SELECT count(*) FROM core.outbox)`, len(accepted), accepted).Scan(&notTerminal, &pending, &outbox)
 	if err != nil {
 		return err.Error()
@@ -365,9 +365,9 @@ func explainOrders(t *testing.T, pool *pgxpool.Pool, rep *checker.Report) {
 		seen[id] = true
 		var b strings.Builder
 		rows, err := pool.Query(context.Background(), `
-			SELECT 'order', concat_ws(' ', status, cancel_reason, previous_status, 'deadline', deadline::text), updated_at FROM core.orders WHERE order_id = $1
-			UNION ALL SELECT 'payment', concat_ws(' ', status, authorization_id, 'confirmed=' || order_confirmed, 'cancelled=' || order_cancelled), updated_at FROM core.payments WHERE order_id = $1
-			UNION ALL SELECT 'op', concat_ws(' ', op, provider_id, amount, 'event', event_id), at FROM core.payment_ops WHERE order_id = $1
+			SELECT 'order', concat_ws(' ', status, cancel_reason, previous_status, 'deadline', deadline::text), updated_at FROM orders.orders WHERE order_id = $1
+			UNION ALL SELECT 'payment', concat_ws(' ', status, authorization_id, 'confirmed=' || order_confirmed, 'cancelled=' || order_cancelled), updated_at FROM payments.payments WHERE order_id = $1
+			UNION ALL SELECT 'op', concat_ws(' ', op, provider_id, amount, 'event', event_id), at FROM payments.payment_ops WHERE order_id = $1
 			UNION ALL SELECT 'saga', concat_ws(' ', participant, step, outcome, detail, event_type, emitted_type), at FROM core.saga_log WHERE order_id = $1
 			ORDER BY 3`, id)
 		if err != nil {

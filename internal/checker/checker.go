@@ -232,9 +232,9 @@ func runCheck(ctx context.Context, q Querier, ch check, args pgx.NamedArgs) ([]V
 func countRows(ctx context.Context, q Querier, rep *Report) (time.Time, error) {
 	var at time.Time
 	rows, err := q.Query(ctx, `SELECT statement_timestamp(),
-		(SELECT count(*) FROM core.orders),
-		(SELECT count(*) FROM core.orders WHERE status = 'pending'),
-		(SELECT count(*) FROM core.inventory)`)
+		(SELECT count(*) FROM orders.orders),
+		(SELECT count(*) FROM orders.orders WHERE status = 'pending'),
+		(SELECT count(*) FROM inventory.inventory)`)
 	if err != nil {
 		return at, fmt.Errorf("check: count rows: %w", err)
 	}

@@ -82,8 +82,8 @@ func (w *world) pay(path, key string, body any, wantStatus int) string {
 }
 
 func (w *world) sku(sku string, restocked int64) {
-	w.exec(`INSERT INTO core.inventory (sku, on_hand, reserved) VALUES ($1, $2, 0)`, sku, restocked)
-	w.exec(`INSERT INTO core.restocks (event_id, sku, quantity) VALUES ($1, $2, $3)`, uuid.NewString(), sku, restocked)
+	w.exec(`INSERT INTO inventory.inventory (sku, on_hand, reserved) VALUES ($1, $2, 0)`, sku, restocked)
+	w.exec(`INSERT INTO inventory.restocks (event_id, sku, quantity) VALUES ($1, $2, $3)`, uuid.NewString(), sku, restocked)
 	w.events(sku, "inventory.restocked")
 }
 
@@ -117,7 +117,7 @@ func (w *world) order(path, sku string, qty int64) string {
 	if path == "pending" {
 		deadline, changed = "now() + interval '30 seconds'", "now()"
 	}
-	w.exec(`INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by,
+	w.exec(`INSERT INTO orders.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by,
 			created_at, updated_at, cancel_reason, previous_status, confirmed_at, cancelled_at)
 		VALUES ($1, $2, $3, 'EUR', $4, '[]', `+deadline+`, $5, `+changed+`, `+changed+`, nullif($6, ''), nullif($7, ''),
 			CASE WHEN $3 = 'confirmed' OR $7 = 'confirmed' THEN `+changed+` END,
@@ -126,15 +126,15 @@ func (w *world) order(path, sku string, qty int64) string {
 
 	stock := map[string]string{"happy": "committed", "out_of_stock": "rejected", "declined": "released",
 		"returned": "returned", "voided": "released", "pending": "reserved"}[path]
-	w.exec(`INSERT INTO core.stock_orders (order_id, status) VALUES ($1, $2)`, id, stock)
+	w.exec(`INSERT INTO inventory.stock_orders (order_id, status) VALUES ($1, $2)`, id, stock)
 	if stock != "rejected" {
-		w.exec(`INSERT INTO core.reservations (order_id, sku, quantity, status) VALUES ($1, $2, $3, $4)`, id, sku, qty, stock)
+		w.exec(`INSERT INTO inventory.reservations (order_id, sku, quantity, status) VALUES ($1, $2, $3, $4)`, id, sku, qty, stock)
 	}
 	switch stock {
 	case "committed":
-		w.exec(`UPDATE core.inventory SET on_hand = on_hand - $2 WHERE sku = $1`, sku, qty)
+		w.exec(`UPDATE inventory.inventory SET on_hand = on_hand - $2 WHERE sku = $1`, sku, qty)
 	case "reserved":
-		w.exec(`UPDATE core.inventory SET reserved = reserved + $2 WHERE sku = $1`, sku, qty)
+		w.exec(`UPDATE inventory.inventory SET reserved = reserved + $2 WHERE sku = $1`, sku, qty)
 	}
 
 	auth := provider.AuthorizeRequest{OrderID: id, CustomerID: customer, Amount: total, Currency: "EUR"}
@@ -147,16 +147,16 @@ func (w *world) order(path, sku string, qty int64) string {
 	case "happy", "returned", "voided":
 		authID = w.pay("/v1/authorizations", id, auth, http.StatusCreated)
 	}
-	w.exec(`INSERT INTO core.payments (order_id, customer_id, currency, amount, status, authorization_id, decline_code)
+	w.exec(`INSERT INTO payments.payments (order_id, customer_id, currency, amount, status, authorization_id, decline_code)
 		VALUES ($1, $2, 'EUR', $3, $4, nullif($5, ''), CASE WHEN $4 = 'declined' THEN 'card_declined' END)`,
 		id, customer, total, payStatus, authID)
 	op := func(op, key string, amount int64, providerID string) {
-		w.exec(`INSERT INTO core.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
+		w.exec(`INSERT INTO payments.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
 			VALUES ($1, $2, $3, $4, $5, $6)`, id, op, providerID, key, amount, uuid.NewString())
 	}
 	if authID != "" {
 		op("authorize", id, total, authID)
-		w.exec(`UPDATE core.orders SET authorization_id = $2 WHERE order_id = $1 AND (status = 'confirmed' OR previous_status = 'confirmed')`, id, authID)
+		w.exec(`UPDATE orders.orders SET authorization_id = $2 WHERE order_id = $1 AND (status = 'confirmed' OR previous_status = 'confirmed')`, id, authID)
 	}
 	amount := provider.AmountRequest{Amount: total}
 	switch path {
@@ -268,36 +268,36 @@ func TestEveryCheckCatchesItsViolation(t *testing.T) {
 		{"order-terminal", "order overdue", func(w *world) {
 			id := uuid.NewString()
 			w.orders["overdue"] = id
-			w.exec(`INSERT INTO core.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by)
+			w.exec(`INSERT INTO orders.orders (order_id, customer_id, status, currency, total, lines, deadline, placed_by)
 				VALUES ($1, 'c-1', 'pending', 'EUR', 1000, '[]', now() - interval '1 minute', 'x')`, id)
 		}},
 		{"stock-non-negative", "sku SKU-B", func(w *world) {
-			w.exec(`ALTER TABLE core.inventory DROP CONSTRAINT inventory_reserved_within_on_hand`)
-			w.exec(`UPDATE core.inventory SET reserved = on_hand + 1 WHERE sku = 'SKU-B'`)
+			w.exec(`ALTER TABLE inventory.inventory DROP CONSTRAINT inventory_reserved_within_on_hand`)
+			w.exec(`UPDATE inventory.inventory SET reserved = on_hand + 1 WHERE sku = 'SKU-B'`)
 		}},
 		{"stock-balance", "sku SKU-A", func(w *world) {
-			w.exec(`UPDATE core.inventory SET on_hand = on_hand - 1 WHERE sku = 'SKU-A'`)
+			w.exec(`UPDATE inventory.inventory SET on_hand = on_hand - 1 WHERE sku = 'SKU-A'`)
 		}},
 		{"reservation-settled", "order happy", func(w *world) {
-			w.exec(`UPDATE core.reservations SET status = 'reserved' WHERE order_id = $1`, w.orders["happy"])
+			w.exec(`UPDATE inventory.reservations SET status = 'reserved' WHERE order_id = $1`, w.orders["happy"])
 		}},
 		{"stock-at-rest", "sku SKU-A", func(w *world) {
 			// A reservation leaked without a reservation row: only the SKU shows it.
-			w.exec(`ALTER TABLE core.inventory DROP CONSTRAINT inventory_reserved_within_on_hand`)
-			w.exec(`UPDATE core.inventory SET reserved = 1 WHERE sku = 'SKU-A'`)
+			w.exec(`ALTER TABLE inventory.inventory DROP CONSTRAINT inventory_reserved_within_on_hand`)
+			w.exec(`UPDATE inventory.inventory SET reserved = 1 WHERE sku = 'SKU-A'`)
 		}},
 		{"confirmed-order", "order happy", func(w *world) {
-			w.exec(`DELETE FROM core.payment_ops WHERE order_id = $1 AND op = 'capture'`, w.orders["happy"])
-			w.exec(`UPDATE core.payments SET status = 'authorized' WHERE order_id = $1`, w.orders["happy"])
+			w.exec(`DELETE FROM payments.payment_ops WHERE order_id = $1 AND op = 'capture'`, w.orders["happy"])
+			w.exec(`UPDATE payments.payments SET status = 'authorized' WHERE order_id = $1`, w.orders["happy"])
 		}},
 		{"cancelled-order", "order voided", func(w *world) {
-			w.exec(`DELETE FROM core.payment_ops WHERE order_id = $1 AND op = 'void'`, w.orders["voided"])
-			w.exec(`UPDATE core.payments SET status = 'authorized' WHERE order_id = $1`, w.orders["voided"])
+			w.exec(`DELETE FROM payments.payment_ops WHERE order_id = $1 AND op = 'void'`, w.orders["voided"])
+			w.exec(`UPDATE payments.payments SET status = 'authorized' WHERE order_id = $1`, w.orders["voided"])
 		}},
 		{"payment-ops", "order returned", func(w *world) {
-			w.exec(`ALTER TABLE core.payment_ops DROP CONSTRAINT payment_ops_pkey`)
-			w.exec(`INSERT INTO core.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
-				SELECT order_id, op, provider_id || '-again', idempotency_key, amount, 'again' FROM core.payment_ops
+			w.exec(`ALTER TABLE payments.payment_ops DROP CONSTRAINT payment_ops_pkey`)
+			w.exec(`INSERT INTO payments.payment_ops (order_id, op, provider_id, idempotency_key, amount, event_id)
+				SELECT order_id, op, provider_id || '-again', idempotency_key, amount, 'again' FROM payments.payment_ops
 				WHERE order_id = $1 AND op = 'refund'`, w.orders["returned"])
 		}},
 		{"inbox-once", "event e-1", func(w *world) {
@@ -339,7 +339,7 @@ func TestEveryCheckCatchesItsViolation(t *testing.T) {
 		}},
 		{"provider-ledger", "order voided", func(w *world) {
 			// Tradewind believes it voided; the provider never heard of it.
-			w.exec(`UPDATE core.payment_ops SET provider_id = 'void_lost' WHERE order_id = $1 AND op = 'void'`, w.orders["voided"])
+			w.exec(`UPDATE payments.payment_ops SET provider_id = 'void_lost' WHERE order_id = $1 AND op = 'void'`, w.orders["voided"])
 		}},
 	}
 	for _, tc := range cases {

@@ -19,13 +19,13 @@ package checker
 // settledCTE names the orders at rest: terminal, and untouched for @settle.
 // An order with events still in core.outbox is in flight whatever its age.
 const settledCTE = `settled AS (
-	SELECT o.* FROM core.orders o
+	SELECT o.* FROM orders.orders o
 	WHERE o.status <> 'pending'
 	  AND GREATEST(o.updated_at, o.confirmed_at, o.cancelled_at) <= now() - @settle::float8 * interval '1 second'
 	  AND NOT EXISTS (SELECT 1 FROM core.outbox ob WHERE split_part(ob.subject, '.', 4) = o.order_id::text)
 )`
 
-// opsCTE summarises core.payment_ops per order: how many of each
+// opsCTE summarises payments.payment_ops per order: how many of each
 // operation, the provider ids, and the amounts (largest and total, which
 // differ only when an operation was repeated).
 const opsCTE = `ops AS (
@@ -43,7 +43,7 @@ const opsCTE = `ops AS (
 		sum(amount) FILTER (WHERE op = 'capture')   AS captured_sum,
 		max(amount) FILTER (WHERE op = 'refund')    AS refunded_max,
 		sum(amount) FILTER (WHERE op = 'refund')    AS refunded_sum
-	FROM core.payment_ops GROUP BY order_id
+	FROM payments.payment_ops GROUP BY order_id
 )`
 
 // need says which outside input a check reads besides PostgreSQL.
@@ -71,7 +71,7 @@ var checks = []check{
 		SQL: `
 SELECT 'order ' || order_id, format('still pending %s after its deadline %s (slack %ss)',
 	date_trunc('second', now() - deadline), deadline, @slack::float8)
-FROM core.orders
+FROM orders.orders
 WHERE status = 'pending' AND deadline + @slack::float8 * interval '1 second' < now()
 ORDER BY deadline`,
 	},
@@ -80,7 +80,7 @@ ORDER BY deadline`,
 		Doc:  "per SKU, on_hand and reserved are never negative and reserved <= on_hand",
 		SQL: `
 SELECT 'sku ' || sku, format('on_hand %s, reserved %s: want 0 <= reserved <= on_hand', on_hand, reserved)
-FROM core.inventory
+FROM inventory.inventory
 WHERE on_hand < 0 OR reserved < 0 OR reserved > on_hand
 ORDER BY sku`,
 	},
@@ -91,20 +91,20 @@ ORDER BY sku`,
 		// neither term: committed below is the rows still committed.
 		SQL: `
 WITH restocked AS (
-	SELECT sku, sum(quantity) AS q FROM core.restocks GROUP BY sku
+	SELECT sku, sum(quantity) AS q FROM inventory.restocks GROUP BY sku
 ), moved AS (
 	SELECT sku,
 		coalesce(sum(quantity) FILTER (WHERE status = 'committed'), 0) AS committed,
 		coalesce(sum(quantity) FILTER (WHERE status = 'returned'), 0)  AS returned,
 		coalesce(sum(quantity) FILTER (WHERE status = 'reserved'), 0)  AS reserved
-	FROM core.reservations GROUP BY sku
+	FROM inventory.reservations GROUP BY sku
 ), b AS (
 	SELECT i.sku, i.on_hand, i.reserved,
 		coalesce(r.q, 0) AS restocked,
 		coalesce(m.committed, 0) + coalesce(m.returned, 0) AS committed,
 		coalesce(m.returned, 0) AS returned,
 		coalesce(m.reserved, 0) AS open
-	FROM core.inventory i
+	FROM inventory.inventory i
 	LEFT JOIN restocked r USING (sku)
 	LEFT JOIN moved m USING (sku)
 )
@@ -125,7 +125,7 @@ ORDER BY sku`,
 WITH ` + settledCTE + `
 SELECT 'order ' || r.order_id, format('sku %s: %s units still reserved although the order is %s',
 	r.sku, r.quantity, s.status)
-FROM core.reservations r JOIN settled s ON s.order_id = r.order_id
+FROM inventory.reservations r JOIN settled s ON s.order_id = r.order_id
 WHERE r.status = 'reserved'
 ORDER BY r.order_id, r.sku`,
 	},
@@ -134,9 +134,9 @@ ORDER BY r.order_id, r.sku`,
 		Doc:  "reserved = 0 for every SKU when no order is pending or in flight",
 		SQL: `
 SELECT 'sku ' || sku, format('reserved %s with no order pending or in flight, want 0', reserved)
-FROM core.inventory
+FROM inventory.inventory
 WHERE reserved <> 0 AND NOT EXISTS (
-	SELECT 1 FROM core.orders o
+	SELECT 1 FROM orders.orders o
 	WHERE o.status = 'pending'
 	   OR GREATEST(o.updated_at, o.confirmed_at, o.cancelled_at) > now() - @settle::float8 * interval '1 second')
 ORDER BY sku`,
@@ -151,8 +151,8 @@ WITH ` + settledCTE + `, ` + opsCTE + `, c AS (
 		coalesce(o.auths, 0) AS auths, coalesce(o.captures, 0) AS captures,
 		coalesce(o.voids, 0) AS voids, coalesce(o.refunds, 0) AS refunds, o.captured_max AS captured, o.auth_id
 	FROM settled s
-	LEFT JOIN core.payments p ON p.order_id = s.order_id
-	LEFT JOIN core.stock_orders so ON so.order_id = s.order_id
+	LEFT JOIN payments.payments p ON p.order_id = s.order_id
+	LEFT JOIN inventory.stock_orders so ON so.order_id = s.order_id
 	LEFT JOIN ops o ON o.order_id = s.order_id
 	WHERE s.status = 'confirmed'
 )
@@ -180,8 +180,8 @@ WITH ` + settledCTE + `, ` + opsCTE + `, c AS (
 		coalesce(o.auths, 0) AS auths, coalesce(o.captures, 0) AS captures,
 		coalesce(o.voids, 0) AS voids, coalesce(o.refunds, 0) AS refunds
 	FROM settled s
-	LEFT JOIN core.payments p ON p.order_id = s.order_id
-	LEFT JOIN core.stock_orders so ON so.order_id = s.order_id
+	LEFT JOIN payments.payments p ON p.order_id = s.order_id
+	LEFT JOIN inventory.stock_orders so ON so.order_id = s.order_id
 	LEFT JOIN ops o ON o.order_id = s.order_id
 	WHERE s.status = 'cancelled'
 )
@@ -243,11 +243,11 @@ ORDER BY id`,
 		Doc:   "every saga event on the EVENTS stream belongs to an order Tradewind holds",
 		Needs: needStream,
 		SQL: `
-SELECT 'order ' || e.order_id, format('%s events on the stream (%s) but no such order in core.orders',
+SELECT 'order ' || e.order_id, format('%s events on the stream (%s) but no such order in orders.orders',
 	count(*), string_agg(DISTINCT e.name, ', '))
 FROM jsonb_to_recordset(@events::jsonb) AS e(order_id text, name text, ts timestamptz)
 WHERE e.order_id <> '' AND e.ts < @snapshot::timestamptz
-  AND NOT EXISTS (SELECT 1 FROM core.orders o WHERE o.order_id::text = e.order_id)
+  AND NOT EXISTS (SELECT 1 FROM orders.orders o WHERE o.order_id::text = e.order_id)
 GROUP BY e.order_id
 ORDER BY e.order_id`,
 	},
@@ -308,7 +308,7 @@ ORDER BY order_id`,
 	},
 	{
 		Name:  "provider-ledger",
-		Doc:   "the payment provider's ledger agrees with core.payments and core.payment_ops",
+		Doc:   "the payment provider's ledger agrees with payments.payments and payments.payment_ops",
 		Needs: needLedger,
 		SQL: `
 WITH ` + settledCTE + `, l AS (
@@ -321,7 +321,7 @@ WITH ` + settledCTE + `, l AS (
 	SELECT s.order_id::text AS order_id, p.status AS pay, o.auth_id, o.auth_amount,
 		o.capture_id, o.captured_max AS captured, o.void_id, o.refund_id, o.refunded_max AS refunded
 	FROM settled s
-	JOIN core.payments p ON p.order_id = s.order_id
+	JOIN payments.payments p ON p.order_id = s.order_id
 	LEFT JOIN ops o ON o.order_id = s.order_id
 )
 SELECT 'order ' || p.order_id, format('provider holds %s authorizations for the order (%s not declined), want at most 1', p.n, p.held)
@@ -333,7 +333,7 @@ FROM mine m LEFT JOIN l ON l.id = m.auth_id, LATERAL (VALUES
 	(m.auth_id IS NOT NULL AND l.id IS NULL, format('authorization %s is not in the provider''s ledger', m.auth_id)),
 	(l.id IS NOT NULL AND l.order_id <> m.order_id, format('provider''s authorization %s belongs to order %s', l.id, l.order_id)),
 	(l.id IS NOT NULL AND l.amount IS DISTINCT FROM m.auth_amount, format('provider authorized %s, Tradewind recorded %s', l.amount, m.auth_amount)),
-	(l.id IS NOT NULL AND l.status IS DISTINCT FROM m.pay, format('provider says %s, core.payments says %s', l.status, m.pay)),
+	(l.id IS NOT NULL AND l.status IS DISTINCT FROM m.pay, format('provider says %s, payments.payments says %s', l.status, m.pay)),
 	(l.id IS NOT NULL AND (l.capture_id IS DISTINCT FROM m.capture_id OR coalesce(l.captured, 0) <> coalesce(m.captured, 0)),
 	 format('provider capture %s of %s, Tradewind recorded %s of %s', coalesce(l.capture_id, '-'), coalesce(l.captured, 0), coalesce(m.capture_id, '-'), coalesce(m.captured, 0))),
 	(l.id IS NOT NULL AND l.void_id IS DISTINCT FROM m.void_id, format('provider void %s, Tradewind recorded %s', coalesce(l.void_id, '-'), coalesce(m.void_id, '-'))),
@@ -347,7 +347,7 @@ UNION ALL
 SELECT 'order ' || l.order_id, format('provider holds %s authorization %s of %s that Tradewind never recorded', l.status, l.id, l.amount)
 FROM l JOIN settled s ON s.order_id::text = l.order_id
 WHERE l.status <> 'declined'
-  AND NOT EXISTS (SELECT 1 FROM core.payment_ops o WHERE o.op = 'authorize' AND o.provider_id = l.id)
+  AND NOT EXISTS (SELECT 1 FROM payments.payment_ops o WHERE o.op = 'authorize' AND o.provider_id = l.id)
 ORDER BY 1, 2`,
 	},
 }

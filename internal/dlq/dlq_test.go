@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/dlq"
 	"github.com/tradewind/tradewind/internal/runner"
@@ -61,7 +61,7 @@ func TestPoisonDeadLetterFixReplayProcessedOnce(t *testing.T) {
 	ctx := context.Background()
 	customer := "dlq-" + uuid.NewString() // unique under -count=N
 
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestPoisonDeadLetterFixReplayProcessedOnce(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "audit saw the replay", func() bool { return audit.Stats().Duplicates.Load() == 1 })
 
 	var n int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer).Scan(&n); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM orders.orders WHERE customer_id = $1`, customer).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {

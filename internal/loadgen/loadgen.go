@@ -458,7 +458,7 @@ func (g *Generator) waitDone(ctx context.Context, sel func(*order) bool) error {
 }
 
 // Accepted returns the ids of the orders JetStream acknowledged: every one
-// of them must end up in core.orders, terminal.
+// of them must end up in orders.orders, terminal.
 func (g *Generator) Accepted() []string {
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -17,7 +17,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/outbox"
@@ -86,7 +86,7 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +171,7 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 		`tradewind_outbox_publish_seconds_count`,
 		`tradewind_outbox_backlog 0`,
 		`tradewind_table_dead_tuples{table="core.outbox"}`,
-		`tradewind_table_live_tuples{table="core.orders"}`,
+		`tradewind_table_live_tuples{table="orders.orders"}`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, series) {

@@ -173,12 +173,12 @@ func (p *Poller) pollOutbox(ctx context.Context) error {
 }
 
 // pollTables exports the live and dead row versions of Tradewind's tables
-// (schemas core, public and proj): dead ones that only grow mean vacuum
+// (schemas core, orders, inventory, payments, public and proj): dead ones that only grow mean vacuum
 // does not keep up (or is off) and scans slow down.
 func (p *Poller) pollTables(ctx context.Context) error {
 	rows, err := p.cfg.Pool.Query(ctx, `
 		SELECT schemaname || '.' || relname, n_live_tup, n_dead_tup FROM pg_stat_user_tables
-		WHERE schemaname IN ('core', 'public', 'proj')`)
+		WHERE schemaname IN ('core', 'orders', 'inventory', 'payments', 'public', 'proj')`)
 	if err != nil {
 		return fmt.Errorf("table statistics: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
@@ -39,7 +39,7 @@ const benchCommands = 2000
 //	go test -run=NONE -bench=PlaceOrderSlice -benchtime=3x ./internal/runner
 func BenchmarkPlaceOrderSlice(b *testing.B) {
 	pool := testenv.Pool(b)
-	place, err := handlers.NewPlaceOrder(time.Minute)
+	place, err := orders.NewPlaceOrder(time.Minute)
 	if err != nil {
 		b.Fatal(err)
 	}

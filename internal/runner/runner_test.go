@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
-	"github.com/tradewind/tradewind/handlers"
+	"github.com/tradewind/tradewind/handlers/orders"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/internal/outbox"
@@ -134,7 +134,7 @@ func ordersConsumer(name string) runner.Config {
 }
 
 func mustPlaceOrder(t *testing.T) runner.Handler {
-	h, err := handlers.NewPlaceOrder(30 * time.Second)
+	h, err := orders.NewPlaceOrder(30 * time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +185,11 @@ func TestDuplicateDeliveryHasOneEffect(t *testing.T) {
 	if got := r.Stats().Duplicates.Load(); got != 4 {
 		t.Errorf("duplicates skipped = %d, want 4", got)
 	}
-	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer); n != 1 {
+	if n := s.count(`SELECT count(*) FROM orders.orders WHERE customer_id = $1`, customer); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
 	}
 	var orderID string
-	if err := s.pool.QueryRow(ctx, `SELECT order_id::text FROM core.orders WHERE customer_id = $1`, customer).Scan(&orderID); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT order_id::text FROM orders.orders WHERE customer_id = $1`, customer).Scan(&orderID); err != nil {
 		t.Fatal(err)
 	}
 	if n := streamCount(t, s.js, broker.StreamEvents, "evt.orders.placed."+orderID); n != 1 {
@@ -229,7 +229,7 @@ func TestCrashBetweenCommitAndAckHasOneEffect(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("first runner did not process the command")
 	}
-	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer); n != 1 {
+	if n := s.count(`SELECT count(*) FROM orders.orders WHERE customer_id = $1`, customer); n != 1 {
 		t.Fatalf("after the crash: orders = %d, want 1 (committed)", n)
 	}
 
@@ -240,7 +240,7 @@ func TestCrashBetweenCommitAndAckHasOneEffect(t *testing.T) {
 	if got := r2.Stats().Applied.Load(); got != 0 {
 		t.Errorf("redelivery applied %d times, want 0", got)
 	}
-	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, customer); n != 1 {
+	if n := s.count(`SELECT count(*) FROM orders.orders WHERE customer_id = $1`, customer); n != 1 {
 		t.Errorf("orders = %d, want 1", n)
 	}
 	if n := s.count(`SELECT count(*) FROM core.outbox WHERE convert_from(body, 'UTF8') LIKE '%' || $1 || '%'`, customer); n != 1 {
@@ -281,10 +281,10 @@ func TestPoisonMessagesAreDeadLetteredAndTheRestCommit(t *testing.T) {
 	r, _ := s.start(cfg, failing{next: mustPlaceOrder(t), customer: prefix + "-poison"})
 	testenv.Eventually(t, 15*time.Second, "two dead letters", func() bool { return r.Stats().DeadLettered.Load() == 2 })
 
-	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id LIKE $1 || '-good%'`, prefix); n != 2 {
+	if n := s.count(`SELECT count(*) FROM orders.orders WHERE customer_id LIKE $1 || '-good%'`, prefix); n != 2 {
 		t.Errorf("good orders = %d, want 2", n)
 	}
-	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id IN ($1, $2)`, prefix+"-invalid", prefix+"-poison"); n != 0 {
+	if n := s.count(`SELECT count(*) FROM orders.orders WHERE customer_id IN ($1, $2)`, prefix+"-invalid", prefix+"-poison"); n != 0 {
 		t.Errorf("bad orders committed: %d", n)
 	}
 
@@ -458,7 +458,7 @@ func TestAMessageOnAnotherTypesSubjectIsDeadLettered(t *testing.T) {
 	cfg.FilterSubjects = []string{"cmd.customers.upsert"}
 	r, _ := s.start(cfg, mustPlaceOrder(t))
 	testenv.Eventually(t, 15*time.Second, "dead letter", func() bool { return r.Stats().DeadLettered.Load() == 1 })
-	if n := s.count(`SELECT count(*) FROM core.orders WHERE customer_id = $1`, "smuggler-"+t.Name()); n != 0 {
+	if n := s.count(`SELECT count(*) FROM orders.orders WHERE customer_id = $1`, "smuggler-"+t.Name()); n != 0 {
 		t.Errorf("smuggled order placed: %d", n)
 	}
 	cons, err := s.js.CreateOrUpdateConsumer(context.Background(), broker.StreamDLQ, jetstream.ConsumerConfig{

@@ -255,7 +255,7 @@ func (s *System) Restock(sku string, quantity int64) {
 	cmd := s.Publish(events.RestockV1, events.Restock{SKU: sku, Quantity: quantity})
 	s.Eventually(15*time.Second, "restock of "+sku+" applied", func() bool {
 		var n int
-		s.Query(&n, `SELECT count(*) FROM core.restocks WHERE event_id = $1`, cmd.ID())
+		s.Query(&n, `SELECT count(*) FROM inventory.restocks WHERE event_id = $1`, cmd.ID())
 		return n == 1
 	})
 }
@@ -290,11 +290,11 @@ func (s *System) Query(dst any, sql string, args ...any) bool {
 	return err == nil
 }
 
-// OrderStatus is core.orders' status and cancel reason ("" when unknown).
+// OrderStatus is orders.orders' status and cancel reason ("" when unknown).
 func (s *System) OrderStatus(orderID string) (status, reason string) {
 	s.t.Helper()
 	var r *string
-	_ = s.Pool.QueryRow(context.Background(), `SELECT status, cancel_reason FROM core.orders WHERE order_id = $1`, orderID).Scan(&status, &r)
+	_ = s.Pool.QueryRow(context.Background(), `SELECT status, cancel_reason FROM orders.orders WHERE order_id = $1`, orderID).Scan(&status, &r)
 	if r != nil {
 		reason = *r
 	}
@@ -313,21 +313,21 @@ func (s *System) WaitOrder(orderID, status string, timeout time.Duration) {
 // StockOrder is inventory's status of the order ("" when none).
 func (s *System) StockOrder(orderID string) string {
 	var st string
-	s.Query(&st, `SELECT status FROM core.stock_orders WHERE order_id = $1`, orderID)
+	s.Query(&st, `SELECT status FROM inventory.stock_orders WHERE order_id = $1`, orderID)
 	return st
 }
 
 // Payment is the payments participant's status of the order ("" when none).
 func (s *System) Payment(orderID string) string {
 	var st string
-	s.Query(&st, `SELECT status FROM core.payments WHERE order_id = $1`, orderID)
+	s.Query(&st, `SELECT status FROM payments.payments WHERE order_id = $1`, orderID)
 	return st
 }
 
 // Stock returns a SKU's on_hand and reserved.
 func (s *System) Stock(sku string) (onHand, reserved int64) {
 	s.t.Helper()
-	_ = s.Pool.QueryRow(context.Background(), `SELECT on_hand, reserved FROM core.inventory WHERE sku = $1`, sku).Scan(&onHand, &reserved)
+	_ = s.Pool.QueryRow(context.Background(), `SELECT on_hand, reserved FROM inventory.inventory WHERE sku = $1`, sku).Scan(&onHand, &reserved)
 	return onHand, reserved
 }
 

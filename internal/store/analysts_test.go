@@ -60,8 +60,10 @@ func TestAnalystRoleReadsTheReadModelsAndNothingElse(t *testing.T) {
 		}
 	}
 	for _, q := range []string{
+		`SELECT count(*) FROM orders.orders`,
+		`SELECT count(*) FROM payments.payments`,
+		`SELECT count(*) FROM inventory.inventory`,
 		`SELECT count(*) FROM core.orders`,
-		`SELECT count(*) FROM core.payments`,
 		`SELECT count(*) FROM notifications`,
 		`DELETE FROM projection_rejects`,
 		`UPDATE projection_checkpoints SET lag = 0`,

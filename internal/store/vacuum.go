@@ -49,7 +49,8 @@ func (v Vacuumer) Run(ctx context.Context) error {
 	}
 }
 
-// Once vacuums every table of the schemas core, public and proj that has
+// Once vacuums every table of the schemas core, orders, inventory,
+// payments, public and proj that has
 // more dead tuples than MinDead and than live ones, and returns their
 // names.
 func (v Vacuumer) Once(ctx context.Context) ([]string, error) {
@@ -59,7 +60,7 @@ func (v Vacuumer) Once(ctx context.Context) ([]string, error) {
 	}
 	rows, err := v.Pool.Query(ctx, `
 		SELECT schemaname, relname, n_dead_tup FROM pg_stat_user_tables
-		WHERE schemaname IN ('core', 'public', 'proj') AND n_dead_tup >= $1 AND n_dead_tup >= n_live_tup
+		WHERE schemaname IN ('core', 'orders', 'inventory', 'payments', 'public', 'proj') AND n_dead_tup >= $1 AND n_dead_tup >= n_live_tup
 		ORDER BY n_dead_tup DESC`, minDead)
 	if err != nil {
 		return nil, fmt.Errorf("dead tuples: %w", err)

@@ -113,9 +113,9 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 
 	// Process C's projections saw every outcome the other processes decided.
 	pool := testenv.PoolOn(t, dbURL)
-	testenv.Eventually(t, time.Minute, "the orders read model matches core.orders", func() bool {
+	testenv.Eventually(t, time.Minute, "the orders read model matches orders.orders", func() bool {
 		var n int
-		err := pool.QueryRow(ctx, `SELECT count(*) FROM core.orders c JOIN public.orders p USING (order_id)
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM orders.orders c JOIN public.orders p USING (order_id)
 			WHERE c.order_id = ANY($1::uuid[]) AND p.status = c.status`, w.IDs()).Scan(&n)
 		return err == nil && n == orders
 	})

@@ -1,0 +1,9 @@
+package orders_test
+
+import (
+	"testing"
+
+	"github.com/tradewind/tradewind/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
