@@ -59,16 +59,6 @@ func OriginalSubject(subject string) string {
 	return subject
 }
 
-// OriginStream is the stream a message of stream was published to: EVENTS
-// for StreamPartitions, else stream itself (dead letters are replayed
-// there).
-func OriginStream(stream string) string {
-	if stream == StreamPartitions {
-		return StreamEvents
-	}
-	return stream
-}
-
 func (t Topology) partitionStream() jetstream.StreamConfig {
 	dup := min(t.DuplicateWindow, t.PartitionsMaxAge)
 	if dup <= 0 {

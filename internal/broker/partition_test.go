@@ -90,9 +90,6 @@ func TestOneTopologyHasNoPartitionsStream(t *testing.T) {
 	if got := broker.OriginalSubject("evt.orders.placed.x"); got != "evt.orders.placed.x" {
 		t.Errorf("OriginalSubject changed an EVENTS subject: %s", got)
 	}
-	if broker.OriginStream(broker.StreamPartitions) != broker.StreamEvents || broker.OriginStream(broker.StreamCommands) != broker.StreamCommands {
-		t.Error("OriginStream")
-	}
 }
 
 func mustAtoi(t *testing.T, s string) int {
