@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/lease"
 	"github.com/tradewind/tradewind/internal/metrics"
 )
@@ -30,8 +32,16 @@ import (
 // no order in flight. Commands are not partitioned (their subjects carry
 // no order id): instances share cmd consumers as before.
 
+// partitionedRole is the lease keeper of a role's partitioned plans, and
+// every partition consumer it may run: the metrics poller reports each
+// one's lag from every instance, whichever holds it.
+type partitionedRole struct {
+	*lease.Keeper
+	consumers []metrics.ConsumerRef
+}
+
 // partitionKeeper is the lease keeper of a role's partitioned plans.
-func (d *Deps) partitionKeeper(role string, plans []consumerPlan) (*lease.Keeper, error) {
+func (d *Deps) partitionKeeper(role string, plans []consumerPlan) (*partitionedRole, error) {
 	work := func(ctx context.Context, partition int) error {
 		var wg sync.WaitGroup
 		for _, p := range plans {
@@ -51,8 +61,22 @@ func (d *Deps) partitionKeeper(role string, plans []consumerPlan) (*lease.Keeper
 		wg.Wait()
 		return nil
 	}
-	return lease.New(d.JS, lease.Config{
+	k, err := lease.New(d.JS, lease.Config{
 		Group: role, Partitions: d.Cfg.Partitions, TTL: d.Cfg.PartitionLeaseTTL, Replicas: d.Cfg.Replicas,
 		Log: d.Log, Observe: metrics.SetPartitionsHeld, Changed: metrics.PartitionLeaseChanged,
 	}, work)
+	if err != nil {
+		return nil, err
+	}
+	pr := &partitionedRole{Keeper: k}
+	for _, p := range plans {
+		for n := range d.Cfg.Partitions {
+			pr.consumers = append(pr.consumers, metrics.ConsumerRef{Stream: broker.StreamPartitions,
+				Name: partitionDurable(p.name, n), DeadLetters: p.name})
+		}
+	}
+	return pr, nil
 }
+
+// partitionDurable is the durable consumer of plan's partition n.
+func partitionDurable(plan string, n int) string { return fmt.Sprintf("%s-p%d", plan, n) }

@@ -194,7 +194,7 @@ func (d *Deps) planRunner(p consumerPlan, partition int) (*runner.Runner, error)
 		Trusted: p.stream == broker.StreamEvents,
 	}
 	if partition >= 0 {
-		cfg.Durable = fmt.Sprintf("%s-p%d", p.name, partition)
+		cfg.Durable = partitionDurable(p.name, partition)
 		cfg.Stream = broker.StreamPartitions
 		for i, f := range cfg.FilterSubjects {
 			cfg.FilterSubjects[i] = broker.PartitionFilter(partition, f)

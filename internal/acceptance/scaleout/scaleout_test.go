@@ -29,7 +29,13 @@ import (
 
 func TestMain(m *testing.M) { testenv.Main(m) }
 
-const partitions = 6
+// partitions: one per process and saga role.
+//
+// Several instances of inventory deadlock each other in PostgreSQL now and
+// then (1 s each, deadlock_timeout; the runner retries), with or without
+// partitions (TRADEWIND_PARTITIONS=1 shows as many): the orders' deadline
+// is long enough that this only slows the run down.
+const partitions = 3
 
 // sagaGroups are the roles whose events are partitioned (lease groups).
 var sagaGroups = []string{"inventory", "orders", "payments"}
@@ -40,8 +46,8 @@ type process struct {
 	opsAddr string
 }
 
-// TestThreeProcessesOfEveryRoleShareTheOrders: with 6 partitions and three
-// processes of every role, each process holds 2 partitions of each saga
+// TestThreeProcessesOfEveryRoleShareTheOrders: with 3 partitions and three
+// processes of every role, each process holds 1 partition of each saga
 // role, every order reaches the outcome of its path, the invariant
 // checker finds nothing, and every process handled events of every saga
 // role (its share).
@@ -66,23 +72,23 @@ func TestThreeProcessesOfEveryRoleShareTheOrders(t *testing.T) {
 			"TRADEWIND_ROLES=orders,inventory,payments,notifier,projections,relay",
 			"TRADEWIND_PARTITIONS=" + strconv.Itoa(partitions),
 			"TRADEWIND_PARTITION_LEASE_TTL=3s",
-			"TRADEWIND_ORDER_DEADLINE=60s", // no order times out on a slow machine
+			"TRADEWIND_ORDER_DEADLINE=150s", // no order times out, deadlocks and all
 			"TRADEWIND_DEADLINE_SWEEP=200ms",
 		})
 	}
 	for _, p := range procs {
 		waitReady(t, p)
 	}
-	// The leases settle on the fair share: ceil(6/3) = 2 partitions of
+	// The leases settle on the fair share: ceil(3/3) = 1 partition of
 	// each saga role per process, so every partition has one holder.
-	testenv.Eventually(t, time.Minute, "each process holds 2 partitions of each saga role", func() bool {
+	testenv.Eventually(t, time.Minute, "each process holds 1 partition of each saga role", func() bool {
 		for _, p := range procs {
 			m, err := scrape(p)
 			if err != nil {
 				return false
 			}
 			for _, g := range sagaGroups {
-				if m[`tradewind_partition_held{group="`+g+`"}`] != 2 {
+				if m[`tradewind_partition_held{group="`+g+`"}`] != float64(partitions/len(procs)) {
 					return false
 				}
 			}
@@ -91,7 +97,7 @@ func TestThreeProcessesOfEveryRoleShareTheOrders(t *testing.T) {
 	})
 	t.Logf("three processes ready and partitions spread after %s", time.Since(started).Round(time.Millisecond))
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	w, err := acceptance.NewWorkload("scaleout", js, testenv.PoolOn(t, dbURL))
 	if err != nil {
@@ -164,6 +170,21 @@ func TestThreeProcessesOfEveryRoleShareTheOrders(t *testing.T) {
 		}
 		t.Logf("process %s applied %s; leases lost %v", p.name, strings.Join(shares, " "), sumPrefix(m, `tradewind_partition_lease_changes_total{change="lost"`))
 	}
+	// Every process reports the lag of every partition consumer of its
+	// roles, whichever process runs it (polled every 5 s).
+	lag := fmt.Sprintf(`tradewind_consumer_pending{consumer="orders-events-p%d",stream="PARTITIONS"}`, partitions-1)
+	testenv.Eventually(t, 30*time.Second, "every process reports "+lag, func() bool {
+		for _, p := range procs {
+			m, err := scrape(p)
+			if err != nil {
+				return false
+			}
+			if _, ok := m[lag]; !ok {
+				return false
+			}
+		}
+		return true
+	})
 	t.Logf("checked %d orders, %d stream events: %d violations; whole test %s",
 		rep.Orders, rep.StreamEvents, len(rep.Violations), time.Since(started).Round(time.Millisecond))
 }
