@@ -1,9 +1,12 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/config"
@@ -72,5 +75,47 @@ func TestPartitionsChangeOnlyTheEventConsumers(t *testing.T) {
 			spec.FilterSubjects[0] != broker.PartitionFilter(2, plans[1].router.FilterSubjects()[0]) {
 			t.Errorf("partition 2 runner: name %s, spec %+v", r.Name(), spec)
 		}
+	}
+}
+
+// TestNewHolderWaitsForTheMessagesThePreviousOneLeftUnacknowledged: a
+// partition consumer with a message fetched and not acknowledged (its
+// holder stopped) makes the next holder wait one AckWait, so that the
+// message is redelivered before newer ones; none, no wait.
+func TestNewHolderWaitsForTheMessagesThePreviousOneLeftUnacknowledged(t *testing.T) {
+	_, _, js := testenv.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topo := broker.DefaultTopology()
+	topo.Partitions = 2
+	if err := broker.EnsureStreams(ctx, js, topo); err != nil {
+		t.Fatal(err)
+	}
+	spec := broker.ConsumerSpec{Name: "handover-p0", Stream: broker.StreamPartitions, MaxDeliver: 5, AckWait: 7 * time.Second,
+		FilterSubjects: []string{broker.PartitionFilter(0, "evt.>"), broker.PartitionFilter(1, "evt.>")}}
+	missing := spec
+	missing.Name = "handover-missing"
+	if got := handoverDelay(ctx, js, []broker.ConsumerSpec{spec, missing}); got != 0 {
+		t.Fatalf("no consumer yet: wait %s, want 0", got)
+	}
+	cons, err := broker.EnsureConsumer(ctx, js, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "evt.orders.placed.o-1", nil); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second)) // the previous holder's, never acknowledged
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := handoverDelay(ctx, js, []broker.ConsumerSpec{missing, spec}); got != spec.AckWait {
+		t.Errorf("a message left unacknowledged: wait %s, want the AckWait %s", got, spec.AckWait)
+	}
+	if err := msg.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := handoverDelay(ctx, js, []broker.ConsumerSpec{spec}); got != 0 {
+		t.Errorf("everything acknowledged: wait %s, want 0", got)
 	}
 }

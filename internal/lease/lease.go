@@ -267,7 +267,11 @@ func (k *Keeper) round(ctx context.Context, kv jetstream.KeyValue) {
 		held = held[:len(held)-1]
 		rev := k.holding(p).rev
 		k.stop(p, "released", "lease released to another instance", "live_instances", members, "fair_share", limit)
-		if err := kv.Delete(rctx, k.partitionKey(p), jetstream.LastRevision(rev)); err != nil {
+		// The work may have taken a while to stop: a deadline of its own.
+		dctx, dcancel := context.WithTimeout(ctx, k.cfg.Renew)
+		err := kv.Delete(dctx, k.partitionKey(p), jetstream.LastRevision(rev))
+		dcancel()
+		if err != nil {
 			k.log.Warn("cannot delete a released lease; it expires after the TTL", "partition", p, "err", err)
 		}
 	}
