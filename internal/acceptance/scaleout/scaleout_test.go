@@ -44,13 +44,15 @@ type process struct {
 	name    string
 	dataDir string
 	opsAddr string
+	stop    func() // interrupts serve and waits for it to exit
 }
 
 // TestThreeProcessesOfEveryRoleShareTheOrders: with 3 partitions and three
 // processes of every role, each process holds 1 partition of each saga
 // role, every order reaches the outcome of its path, the invariant
 // checker finds nothing, and every process handled events of every saga
-// role (its share).
+// role (its share); when one process stops, the two others take over its
+// partitions and the next orders end as well.
 func TestThreeProcessesOfEveryRoleShareTheOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and runs three processes")
@@ -185,8 +187,62 @@ func TestThreeProcessesOfEveryRoleShareTheOrders(t *testing.T) {
 		}
 		return true
 	})
-	t.Logf("checked %d orders, %d stream events: %d violations; whole test %s",
+	t.Logf("checked %d orders, %d stream events: %d violations after %s",
 		rep.Orders, rep.StreamEvents, len(rep.Violations), time.Since(started).Round(time.Millisecond))
+
+	// Fail-over: C stops (releasing its leases on its way down); A and B
+	// take its partitions, at most ceil(3/2) = 2 each, and the saga goes on.
+	procs[2].stop()
+	testenv.Eventually(t, time.Minute, "A and B hold every partition of each saga role", func() bool {
+		held := map[string]float64{}
+		for _, p := range procs[:2] {
+			m, err := scrape(p)
+			if err != nil {
+				return false
+			}
+			for _, g := range sagaGroups {
+				held[g] += m[`tradewind_partition_held{group="`+g+`"}`]
+			}
+		}
+		for _, g := range sagaGroups {
+			if held[g] != partitions {
+				return false
+			}
+		}
+		return true
+	})
+	w2, err := acceptance.NewWorkload("scaleout2", js, pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.Seed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.PlaceMix(ctx, orders/3, 8); err != nil {
+		t.Fatal(err)
+	}
+	if err := w2.WaitTerminal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if mis, err = w2.Mismatches(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range mis {
+		t.Error("wrong outcome after the fail-over:", m)
+	}
+	if err := acceptance.WaitQuiescent(ctx, js, pool); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = acceptance.Check(ctx, pool, js, payURL); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Orders < orders+orders/3 {
+		var b strings.Builder
+		rep.Print(&b)
+		t.Errorf("invariant check after the fail-over:\n%s", b.String())
+	}
+	t.Logf("after C stopped: checked %d orders: %d violations; whole test %s",
+		rep.Orders, len(rep.Violations), time.Since(started).Round(time.Millisecond))
 }
 
 func sumPrefix(m map[string]float64, prefix string) float64 {
@@ -216,11 +272,12 @@ func serve(t *testing.T, bin string, p *process, env []string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start serve %s: %v", p.name, err)
 	}
-	t.Cleanup(func() {
+	p.stop = sync.OnceFunc(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 		lw.stop()
 	})
+	t.Cleanup(p.stop)
 }
 
 // waitReady waits for p's state file and a 200 from its /readyz.
