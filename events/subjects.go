@@ -13,4 +13,8 @@ const (
 	NotificationPrefix = "ntf."
 	// DeadLetterPrefix: dlq.<consumer>.<original subject>, stream DLQ.
 	DeadLetterPrefix = "dlq."
+	// PartitionPrefix: prt.<partition>.<original subject>, stream
+	// PARTITIONS, a copy of EVENTS that only a stream transform writes
+	// (internal/broker's Topology.Partitions); nothing publishes on it.
+	PartitionPrefix = "prt."
 )

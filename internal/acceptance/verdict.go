@@ -2,6 +2,7 @@ package acceptance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -20,8 +21,9 @@ import (
 const quietRounds = 3
 
 // WaitQuiescent waits until the system is at rest: the outbox is empty
-// and every durable consumer on COMMANDS and EVENTS has neither pending
-// nor unacknowledged messages, in quietRounds consecutive observations.
+// and every durable consumer on COMMANDS, EVENTS and PARTITIONS (when
+// partitioned; its copy of EVENTS caught up) has neither pending nor
+// unacknowledged messages, in quietRounds consecutive observations.
 //
 // Why that is "at rest": the outbox is read first. A message published
 // after that read comes from an outbox row committed after it, by a
@@ -59,10 +61,25 @@ func Busy(ctx context.Context, js jetstream.JetStream, pool *pgxpool.Pool) strin
 		return fmt.Sprintf("%d outbox rows", outbox)
 	}
 	var moving []string
-	for _, name := range []string{broker.StreamCommands, broker.StreamEvents} {
+	for _, name := range []string{broker.StreamCommands, broker.StreamEvents, broker.StreamPartitions} {
 		st, err := js.Stream(ctx, name)
+		if name == broker.StreamPartitions && errors.Is(err, jetstream.ErrStreamNotFound) {
+			continue // not partitioned (TRADEWIND_PARTITIONS=1)
+		}
 		if err != nil {
 			return name + ": " + err.Error()
+		}
+		if name == broker.StreamPartitions {
+			// An event not yet copied from EVENTS is pending nowhere.
+			info, err := st.Info(ctx)
+			if err != nil {
+				return name + ": " + err.Error()
+			}
+			for _, src := range info.Sources {
+				if src.Lag > 0 || src.Error != nil {
+					moving = append(moving, fmt.Sprintf("%s copy of %s (lag %d)", name, src.Name, src.Lag))
+				}
+			}
 		}
 		list := st.ListConsumers(ctx)
 		for ci := range list.Info() {

@@ -20,6 +20,9 @@ func metricsPoller(d *Deps, services []Service) (Service, error) {
 			spec := r.Spec()
 			cfg.Consumers = append(cfg.Consumers, metrics.ConsumerRef{Stream: spec.Stream, Name: spec.Name})
 		}
+		if pr, ok := s.(*partitionedRole); ok {
+			cfg.Consumers = append(cfg.Consumers, pr.consumers...)
+		}
 	}
 	if d.Relay != nil {
 		cfg.Pool = d.Pool

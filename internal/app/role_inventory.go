@@ -10,7 +10,7 @@ func inventoryRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			return d.runners(plans)
+			return d.runners("inventory", plans)
 		},
 	}
 }

@@ -10,7 +10,7 @@ func ordersRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			services, err := d.runners(plans)
+			services, err := d.runners("orders", plans)
 			if err != nil {
 				return nil, err
 			}

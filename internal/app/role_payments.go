@@ -19,7 +19,7 @@ func paymentsRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			return d.runners(plans)
+			return d.runners("payments", plans)
 		},
 	}
 }

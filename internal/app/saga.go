@@ -154,24 +154,56 @@ func paymentClient(cfg config.Config, d *Deps) (*provider.Client, error) {
 	return provider.NewClient(ccfg)
 }
 
-// runners turns plans into runners (workers of one consumer share its name).
-func (d *Deps) runners(plans []consumerPlan) ([]Service, error) {
-	var out []Service
+// runners turns a role's plans into runners (workers of one consumer
+// share its name). With TRADEWIND_PARTITIONS > 1 the plans on EVENTS run
+// partitioned instead (partitioned.go); commands are consumed as before.
+func (d *Deps) runners(role string, plans []consumerPlan) ([]Service, error) {
+	var out, shared []consumerPlan
 	for _, p := range plans {
+		if d.Cfg.Partitions > 1 && p.stream == broker.StreamEvents {
+			out = append(out, p)
+		} else {
+			shared = append(shared, p)
+		}
+	}
+	var services []Service
+	for _, p := range shared {
 		for range max(p.workers, 1) {
-			r, err := d.NewRunner(runner.Config{
-				Name: p.name, Stream: p.stream, FilterSubjects: p.router.FilterSubjects(),
-				BatchSize: p.batchSize, MaxDeliver: p.maxDeliver,
-				Upcast:  events.Upcast, // old versions reach the handlers as the newest
-				Trusted: p.stream == broker.StreamEvents,
-			}, p.router)
+			r, err := d.planRunner(p, -1)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, r)
+			services = append(services, r)
 		}
 	}
-	return out, nil
+	if len(out) > 0 {
+		k, err := d.partitionKeeper(role, out)
+		if err != nil {
+			return nil, err
+		}
+		services = append(services, k)
+	}
+	return services, nil
+}
+
+// planRunner builds the runner of plan p, or of its partition when
+// partition ≥ 0 (a durable consumer of its own on broker.StreamPartitions,
+// keeping p's name for the inbox, metrics and dead letters).
+func (d *Deps) planRunner(p consumerPlan, partition int) (*runner.Runner, error) {
+	cfg := runner.Config{
+		Name: p.name, Stream: p.stream, FilterSubjects: p.router.FilterSubjects(),
+		BatchSize: p.batchSize, MaxDeliver: p.maxDeliver,
+		Upcast:  events.Upcast, // old versions reach the handlers as the newest
+		Trusted: p.stream == broker.StreamEvents,
+	}
+	if partition >= 0 {
+		cfg.Durable = partitionDurable(p.name, partition)
+		cfg.Stream = broker.StreamPartitions
+		for i, f := range cfg.FilterSubjects {
+			cfg.FilterSubjects[i] = broker.PartitionFilter(partition, f)
+		}
+	}
+	return d.NewRunner(cfg, p.router)
 }
 
 // deadlineSweeper runs the order deadline sweeper every period: each sweep

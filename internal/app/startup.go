@@ -163,5 +163,6 @@ func natsTopology(cfg config.Config) broker.Topology {
 	topo := broker.DefaultTopology()
 	topo.Replicas = cfg.Replicas
 	topo.DuplicateWindow = cfg.DuplicateWindow
+	topo.Partitions = cfg.Partitions
 	return topo
 }

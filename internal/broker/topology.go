@@ -35,6 +35,11 @@ type Topology struct {
 	DLQMaxAge           time.Duration
 	// MaxMsgSize bounds a single message (bytes, 0 = server limit).
 	MaxMsgSize int32
+	// Partitions splits the saga's event consumers by aggregate id
+	// (StreamPartitions); 0 or 1: no split, no PARTITIONS stream.
+	Partitions int
+	// PartitionsMaxAge is how long PARTITIONS keeps its copy of an event.
+	PartitionsMaxAge time.Duration
 }
 
 // DefaultTopology is the development layout.
@@ -45,6 +50,8 @@ func DefaultTopology() Topology {
 		CommandsMaxAge:      7 * 24 * time.Hour,
 		NotificationsMaxAge: 30 * 24 * time.Hour,
 		MaxMsgSize:          2 << 20,
+		Partitions:          1,
+		PartitionsMaxAge:    7 * 24 * time.Hour,
 	}
 }
 
@@ -56,6 +63,12 @@ func (t Topology) Validate() error {
 	}
 	if t.DuplicateWindow < time.Second {
 		errs = append(errs, fmt.Errorf("duplicate window must be at least 1s, got %s", t.DuplicateWindow))
+	}
+	if t.Partitions < 0 || t.Partitions > MaxPartitions {
+		errs = append(errs, fmt.Errorf("partitions must be 1..%d, got %d", MaxPartitions, t.Partitions))
+	}
+	if t.Partitions > 1 && t.PartitionsMaxAge < time.Minute {
+		errs = append(errs, fmt.Errorf("partitions max age must be at least 1m, got %s", t.PartitionsMaxAge))
 	}
 	return errors.Join(errs...)
 }
@@ -80,12 +93,16 @@ func (t Topology) Streams() []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 		}
 	}
-	return []jetstream.StreamConfig{
+	out := []jetstream.StreamConfig{
 		base(StreamCommands, "Commands from producer services", []string{events.CommandPrefix + ">"}, t.CommandsMaxAge),
 		base(StreamEvents, "Domain events: the source of truth for projections", []string{events.EventPrefix + ">"}, t.EventsMaxAge),
 		base(StreamNotifications, "User-facing notifications", []string{events.NotificationPrefix + ">"}, t.NotificationsMaxAge),
 		base(StreamDLQ, "Dead letters with their reasons", []string{events.DeadLetterPrefix + ">"}, t.DLQMaxAge),
 	}
+	if t.Partitions > 1 {
+		out = append(out, t.partitionStream())
+	}
+	return out
 }
 
 // EnsureStreams creates or updates every stream. A change JetStream cannot

@@ -80,6 +80,8 @@ type Config struct {
 	PaymentBreakerCooldown time.Duration // TRADEWIND_PAYMENT_BREAKER_COOLDOWN: how long the breaker stays open
 	ProviderListen         string        // TRADEWIND_PROVIDER_LISTEN: in-process simulator's address
 	DeadlineSweep          time.Duration // TRADEWIND_DEADLINE_SWEEP: period of the order deadline sweeper
+	Partitions             int           // TRADEWIND_PARTITIONS: event partitions of the saga roles (1: none)
+	PartitionLeaseTTL      time.Duration // TRADEWIND_PARTITION_LEASE_TTL: life of an unrenewed partition lease
 
 	// Tracing (internal/tracing).
 	OTLPEndpoint    string // OTEL_EXPORTER_OTLP_ENDPOINT: OTLP/HTTP collector; empty: tracing off
@@ -144,6 +146,8 @@ func (c *Config) Bind(fs *pflag.FlagSet) {
 	b.dur(&c.PaymentBreakerCooldown, "TRADEWIND_PAYMENT_BREAKER_COOLDOWN", "payment-breaker-cooldown", 5*time.Second, "how long the payment circuit breaker stays open before a trial request (messages wait this long)")
 	b.str(&c.ProviderListen, "TRADEWIND_PROVIDER_LISTEN", "provider-listen", "127.0.0.1:8090", "in-process payment provider simulator address (port taken: a free port is used)")
 	b.dur(&c.DeadlineSweep, "TRADEWIND_DEADLINE_SWEEP", "deadline-sweep", time.Second, "how often overdue pending orders are cancelled (reason timeout)")
+	b.int(&c.Partitions, "TRADEWIND_PARTITIONS", "partitions", 1, "saga scale-out: the saga roles' events are split by order (aggregate) id into this many partitions, each consumed by one instance of a role at a time, which takes it through a lease (1: no partitions, every instance shares one consumer per role); the same on every process")
+	b.dur(&c.PartitionLeaseTTL, "TRADEWIND_PARTITION_LEASE_TTL", "partition-lease-ttl", 15*time.Second, "how long a partition's lease outlives its instance's last renewal (renewed every third of it); a crashed instance's partitions are taken over after it")
 	b.str(&c.OTLPEndpoint, "OTEL_EXPORTER_OTLP_ENDPOINT", "otel-endpoint", "", "OpenTelemetry collector base URL (OTLP/HTTP, spans go to <url>/v1/traces); empty: tracing off, at no cost")
 	b.str(&c.OTELServiceName, "OTEL_SERVICE_NAME", "otel-service-name", "tradewind", "service.name of the exported spans")
 }
@@ -209,6 +213,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDeliver < 1 || c.MaxDeliver > 1000 {
 		add("TRADEWIND_MAX_DELIVER: want 1..1000, got %d", c.MaxDeliver)
+	}
+	if c.Partitions < 1 || c.Partitions > 256 {
+		add("TRADEWIND_PARTITIONS: want 1..256, got %d", c.Partitions)
+	}
+	if c.PartitionLeaseTTL < time.Second || c.PartitionLeaseTTL > 10*time.Minute {
+		add("TRADEWIND_PARTITION_LEASE_TTL: want 1s..10m, got %s", c.PartitionLeaseTTL)
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		add("TRADEWIND_BATCH_SIZE: want 1..10000, got %d", c.BatchSize)

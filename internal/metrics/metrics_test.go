@@ -281,6 +281,12 @@ func TestDomainRecorders(t *testing.T) {
 		got  func(t *testing.T) float64
 		want float64
 	}{
+		{"partitions held", func() { metrics.SetPartitionsHeld("t-orders-"+run, 3) },
+			func(t *testing.T) float64 { return value(t, metrics.PartitionsHeld.WithLabelValues("t-orders-"+run)) }, 3},
+		{"partition lease lost", func() { metrics.PartitionLeaseChanged("t-orders-"+run, "lost") },
+			func(t *testing.T) float64 {
+				return value(t, metrics.PartitionLeaseChanges.WithLabelValues("t-orders-"+run, "lost"))
+			}, 1},
 		{"breaker open", func() { metrics.SetBreakerState("t-psp", "open") },
 			func(t *testing.T) float64 { return value(t, metrics.CircuitBreakerState.WithLabelValues("t-psp")) }, metrics.BreakerOpen},
 		{"breaker half-open", func() { metrics.SetBreakerState("t-psp", "half-open") },

@@ -18,6 +18,17 @@ import (
 // ConsumerRef names a durable consumer whose state a Poller reports.
 type ConsumerRef struct {
 	Stream, Name string
+	// DeadLetters is the consumer name its dead letters carry
+	// (dlq.<name>.…); empty: Name. A partition's consumer (orders-events-p3)
+	// dead-letters under its plan's name (orders-events).
+	DeadLetters string
+}
+
+func (c ConsumerRef) deadLetters() string {
+	if c.DeadLetters != "" {
+		return c.DeadLetters
+	}
+	return c.Name
 }
 
 // PollerConfig says what a Poller reads. Each process polls the consumers
@@ -137,7 +148,7 @@ func (p *Poller) pollDLQ(ctx context.Context) error {
 	}
 	counts := make(map[string]uint64, len(p.cfg.Consumers))
 	for _, c := range p.cfg.Consumers {
-		counts[c.Name] = 0
+		counts[c.deadLetters()] = 0
 	}
 	info, err := st.Info(ctx, jetstream.WithSubjectFilter(events.DeadLetterPrefix+">"))
 	if err != nil {

@@ -49,6 +49,7 @@ const (
 	bucketRevoked   = "tradewind_revoked"   // auth.DefaultRevocationBucket
 	bucketRateLimit = "tradewind_ratelimit" // ratelimit.DefaultKVBucket
 	bucketFlags     = "TRADEWIND_FLAGS"     // flags.Bucket
+	bucketLeases    = "tradewind_leases"    // lease.DefaultBucket
 )
 
 // Permissions are a user's rights: subjects it may publish to and
@@ -68,6 +69,10 @@ var Roles = []string{"api", "ws", "orders", "inventory", "payments", "notifier",
 func roleTable() map[string]Permissions {
 	sagaConsumer := join(consume(broker.StreamCommands), consume(broker.StreamEvents),
 		[]string{events.DeadLetterPrefix + ">"}) // runners dead-letter what they cannot handle
+	// With TRADEWIND_PARTITIONS > 1 a saga role consumes its events from
+	// PARTITIONS, through leases it keeps in their bucket (created at start).
+	partitioned := join(consume(broker.StreamPartitions), kvWrite(bucketLeases), kvRead(bucketLeases),
+		manage(kvStream(bucketLeases)))
 	return map[string]Permissions{
 		// The gateway publishes every context's commands, records logouts,
 		// keeps the shared rate limit state, and stores and serves product
@@ -83,9 +88,9 @@ func roleTable() map[string]Permissions {
 		// results to the outbox (PostgreSQL) and publish them straight
 		// after commit: each only its own contexts' events (orders also
 		// handles customers' commands, inventory the catalog's).
-		"orders":    {Publish: join(sagaConsumer, []string{events.EventPrefix + "orders.>", events.EventPrefix + "customers.>"})},
-		"inventory": {Publish: join(sagaConsumer, []string{events.EventPrefix + "inventory.>", events.EventPrefix + "catalog.>"})},
-		"payments":  {Publish: join(sagaConsumer, []string{events.EventPrefix + "payments.>"})},
+		"orders":    {Publish: join(sagaConsumer, partitioned, []string{events.EventPrefix + "orders.>", events.EventPrefix + "customers.>"})},
+		"inventory": {Publish: join(sagaConsumer, partitioned, []string{events.EventPrefix + "inventory.>", events.EventPrefix + "catalog.>"})},
+		"payments":  {Publish: join(sagaConsumer, partitioned, []string{events.EventPrefix + "payments.>"})},
 		"notifier":  {Publish: join(sagaConsumer, []string{events.NotificationPrefix + ">"})},
 		// Read models: ordered consumers on EVENTS (which delete their
 		// ephemeral consumer when they reset or stop).
@@ -106,8 +111,8 @@ func common(user string) Permissions {
 	var pub []string
 	pub = append(pub, "$JS.API.INFO")
 	for _, s := range []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ,
-		kvStream(bucketFlags), kvStream(bucketRevoked), kvStream(bucketRateLimit)} {
-		pub = append(pub, "$JS.API.STREAM.CREATE."+s, "$JS.API.STREAM.UPDATE."+s, "$JS.API.STREAM.INFO."+s)
+		broker.StreamPartitions, kvStream(bucketFlags), kvStream(bucketRevoked), kvStream(bucketRateLimit)} {
+		pub = append(pub, manage(s)...)
 	}
 	pub = append(pub, "$JS.API.CONSUMER.INFO.*.*")
 	pub = append(pub, kvRead(bucketFlags)...)
@@ -150,11 +155,15 @@ func kvWrite(bucket string) []string { return []string{"$KV." + bucket + ".>"} }
 
 func kvStream(bucket string) string { return "KV_" + bucket }
 
+// manage is creating a stream at start and updating its configuration.
+func manage(stream string) []string {
+	return []string{"$JS.API.STREAM.CREATE." + stream, "$JS.API.STREAM.UPDATE." + stream, "$JS.API.STREAM.INFO." + stream}
+}
+
 // objManage is creating an Object Store bucket at start (and updating its
 // configuration).
 func objManage(bucket string) []string {
-	st := objStream(bucket)
-	return []string{"$JS.API.STREAM.CREATE." + st, "$JS.API.STREAM.UPDATE." + st, "$JS.API.STREAM.INFO." + st}
+	return manage(objStream(bucket))
 }
 
 // objWrite is putting objects (chunks and metadata) into a bucket. It
@@ -363,19 +372,20 @@ func summarize(subjects []string) []string {
 		left = slices.DeleteFunc(left, func(v string) bool { return slices.Contains(group, v) })
 		out = append(out, name)
 	}
-	streams := []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ}
+	streams := []string{broker.StreamCommands, broker.StreamEvents, broker.StreamNotifications, broker.StreamDLQ, broker.StreamPartitions}
 	for _, bk := range []string{bucketFlags, bucketRevoked, bucketRateLimit} {
 		streams = append(streams, kvStream(bk))
 	}
 	var mgmt []string
 	for _, st := range streams {
-		mgmt = append(mgmt, "$JS.API.STREAM.CREATE."+st, "$JS.API.STREAM.UPDATE."+st, "$JS.API.STREAM.INFO."+st)
+		mgmt = append(mgmt, manage(st)...)
 	}
 	take(mgmt, "create, update and read the configuration of the streams "+strings.Join(streams, ", "))
-	for _, bk := range []string{bucketFlags, bucketRevoked, bucketRateLimit} {
+	for _, bk := range []string{bucketFlags, bucketRevoked, bucketRateLimit, bucketLeases} {
 		take(kvRead(bk), "read and watch KV "+bk)
 	}
-	for _, st := range []string{broker.StreamCommands, broker.StreamEvents} {
+	take(manage(kvStream(bucketLeases)), "create, update and read the configuration of KV "+bucketLeases)
+	for _, st := range []string{broker.StreamCommands, broker.StreamEvents, broker.StreamPartitions} {
 		take(consume(st), "consume "+st+" (create consumers, fetch, ack)")
 	}
 	take(objManage(broker.ImageBucket), "create, update and read the configuration of Object Store "+broker.ImageBucket)

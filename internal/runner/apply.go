@@ -254,7 +254,7 @@ func (r *Runner) inboxInsert(ctx context.Context, tx pgx.Tx, ids, types []string
 // handlerContext carries the delivery and the message's logger.
 func (r *Runner) handlerContext(ctx context.Context, it *item) context.Context {
 	ctx = context.WithValue(ctx, deliveryKey{}, Delivery{
-		Consumer: r.cfg.Name, Subject: it.msg.Subject(),
+		Consumer: r.cfg.Name, Subject: it.subject(),
 		StreamSeq: it.meta.Sequence.Stream, NumDelivered: it.meta.NumDelivered,
 	})
 	return context.WithValue(ctx, loggerKey{}, func() *slog.Logger { return r.logFor(it) })

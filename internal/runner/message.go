@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
 	"github.com/tradewind/tradewind/schemas"
 )
@@ -39,6 +40,10 @@ type item struct {
 	log     *slog.Logger   // built on first use by logFor
 }
 
+// subject is the subject the message was published on (a partition's
+// copy carries a prefix: broker.OriginalSubject).
+func (it *item) subject() string { return broker.OriginalSubject(it.msg.Subject()) }
+
 // logFor returns the message's logger: every line carries the event id,
 // type, correlation id and trace id (when the message decoded), so one
 // grep follows a message and its saga. Payloads are never logged.
@@ -46,7 +51,7 @@ func (r *Runner) logFor(it *item) *slog.Logger {
 	if it.log != nil {
 		return it.log
 	}
-	attrs := []any{"subject", it.msg.Subject()}
+	attrs := []any{"subject", it.subject()}
 	if it.meta != nil {
 		attrs = append(attrs, "stream_seq", it.meta.Sequence.Stream, "attempt", it.meta.NumDelivered)
 	}
@@ -109,7 +114,7 @@ func (r *Runner) decode(it *item) {
 	it.meta = meta
 	ev, err := cenats.DecodeLimit(it.msg.Headers(), it.msg.Data(), r.cfg.MaxPayload)
 	if err == nil {
-		err = subjectMatches(it.msg.Subject(), ev)
+		err = subjectMatches(it.subject(), ev)
 	}
 	if err == nil && !r.cfg.Trusted {
 		err = schemas.ValidateEvent(ev)

@@ -79,7 +79,12 @@ func (f HandlerFunc) Handle(ctx context.Context, tx pgx.Tx, ev *event.Event) ([]
 type Config struct {
 	// Name is the durable consumer's name and the inbox key. Renaming it
 	// re-consumes the whole stream (the new name has no inbox rows).
-	Name           string
+	Name string
+	// Durable is the JetStream consumer's name when it is not Name: the
+	// consumer of one partition (internal/lease), e.g. orders-events-p3,
+	// whose messages keep Name's inbox, metrics and dead letters, so that
+	// partitioning a consumer re-applies nothing. Empty: Name.
+	Durable        string
 	Stream         string
 	FilterSubjects []string
 	// BatchSize bounds one transaction and the client's pre-buffer, so no
@@ -228,6 +233,9 @@ func New(cfg Config, js jetstream.JetStream, pool *pgxpool.Pool, h Handler, opts
 		o(r)
 	}
 	r.log = r.log.With("consumer", cfg.Name)
+	if cfg.Durable != "" {
+		r.log = r.log.With("durable", cfg.Durable)
+	}
 	return r, nil
 }
 
@@ -242,8 +250,12 @@ func (r *Runner) Stats() *Stats { return &r.stats }
 
 // Spec is the durable consumer the runner needs.
 func (r *Runner) Spec() broker.ConsumerSpec {
+	durable := r.cfg.Durable
+	if durable == "" {
+		durable = r.cfg.Name
+	}
 	return broker.ConsumerSpec{
-		Name:           r.cfg.Name,
+		Name:           durable,
 		Stream:         r.cfg.Stream,
 		FilterSubjects: r.cfg.FilterSubjects,
 		MaxDeliver:     r.cfg.MaxDeliver,

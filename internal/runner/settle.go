@@ -76,7 +76,7 @@ func DeadLetterSubject(consumer, originalSubject string) string {
 }
 
 func (r *Runner) deadLetter(ctx context.Context, it *item) error {
-	m := nats.NewMsg(DeadLetterSubject(r.cfg.Name, it.msg.Subject()))
+	m := nats.NewMsg(DeadLetterSubject(r.cfg.Name, it.subject()))
 	for k, v := range it.msg.Headers() {
 		if k == nats.MsgIdHdr || len(k) > 4 && k[:4] == "Nats" {
 			continue
@@ -89,7 +89,7 @@ func (r *Runner) deadLetter(ctx context.Context, it *item) error {
 		seq, attempts = it.meta.Sequence.Stream, it.meta.NumDelivered
 	}
 	m.Header.Set(HdrDLQConsumer, r.cfg.Name)
-	m.Header.Set(HdrDLQSubject, it.msg.Subject())
+	m.Header.Set(HdrDLQSubject, it.subject()) // where a replay publishes it
 	m.Header.Set(HdrDLQStream, r.cfg.Stream)
 	m.Header.Set(HdrDLQSeq, strconv.FormatUint(seq, 10))
 	m.Header.Set(HdrDLQAttempts, strconv.FormatUint(attempts, 10))

@@ -32,7 +32,7 @@ func (r *Runner) handle(ctx context.Context, tx pgx.Tx, it *item) ([]*event.Even
 		it.emitted = r.caused(ctx, it, out)
 		return it.emitted, nil
 	}
-	ctx, span := tracing.StartMessage(ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
+	ctx, span := tracing.StartMessage(ctx, r.tracer, r.cfg.Name, it.subject(), it.ev)
 	out, err := r.h.Handle(ctx, tx, it.ev)
 	tracing.End(span, err)
 	if err != nil {
@@ -66,7 +66,7 @@ func (r *Runner) handleAll(ctx context.Context, tx pgx.Tx, todo []*item) ([]*eve
 	for i, it := range todo {
 		msgs[i] = Msg{Ctx: r.handlerContext(ctx, it), Event: it.ev}
 		if r.tracer != nil {
-			msgs[i].Ctx, spans[i] = tracing.StartMessage(msgs[i].Ctx, r.tracer, r.cfg.Name, it.msg.Subject(), it.ev)
+			msgs[i].Ctx, spans[i] = tracing.StartMessage(msgs[i].Ctx, r.tracer, r.cfg.Name, it.subject(), it.ev)
 		}
 	}
 	outs, err := bh.HandleBatch(ctx, tx, msgs)
