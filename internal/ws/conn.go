@@ -28,7 +28,8 @@ const (
 type item struct {
 	kind  itemKind
 	sub   *subscription
-	seq   int64
+	note  *note // itemNotification: the message, rendered on first use
+	key   uint8 // itemNotification: which of note's keys sub listens on
 	frame []byte
 }
 
@@ -367,23 +368,24 @@ func (c *conn) write(o *out, it item) error {
 		return nil
 	case itemNotification:
 		s := it.sub
-		if s.removed.Load() || !s.ready {
+		if s.removed.Load() || !s.ready || !it.note.render() {
 			return nil
 		}
+		seq := it.note.seq
 		if s.ch.ordered() {
-			if it.seq <= s.last {
+			if seq <= s.last {
 				return nil // already sent (from the backfill, or a redelivery)
 			}
-			if s.ch.gapChecked() && it.seq > s.last+1 {
+			if s.ch.gapChecked() && seq > s.last+1 {
 				// A live message went missing (NATS reconnect, slow
 				// consumer on the NATS side): the inbox has it.
-				if err := c.backfill(o, s, it.seq-1); err != nil {
+				if err := c.backfill(o, s, seq-1); err != nil {
 					return err
 				}
 			}
-			s.last = it.seq
+			s.last = seq
 		}
-		return o.notification(it.frame)
+		return o.notification(it.note.frames[it.key])
 	}
 	return nil
 }

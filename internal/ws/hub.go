@@ -130,7 +130,11 @@ func routes(key, orderID string) ([3]string, int) {
 
 // dispatch handles one message of ntf.>. NATS calls it from one goroutine
 // per subscription, so messages are dispatched in arrival order and
-// h.scratch needs no lock.
+// h.scratch needs no lock. It only routes: the message is decoded,
+// checked and rendered by the first writer that needs it (note.render),
+// not here: one goroutine doing every message's work fell behind the
+// writers at 1,000 clients (bench-ws), with the backlog in the NATS
+// client's pending messages, where no batching helps.
 func (h *hub) dispatch(m *nats.Msg) {
 	key, ok := strings.CutPrefix(m.Subject, events.NotificationPrefix)
 	if !ok {
@@ -149,25 +153,56 @@ func (h *hub) dispatch(m *nats.Msg) {
 	if len(targets) == 0 {
 		return // nobody here listens: not even decoded
 	}
-	seq, structured, err := encode(m)
-	if err != nil {
-		var inv *invalidError
-		reason := "decode"
-		if errors.As(err, &inv) {
-			reason = inv.reason
-		}
-		metrics.WSDropped.WithLabelValues(reason).Inc()
-		h.log.Warn("notification dropped: not a valid notification", "subject", m.Subject, "reason", reason, "err", err)
-		return
-	}
-	var frames [3][]byte // one frame per key, shared by its subscribers
+	nt := &note{h: h, msg: m, keys: keys}
 	for _, t := range targets {
-		if frames[t.key] == nil {
-			frames[t.key] = frameNotification(frameChannel(keys[t.key]), seq, structured)
-		}
-		t.sub.c.push(item{kind: itemNotification, sub: t.sub, seq: seq, frame: frames[t.key]})
+		nt.wanted[t.key] = true
+	}
+	for _, t := range targets {
+		t.sub.c.push(item{kind: itemNotification, sub: t.sub, note: nt, key: uint8(t.key)})
 	}
 	clear(targets) // let closed connections be collected
+}
+
+// note is one message of ntf.> on its way to local subscribers. render
+// decodes, checks and frames it once, for every subscriber: the frame of
+// each key (routes) is one byte slice, shared by that key's subscribers.
+type note struct {
+	h      *hub
+	msg    *nats.Msg
+	keys   [3]string
+	wanted [3]bool // keys with local subscribers
+
+	once   sync.Once
+	ok     bool
+	seq    int64
+	frames [3][]byte
+}
+
+// render reports whether the message is a valid notification (an invalid
+// one is counted and logged once, and reaches no one); then seq and
+// frames are set.
+func (nt *note) render() bool {
+	nt.once.Do(func() {
+		seq, structured, err := encode(nt.msg)
+		if err != nil {
+			var inv *invalidError
+			reason := "decode"
+			if errors.As(err, &inv) {
+				reason = inv.reason
+			}
+			metrics.WSDropped.WithLabelValues(reason).Inc()
+			nt.h.log.Warn("notification dropped: not a valid notification", "subject", nt.msg.Subject, "reason", reason, "err", err)
+			return
+		}
+		for i, want := range nt.wanted {
+			if want {
+				nt.frames[i] = frameNotification(frameChannel(nt.keys[i]), seq, structured)
+			}
+		}
+		nt.seq, nt.ok = seq, true
+		nt.msg = nil // the frames hold what is needed
+	})
+	return nt.ok
 }
 
 // encode decodes a notification message, validates it and renders it as
