@@ -2,16 +2,12 @@ package main
 
 import (
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/config"
 )
-
-// serveGCPercent is serve's GOGC unless the environment sets one.
-const serveGCPercent = 400
 
 // newServeCmd builds the `serve` subcommand.
 func newServeCmd() *cobra.Command {
@@ -39,12 +35,7 @@ Every flag has an environment variable; see docs/configuration.md.`,
 				return err
 			}
 			log := app.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-			if os.Getenv("GOGC") == "" {
-				// The live heap is small (tens of MB) and the hot path
-				// allocates per message: a larger heap target spends less
-				// CPU on collection. GOGC in the environment still wins.
-				debug.SetGCPercent(serveGCPercent)
-			}
+			app.TuneGC()
 			return app.Serve(cmd.Context(), cfg, log, app.Hooks{})
 		},
 	}

@@ -72,6 +72,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/tradewind/tradewind/events"
+	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/auth"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/cenats"
@@ -745,6 +746,7 @@ func natsServer(dir string) error {
 
 // twServer is the child process: Tradewind's ws server alone, plus /rss.
 func twServer(args []string) error {
+	app.TuneGC() // as serve runs the ws role
 	fs := flag.NewFlagSet("tw-server", flag.ExitOnError)
 	natsURL := fs.String("nats", "", "NATS URL")
 	dbURL := fs.String("db", "", "PostgreSQL URL")
