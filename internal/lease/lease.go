@@ -40,6 +40,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
+	"github.com/tradewind/tradewind/internal/retry"
 )
 
 // DefaultBucket is the KV bucket of the leases (stream KV_<bucket>).
@@ -203,7 +204,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 				return nil
 			}
 			k.log.Warn("cannot open the lease bucket; retrying", "err", err)
-			if !sleep(ctx, k.cfg.Renew) {
+			if !retry.Sleep(ctx, k.cfg.Renew) {
 				return nil
 			}
 		}
@@ -220,17 +221,6 @@ func (k *Keeper) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

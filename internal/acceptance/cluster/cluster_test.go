@@ -15,10 +15,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,11 +25,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tradewind/tradewind/internal/acceptance"
+	"github.com/tradewind/tradewind/internal/acceptance/serveproc"
 	"github.com/tradewind/tradewind/internal/app"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/checker"
 	"github.com/tradewind/tradewind/internal/config"
-	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
@@ -72,7 +70,7 @@ func TestSagaSurvivesLosingANodeOfTheCluster(t *testing.T) {
 	waitReplicasCurrent(t, ctx, js, 3)
 	t.Logf("3 nats-server processes (sync_interval %s) with R3 streams ready after %s", syncInterval, time.Since(started).Round(time.Millisecond))
 
-	payURL := startProvider(t)
+	payURL := serveproc.StartProvider(t)
 	// A database of this run's own: the package's would carry the previous
 	// run's stock and checkpoints into this run's new streams (-count=N).
 	dbURL := testenv.FreshDatabaseURL(t)
@@ -297,7 +295,7 @@ func serveInProcess(t *testing.T, natsURL, payURL, dbURL string) {
 	cfg.OrderDeadline = 2 * time.Minute // an outage must not turn into timeouts
 	cfg.DeadlineSweep = 200 * time.Millisecond
 
-	lw := &logWriter{t: t}
+	lw := &serveproc.LogWriter{T: t, Prefix: "serve: "}
 	log := slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
@@ -310,7 +308,7 @@ func serveInProcess(t *testing.T, natsURL, payURL, dbURL string) {
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		lw.stop()
+		lw.Stop()
 	})
 	select {
 	case <-ready:
@@ -320,40 +318,6 @@ func serveInProcess(t *testing.T, natsURL, payURL, dbURL string) {
 	case <-time.After(time.Minute):
 		t.Fatal("serve not started after 1m")
 	}
-}
-
-// startProvider runs the payment provider simulator on a loopback port.
-func startProvider(t *testing.T) string {
-	t.Helper()
-	sim, err := provider.NewServer(provider.Options{DataDir: t.TempDir(), Seed: 1, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); _ = sim.Close() })
-	return srv.URL
-}
-
-// logWriter copies serve's warnings into the test log until stop.
-type logWriter struct {
-	t       *testing.T
-	mu      sync.Mutex
-	stopped bool
-}
-
-func (w *logWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Log("serve: " + strings.TrimRight(string(b), "\n"))
-	}
-	return len(b), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
 }
 
 // consumerLeaders maps each durable consumer of COMMANDS and EVENTS to

@@ -4,27 +4,16 @@
 package splitroles_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tradewind/tradewind/internal/acceptance"
-	"github.com/tradewind/tradewind/internal/app"
+	"github.com/tradewind/tradewind/internal/acceptance/serveproc"
 	"github.com/tradewind/tradewind/internal/broker"
 	"github.com/tradewind/tradewind/internal/checker"
-	"github.com/tradewind/tradewind/internal/provider"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
 
@@ -32,13 +21,11 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // process is one `tradewind serve` of the split deployment.
 type process struct {
-	name  string
+	serveproc.Process
 	roles []string
 	// consumers are the prefixes of the durable consumers it must run
 	// (and no others): the proof that the roles really are split.
 	consumers []string
-	dataDir   string
-	opsAddr   string // the operator listener (/readyz, /metrics), from the state file
 }
 
 // TestSagaWithRolesSplitAcrossThreeProcesses: every order reaches the
@@ -55,19 +42,20 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 	bin := testenv.BuildTradewind(t)
 	nats := testenv.NATS(t)
 	_, js := testenv.Connect(t, nats.URL)
-	payURL := startProvider(t)
+	payURL := serveproc.StartProvider(t)
 	// A database of this run's own: the package's would carry the previous
 	// run's stock and checkpoints into this run's new streams (-count=N).
 	dbURL := testenv.FreshDatabaseURL(t)
 
 	procs := []*process{
-		{name: "A", roles: []string{"orders", "relay"}, consumers: []string{"orders"}},
-		{name: "B", roles: []string{"inventory", "relay"}, consumers: []string{"inventory"}},
-		{name: "C", roles: []string{"payments", "projections", "relay"}, consumers: []string{"payments", "projection"}},
+		{Process: serveproc.Process{Name: "A"}, roles: []string{"orders", "relay"}, consumers: []string{"orders"}},
+		{Process: serveproc.Process{Name: "B"}, roles: []string{"inventory", "relay"}, consumers: []string{"inventory"}},
+		{Process: serveproc.Process{Name: "C"}, roles: []string{"payments", "projections", "relay"}, consumers: []string{"payments", "projection"}},
 	}
 	for _, p := range procs {
-		p.dataDir = t.TempDir()
-		serve(t, bin, p, []string{
+		p.DataDir = t.TempDir()
+		serveproc.Start(t, bin, &p.Process, []string{
+			"TRADEWIND_ROLES=" + strings.Join(p.roles, ","),
 			"DATABASE_URL=" + dbURL,
 			"NATS_URL=" + nats.URL,
 			"TRADEWIND_PAYMENT_URL=" + payURL,
@@ -76,7 +64,7 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		})
 	}
 	for _, p := range procs {
-		waitReady(t, p)
+		waitRunsItsConsumers(t, p)
 	}
 	t.Logf("three processes ready after %s", time.Since(started).Round(time.Millisecond))
 
@@ -139,17 +127,20 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 	// failed is published again), and the streams hold each event once.
 	published := 0.0
 	for _, p := range procs {
-		m := scrape(t, p)
-		if m["tradewind_consumer_messages_total"] == 0 {
-			t.Errorf("process %s handled no message of its roles %v", p.name, p.roles)
+		m, err := serveproc.Scrape(&p.Process)
+		if err != nil {
+			t.Fatal(err)
 		}
-		published += m["tradewind_outbox_published_total"]
+		if family(m, "tradewind_consumer_messages_total") == 0 {
+			t.Errorf("process %s handled no message of its roles %v", p.Name, p.roles)
+		}
+		published += family(m, "tradewind_outbox_published_total")
 		want := 0.0
-		if p.name == "A" {
+		if p.Name == "A" {
 			want = orders
 		}
-		if got := m["tradewind_saga_outcomes_total"]; got != want {
-			t.Errorf("process %s counted %v saga outcomes, want %v", p.name, got, want)
+		if got := family(m, "tradewind_saga_outcomes_total"); got != want {
+			t.Errorf("process %s counted %v saga outcomes, want %v", p.Name, got, want)
 		}
 	}
 	var inStreams uint64
@@ -192,60 +183,11 @@ func TestSagaWithRolesSplitAcrossThreeProcesses(t *testing.T) {
 		rep.Orders, rep.StreamEvents, rep.LedgerEntries, len(rep.Violations), time.Since(started).Round(time.Millisecond))
 }
 
-// serve starts `tradewind serve` for p with its own data directory and
-// HTTP address; it is interrupted and waited for when the test ends.
-func serve(t *testing.T, bin string, p *process, env []string) {
+// waitRunsItsConsumers waits until p is ready and checks that it runs
+// exactly the consumers of its roles.
+func waitRunsItsConsumers(t *testing.T, p *process) {
 	t.Helper()
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = append(os.Environ(), append(env,
-		"TRADEWIND_ROLES="+strings.Join(p.roles, ","),
-		// Ports the kernel picks: a port found free and released first may
-		// be taken by another package's test before serve binds it.
-		"TRADEWIND_DATA_DIR="+p.dataDir,
-		"TRADEWIND_HTTP_ADDR=127.0.0.1:0",
-		"TRADEWIND_OPS_ADDR=127.0.0.1:0",
-		"TRADEWIND_LOG_LEVEL=warn",
-	)...)
-	lw := &logWriter{t: t, prefix: "serve " + p.name + ": "}
-	cmd.Stdout, cmd.Stderr = lw, lw
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start serve %s: %v", p.name, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		_ = cmd.Wait()
-		lw.stop()
-	})
-}
-
-// waitReady waits for p's state file (which names its operator listener)
-// and /readyz, and checks that it runs exactly the consumers of its roles.
-func waitReady(t *testing.T, p *process) {
-	t.Helper()
-	var checks map[string]string
-	testenv.Eventually(t, 60*time.Second, "serve "+p.name+" ready", func() bool {
-		if p.opsAddr == "" {
-			st, err := app.ReadState(p.dataDir)
-			if err != nil || st.OpsURL == "" {
-				return false
-			}
-			p.opsAddr = strings.TrimPrefix(st.OpsURL, "http://")
-		}
-		resp, err := http.Get("http://" + p.opsAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var body struct {
-			Checks map[string]string `json:"checks"`
-		}
-		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
-			return false
-		}
-		checks = body.Checks
-		return resp.StatusCode == http.StatusOK
-	})
+	checks := serveproc.WaitReady(t, &p.Process)
 	var prefixes []string
 	for k := range checks {
 		if name, ok := strings.CutPrefix(k, "consumer:"); ok {
@@ -257,72 +199,11 @@ func waitReady(t *testing.T, p *process) {
 	}
 	slices.Sort(prefixes)
 	if !slices.Equal(prefixes, p.consumers) {
-		t.Fatalf("serve %s (roles %v) runs consumers of %v, want %v (readyz %v)", p.name, p.roles, prefixes, p.consumers, checks)
+		t.Fatalf("serve %s (roles %v) runs consumers of %v, want %v (readyz %v)", p.Name, p.roles, prefixes, p.consumers, checks)
 	}
 }
 
-// startProvider runs the payment provider simulator on a loopback port.
-func startProvider(t *testing.T) string {
-	t.Helper()
-	sim, err := provider.NewServer(provider.Options{DataDir: t.TempDir(), Seed: 1, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim.Handler())
-	t.Cleanup(func() { srv.Close(); _ = sim.Close() })
-	return srv.URL
-}
-
-// logWriter copies a process's output into the test log until stop.
-type logWriter struct {
-	t       *testing.T
-	prefix  string
-	mu      sync.Mutex
-	stopped bool
-}
-
-func (w *logWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
-			w.t.Log(w.prefix + l)
-		}
-	}
-	return len(b), nil
-}
-
-func (w *logWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
-}
-
-// scrape sums each metric family of a process's /metrics over its labels.
-func scrape(t *testing.T, p *process) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + p.opsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest, _ := strings.Cut(line, " ")
-		name, _, _ = strings.Cut(name, "{")
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			rest = line[i+1:]
-		}
-		v, err := strconv.ParseFloat(rest, 64)
-		if err == nil {
-			out[name] += v
-		}
-	}
-	return out
+// family sums a metric family's series.
+func family(series map[string]float64, name string) float64 {
+	return series[name] + serveproc.Sum(series, name+"{")
 }
