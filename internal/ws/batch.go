@@ -81,6 +81,16 @@ func (o *out) control(frame []byte) error {
 	return o.c.send(frame)
 }
 
+// raw writes a whole frame (a ping or pong) as it is, after the pending
+// notifications; the round holds the sink, so it joins the round's write.
+func (o *out) raw(frame []byte) error {
+	if err := o.flush(); err != nil {
+		return err
+	}
+	_, err := o.c.sink.Write(frame)
+	return err
+}
+
 // size is the length of the pending batch frame without its suffix.
 func (o *out) size() int {
 	if o.buf != nil {

@@ -23,6 +23,7 @@ const (
 	itemFrame                        // a control frame for this connection only
 	itemSubscribe                    // backfill a new subscription, then let it go live
 	itemResync                       // backfill every subscription from its last seq
+	itemControl                      // a ping or pong, the whole frame in frame
 )
 
 type item struct {
@@ -44,12 +45,14 @@ type subscription struct {
 	ready bool  // backfill done: live items are written (before, they are in the inbox and the backfill reads them)
 }
 
-// conn is one client connection: the HTTP handler's goroutine reads, one
-// goroutine writes everything (in queue order), so writes never interleave.
+// conn is one client connection: its feed reads (readMessages runs only
+// while a message waits), one writer at a time writes everything (in
+// queue order), so writes never interleave.
 type conn struct {
 	s     *Server
 	ws    *websocket.Conn
 	sink  *sink // under ws's write buffer: a round goes out in one write
+	feed  *feed // under ws's reader
 	p     Principal
 	token string
 
@@ -59,7 +62,8 @@ type conn struct {
 	// 0 when not writing (see send and Server.watchdog).
 	writingSince atomic.Int64
 	dead         atomic.Bool
-	expiry       *time.Timer // closes the connection when the token expires
+	expiry       *time.Timer  // closes the connection when the token expires
+	pongAt       atomic.Int64 // the server tick at which the last pong arrived (Server.heartbeat)
 
 	mu   sync.Mutex // guards subs (the reader changes it; the hub reads it on removal)
 	subs map[string]*subscription
@@ -151,8 +155,8 @@ func (q *queue) kill() {
 	q.mu.Unlock()
 }
 
-// closeWith starts the close handshake once; the reader then ends the
-// connection. It never blocks.
+// closeWith starts the close handshake once; the feed's pump then ends
+// the connection when the socket closes. It never blocks.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) {
 	c.closeOnce.Do(func() {
 		c.logger().Debug("closing WebSocket", "code", int(code), "reason", reason)
@@ -176,30 +180,46 @@ func (c *conn) end() {
 // attributes costs memory per connection.
 func (c *conn) logger() *slog.Logger { return c.s.log.With("user_id", c.p.UserID) }
 
-// readLoop handles client frames until the connection ends.
-func (c *conn) readLoop(ctx context.Context) {
+// readMessages handles the client messages the feed has waiting, then
+// returns; the feed starts it again when the next one is complete.
+func (c *conn) readMessages() {
 	for {
-		_, data, err := c.ws.Read(ctx)
+		_, data, err := c.ws.Read(context.Background())
 		if err != nil {
+			_ = c.ws.CloseNow() // the pump's read then fails: the connection ends
+			c.feed.took(true)
 			return
 		}
-		var in inbound
-		if err := json.Unmarshal(data, &in); err != nil {
-			c.closeWith(ClosePolicy, "frame is not a JSON object")
+		if !c.handle(data) {
+			c.feed.took(true)
 			return
 		}
-		switch in.Type {
-		case "subscribe":
-			c.subscribe(ctx, in)
-		case "unsubscribe":
-			c.unsubscribe(in.Channel)
-		case "auth":
-			c.closeWith(ClosePolicy, "already authenticated")
+		if !c.feed.took(false) {
 			return
-		default:
-			c.reply(errorFrame{Type: "error", Code: "bad_request", Message: fmt.Sprintf("unknown frame type %q", truncate(in.Type, 40))})
 		}
 	}
+}
+
+// handle handles one client message; false means the connection is
+// closing and reads no more.
+func (c *conn) handle(data []byte) bool {
+	var in inbound
+	if err := json.Unmarshal(data, &in); err != nil {
+		c.closeWith(ClosePolicy, "frame is not a JSON object")
+		return false
+	}
+	switch in.Type {
+	case "subscribe":
+		c.subscribe(context.Background(), in)
+	case "unsubscribe":
+		c.unsubscribe(in.Channel)
+	case "auth":
+		c.closeWith(ClosePolicy, "already authenticated")
+		return false
+	default:
+		c.reply(errorFrame{Type: "error", Code: "bad_request", Message: fmt.Sprintf("unknown frame type %q", truncate(in.Type, 40))})
+	}
+	return true
 }
 
 func (c *conn) reply(v any) { c.push(item{kind: itemFrame, frame: mustJSON(v)}) }
@@ -321,15 +341,6 @@ func (c *conn) round() (more bool) {
 	return false
 }
 
-func (c *conn) ping() {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.PongTimeout)
-	defer cancel()
-	if err := c.ws.Ping(ctx); err != nil {
-		// A peer that does not answer gets no close frame: it would not read it.
-		_ = c.ws.CloseNow()
-	}
-}
-
 var errInbox = errors.New("inbox")
 
 // write writes one item through o (which may hold notifications back to
@@ -338,6 +349,8 @@ func (c *conn) write(o *out, it item) error {
 	switch it.kind {
 	case itemFrame:
 		return o.control(it.frame)
+	case itemControl:
+		return o.raw(it.frame)
 	case itemSubscribe:
 		s := it.sub
 		if s.removed.Load() {

@@ -230,7 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 		case <-revalidate:
 			s.revalidate(ctx)
 		case <-ping.C:
-			go s.heartbeat()
+			s.heartbeat()
 		}
 	}
 }
@@ -276,22 +276,25 @@ func (s *Server) watchdog() {
 	}
 }
 
-// heartbeat pings every connection, at most 256 at a time; one that does
-// not answer within PongTimeout is dropped. Pings are driven from here, not
-// from a goroutine per connection, so an idle connection costs no
-// goroutine but its reader.
+// heartbeat queues a ping to every connection; one whose pong has not
+// arrived PongTimeout later is dropped (pongs are recorded by its feed).
+// Pings go through the send queue like every frame, so a writer writes
+// them (watched by the watchdog), and an idle connection costs no
+// goroutine for its heartbeat.
 func (s *Server) heartbeat() {
-	sem := make(chan struct{}, 256)
-	var wg sync.WaitGroup
-	for _, c := range s.hub.connections() {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c.ping()
-		}()
+	at := s.tick.Load()
+	conns := s.hub.connections()
+	for _, c := range conns {
+		c.push(item{kind: itemControl, frame: pingFrame})
 	}
-	wg.Wait()
+	time.AfterFunc(s.cfg.PongTimeout, func() {
+		for _, c := range conns {
+			if c.pongAt.Load() < at && !c.dead.Load() {
+				// A peer that does not answer gets no close frame: it would not read it.
+				_ = c.ws.CloseNow()
+			}
+		}
+	})
 }
 
 // Resync makes every connection re-read its subscriptions from the inbox
@@ -375,8 +378,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	handedOff := false
 	var closed func()
+	sw := &slimWriter{ResponseWriter: w}
 	defer func() {
 		if !handedOff {
+			if sw.feed != nil {
+				sw.feed.stop()
+			}
 			if closed != nil {
 				closed()
 			}
@@ -385,7 +392,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	sw := &slimWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(sw, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
@@ -399,7 +405,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Reads use a context without Done: a deadline would drop the TCP
 	// connection without a close frame; timers close with a code instead.
 	ctx := context.Background()
-	token, p, batch, err := s.authenticate(ctx, ws, r)
+	token, p, batch, read, err := s.authenticate(ctx, ws, r)
 	s.endAuth(ip)
 	authenticating = false
 	if err != nil {
@@ -413,7 +419,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &conn{
 		// A token from the query string is a slice of the request line:
 		// cloned, the connection keeps the token, not the request.
-		s: s, ws: ws, sink: sw.sink, p: p, token: strings.Clone(token), batch: batch,
+		s: s, ws: ws, sink: sw.sink, feed: sw.feed, p: p, token: strings.Clone(token), batch: batch,
 		q:    queue{max: s.cfg.QueueSize},
 		subs: map[string]*subscription{},
 	}
@@ -434,16 +440,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.expiry = time.AfterFunc(time.Until(p.ExpiresAt), func() { c.closeWith(CloseAuthFailed, "token expired") })
 	}
 	// The connection is hijacked: the HTTP handler returns, releasing its
-	// deep stack and the request, and a fresh goroutine reads. An idle
-	// connection costs this one goroutine, its buffers and its state.
+	// deep stack and the request; the feed's pump reads, and the
+	// connection ends when the pump and readMessages have both ended.
+	// An idle connection costs the pump, its buffers and its state.
+	end := func() {
+		c.end()
+		closed()
+		s.open.Add(-1)
+		s.wg.Done()
+	}
+	onPing := func(pong []byte) { c.push(item{kind: itemControl, frame: pong}) }
+	onPong := func() { c.pongAt.Store(s.tick.Load()) }
+	if !sw.feed.arm(read, c.readMessages, onPing, onPong, end) {
+		c.end() // the socket is gone already
+		return
+	}
 	handedOff = true
-	go func() {
-		defer s.wg.Done()
-		defer s.open.Add(-1)
-		defer closed()
-		defer c.end()
-		c.readLoop(ctx)
-	}()
 }
 
 // remoteIP is the connection's remote address without the port
@@ -496,24 +508,25 @@ func (s *Server) Authenticating() int {
 // whether the client reads batch frames ("batch":true in the auth frame,
 // or batch=1 beside access_token); clients that do not say so never get
 // one, so a client written before batches existed loses nothing.
-func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (token string, p Principal, batch bool, err error) {
+func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (token string, p Principal, batch bool, read int, err error) {
 	q := r.URL.Query()
 	token = q.Get("access_token")
 	batch = q.Get("batch") == "1"
 	if token == "" {
+		read = 1
 		// A read deadline would drop the TCP connection without a close
 		// frame; the timer closes with CloseAuthFailed instead.
 		timer := time.AfterFunc(s.cfg.AuthTimeout, func() { _ = ws.Close(CloseAuthFailed, "no auth frame in time") })
 		_, data, err := ws.Read(ctx)
 		if !timer.Stop() {
-			return "", Principal{}, false, errors.New("no auth frame in time")
+			return "", Principal{}, false, read, errors.New("no auth frame in time")
 		}
 		if err != nil {
-			return "", Principal{}, false, fmt.Errorf("read auth frame: %w", err)
+			return "", Principal{}, false, read, fmt.Errorf("read auth frame: %w", err)
 		}
 		var in inbound
 		if err := json.Unmarshal(data, &in); err != nil || in.Type != "auth" || in.Token == "" {
-			return "", Principal{}, false, errors.New(`first frame must be {"type":"auth","token":"..."}`)
+			return "", Principal{}, false, read, errors.New(`first frame must be {"type":"auth","token":"..."}`)
 		}
 		token, batch = in.Token, in.Batch
 	}
@@ -522,17 +535,17 @@ func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.R
 	p, err = s.auth.Authenticate(actx, token)
 	if err != nil {
 		if errors.Is(err, ErrRevoked) {
-			return "", Principal{}, false, fmt.Errorf("%w", ErrRevoked)
+			return "", Principal{}, false, read, fmt.Errorf("%w", ErrRevoked)
 		}
-		return "", Principal{}, false, errors.New("invalid or expired token")
+		return "", Principal{}, false, read, errors.New("invalid or expired token")
 	}
 	if p.UserID == "" {
-		return "", Principal{}, false, errors.New("token names no user")
+		return "", Principal{}, false, read, errors.New("token names no user")
 	}
 	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(time.Now()) {
-		return "", Principal{}, false, errors.New("token expired")
+		return "", Principal{}, false, read, errors.New("token expired")
 	}
-	return token, p, batch, nil
+	return token, p, batch, read, nil
 }
 
 // authorizeOrder checks that user owns the order.

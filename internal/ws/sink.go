@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"sync"
@@ -18,10 +17,10 @@ import (
 // ones instead, and a sink under the write buffer that holds a
 // round's frames in a pooled buffer, so the round goes out in one write.
 const (
-	// readBuffer holds a frame header: client frames are few (auth,
-	// subscribe, pong), and a payload longer than what the buffer holds
-	// is read straight into the message.
-	readBuffer = 64
+	// readBuffer is coder/websocket's read buffer over the feed, which
+	// holds what the client sent: the smallest bufio allows (a payload
+	// longer than it is read straight into the message).
+	readBuffer = 16
 	// writeBuffer holds one control frame (at most 125 bytes of payload
 	// and a 2-byte header): a pong or a close written outside a round
 	// goes out in one write.
@@ -35,31 +34,28 @@ const (
 type slimWriter struct {
 	http.ResponseWriter
 	sink *sink // set by Hijack
+	feed *feed // set by Hijack; its pump is running
 }
 
 // Hijack hijacks the connection and replaces net/http's buffers: the
-// bytes its reader already holds (a client may send its first frame
-// right after the upgrade request) stay buffered, and net/http's writer
-// is empty (the 101 response is flushed before a hijack).
+// connection is read by a feed's pump, starting with the bytes net/http's
+// reader already holds (a client may send its first frame right after the
+// upgrade request), and written through a sink (net/http's writer is
+// empty: the 101 response is flushed before a hijack).
 func (w *slimWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
 	}
-	br := bufio.NewReaderSize(nc, readBuffer)
+	var ahead []byte
 	if n := brw.Reader.Buffered(); n > 0 {
-		// Accept keeps what the returned reader has buffered and reads
-		// the connection after it, so the bytes read ahead must be in
-		// the buffer, not behind it.
-		ahead, _ := brw.Reader.Peek(n)
-		br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(ahead)), nc), max(readBuffer, n))
-		if _, err := br.Peek(n); err != nil {
-			_ = nc.Close()
-			return nil, nil, fmt.Errorf("ws: carry read-ahead bytes over: %w", err)
-		}
+		b, _ := brw.Reader.Peek(n)
+		ahead = bytes.Clone(b)
 	}
 	w.sink = &sink{conn: nc}
-	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(w.sink, writeBuffer)), nil
+	w.feed = newFeed(nc)
+	go w.feed.pump(ahead)
+	return w.feed, bufio.NewReadWriter(bufio.NewReaderSize(w.feed, readBuffer), bufio.NewWriterSize(w.sink, writeBuffer)), nil
 }
 
 // sinkBufs are held rounds' buffers: a connection has one only while its
