@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +41,7 @@ type subscription struct {
 	c       *conn
 	ch      channel
 	removed atomic.Bool
+	at      int // its index in the hub's list of its key (under the hub's lock)
 
 	last  int64 // highest seq written to the client
 	ready bool  // backfill done: live items are written (before, they are in the inbox and the backfill reads them)
@@ -62,11 +64,10 @@ type conn struct {
 	// 0 when not writing (see send and Server.watchdog).
 	writingSince atomic.Int64
 	dead         atomic.Bool
-	expiry       *time.Timer  // closes the connection when the token expires
 	pongAt       atomic.Int64 // the server tick at which the last pong arrived (Server.heartbeat)
 
-	mu   sync.Mutex // guards subs (the reader changes it; the hub reads it on removal)
-	subs map[string]*subscription
+	mu   sync.Mutex      // guards subs (the reader changes it; the hub reads it on removal)
+	subs []*subscription // at most MaxSubscriptions: a slice costs less than a map per connection
 
 	closeOnce sync.Once
 	endOnce   sync.Once
@@ -170,9 +171,6 @@ func (c *conn) end() {
 		c.dead.Store(true)
 		c.s.hub.removeConn(c)
 		c.q.kill()
-		if c.expiry != nil {
-			c.expiry.Stop()
-		}
 	})
 }
 
@@ -254,7 +252,7 @@ func (c *conn) subscribe(ctx context.Context, in inbound) {
 		in.Since = 0
 	}
 	c.mu.Lock()
-	if _, dup := c.subs[ch.name]; dup {
+	if c.find(ch.name) >= 0 {
 		c.mu.Unlock()
 		c.reply(errorFrame{Type: "error", Code: "already_subscribed", Channel: ch.name, Message: "already subscribed; unsubscribe first to restart from another seq"})
 		return
@@ -266,7 +264,7 @@ func (c *conn) subscribe(ctx context.Context, in inbound) {
 		return
 	}
 	s := &subscription{c: c, ch: ch, last: in.Since, ready: !ch.ordered()}
-	c.subs[ch.name] = s
+	c.subs = append(c.subs, s)
 	c.mu.Unlock()
 	// Index first, then queue the backfill: every live item queued before
 	// the backfill runs is already in the inbox (it was committed before
@@ -276,12 +274,22 @@ func (c *conn) subscribe(ctx context.Context, in inbound) {
 	c.push(item{kind: itemSubscribe, sub: s})
 }
 
+// find returns the index of c's subscription to the channel name, or -1;
+// the caller holds c.mu.
+func (c *conn) find(name string) int {
+	return slices.IndexFunc(c.subs, func(s *subscription) bool { return s.ch.name == name })
+}
+
 func (c *conn) unsubscribe(name string) {
 	c.mu.Lock()
-	s, ok := c.subs[name]
-	delete(c.subs, name)
+	i := c.find(name)
+	var s *subscription
+	if i >= 0 {
+		s = c.subs[i]
+		c.subs = slices.Delete(c.subs, i, i+1)
+	}
 	c.mu.Unlock()
-	if !ok {
+	if s == nil {
 		c.reply(errorFrame{Type: "error", Code: "not_subscribed", Channel: truncate(name, 80), Message: "not subscribed"})
 		return
 	}
@@ -366,10 +374,7 @@ func (c *conn) write(o *out, it item) error {
 		return nil
 	case itemResync:
 		c.mu.Lock()
-		subs := make([]*subscription, 0, len(c.subs))
-		for _, s := range c.subs {
-			subs = append(subs, s)
-		}
+		subs := slices.Clone(c.subs)
 		c.mu.Unlock()
 		for _, s := range subs {
 			if s.ready && s.ch.ordered() && !s.removed.Load() {

@@ -83,9 +83,14 @@ const (
 const feedMax = 8 << 10
 
 func newFeed(nc net.Conn) *feed {
-	f := &feed{Conn: nc}
-	f.cond.L = &f.mu
+	f := &feed{}
+	f.init(nc)
 	return f
+}
+
+func (f *feed) init(nc net.Conn) {
+	f.Conn = nc
+	f.cond.L = &f.mu
 }
 
 // pump reads the socket until it fails or is closed, starting with the

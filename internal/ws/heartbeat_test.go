@@ -110,3 +110,18 @@ func TestIdleConnectionsHoldOnlyThePump(t *testing.T) {
 		t.Fatalf("%d connections, want %d", s.Connections(), n)
 	}
 }
+
+// A connection whose token expires while it is open is closed with
+// CloseAuthFailed (by the watchdog's scan, within a second).
+func TestConnectionClosesWhenItsTokenExpires(t *testing.T) {
+	e := newEnv(t)
+	s := e.server(ws.Config{})
+	tok, _, err := auth.Issue(jwtKey, user(t, "exp"), auth.RoleCustomer, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s.url, tok)
+	if code := closeCode(t, c.ws); code != ws.CloseAuthFailed {
+		t.Fatalf("close %d, want %d (token expired)", code, ws.CloseAuthFailed)
+	}
+}

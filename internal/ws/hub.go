@@ -27,7 +27,7 @@ type hub struct {
 	log *slog.Logger
 
 	mu    sync.RWMutex
-	subs  map[string]map[*subscription]struct{} // by NATS key
+	subs  map[string][]*subscription // by NATS key; subscription.at is each one's index
 	conns map[*conn]struct{}
 	users map[string]int // open connections per user
 
@@ -37,7 +37,7 @@ type hub struct {
 func newHub(log *slog.Logger) *hub {
 	return &hub{
 		log:   log,
-		subs:  map[string]map[*subscription]struct{}{},
+		subs:  map[string][]*subscription{},
 		conns: map[*conn]struct{}{},
 		users: map[string]int{},
 	}
@@ -76,12 +76,8 @@ func (h *hub) removeConn(c *conn) {
 func (h *hub) add(s *subscription) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	set := h.subs[s.ch.key]
-	if set == nil {
-		set = map[*subscription]struct{}{}
-		h.subs[s.ch.key] = set
-	}
-	set[s] = struct{}{}
+	s.at = len(h.subs[s.ch.key])
+	h.subs[s.ch.key] = append(h.subs[s.ch.key], s)
 }
 
 func (h *hub) remove(s *subscription) {
@@ -90,13 +86,24 @@ func (h *hub) remove(s *subscription) {
 	h.unindex(s)
 }
 
+// unindex removes s from its key's list in O(1): the last one takes its
+// place. A slice per key, not a set: most keys (a user's, an order's)
+// have one or two subscribers, and a map per key cost every connection
+// about 250 bytes.
 func (h *hub) unindex(s *subscription) {
-	if set := h.subs[s.ch.key]; set != nil {
-		delete(set, s)
-		if len(set) == 0 {
-			delete(h.subs, s.ch.key)
-		}
+	list := h.subs[s.ch.key]
+	if s.at >= len(list) || list[s.at] != s {
+		return // not indexed
 	}
+	last := len(list) - 1
+	list[s.at] = list[last]
+	list[s.at].at = s.at
+	list[last] = nil
+	if last == 0 {
+		delete(h.subs, s.ch.key)
+		return
+	}
+	h.subs[s.ch.key] = list[:last]
 }
 
 // connections snapshots the open connections.
@@ -144,7 +151,7 @@ func (h *hub) dispatch(m *nats.Msg) {
 	h.mu.RLock()
 	targets := h.scratch[:0]
 	for i, k := range keys[:n] {
-		for s := range h.subs[k] {
+		for _, s := range h.subs[k] {
 			targets = append(targets, target{sub: s, key: i})
 		}
 	}

@@ -33,8 +33,20 @@ const (
 // slimWriter is the ResponseWriter websocket.Accept hijacks through.
 type slimWriter struct {
 	http.ResponseWriter
+	mem  *connMem
 	sink *sink // set by Hijack
 	feed *feed // set by Hijack; its pump is running
+}
+
+// connMem is one allocation for what a connection keeps for its life:
+// its state, its feed and its sink. As separate objects they shared size
+// classes with the many short-lived objects of a handshake (the request,
+// the token's parsing), whose spans a burst of connections leaves half
+// empty; one larger object is in a class of its own.
+type connMem struct {
+	c conn
+	f feed
+	s sink
 }
 
 // Hijack hijacks the connection and replaces net/http's buffers: the
@@ -52,8 +64,10 @@ func (w *slimWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		b, _ := brw.Reader.Peek(n)
 		ahead = bytes.Clone(b)
 	}
-	w.sink = &sink{conn: nc}
-	w.feed = newFeed(nc)
+	w.mem = &connMem{}
+	w.mem.s.conn = nc
+	w.mem.f.init(nc)
+	w.sink, w.feed = &w.mem.s, &w.mem.f
 	go w.feed.pump(ahead)
 	return w.feed, bufio.NewReadWriter(bufio.NewReaderSize(w.feed, readBuffer), bufio.NewWriterSize(w.sink, writeBuffer)), nil
 }
