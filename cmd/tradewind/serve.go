@@ -35,7 +35,7 @@ Every flag has an environment variable; see docs/configuration.md.`,
 				return err
 			}
 			log := app.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
-			app.TuneGC()
+			app.TuneGC(cfg.Roles)
 			return app.Serve(cmd.Context(), cfg, log, app.Hooks{})
 		},
 	}

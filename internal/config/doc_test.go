@@ -74,7 +74,7 @@ shown as a flag's default in ` + "`--help`" + `.
 |---|---|---|
 | ` + "`TEST_DATABASE_URL`" + ` | ` + "`make test`" + ` | PostgreSQL server where each test package creates its database (default ` + "`postgres://postgres@127.0.0.1:5432/postgres`" + `) |
 | ` + "`POSTGRES_PASSWORD`, `GRAFANA_ADMIN_PASSWORD`" + ` | ` + "`docker-compose.yml`" + ` | passwords of the compose stack (defaults ` + "`tradewind`" + `, ` + "`admin`" + `) |
-| ` + "`GOGC`, `GOMEMLIMIT`" + ` | ` + "`tradewind serve`" + ` | the Go collector's settings; without ` + "`GOGC`" + `, serve runs with 400 (the live heap is tens of MB and the hot path allocates per message, so a larger heap target spends less CPU on collection; set ` + "`GOGC=100`" + ` for the Go default, or ` + "`GOMEMLIMIT`" + ` to cap the heap) |
+| ` + "`GOGC`, `GOMEMLIMIT`" + ` | ` + "`tradewind serve`" + ` | the Go collector's settings; without ` + "`GOGC`" + `, serve runs with 400 (the live heap is tens of MB and the hot path allocates per message, so a larger heap target spends less CPU on collection; set ` + "`GOGC=100`" + ` for the Go default, or ` + "`GOMEMLIMIT`" + ` to cap the heap), except a process whose roles are only ` + "`ws`" + `, which keeps Go's default: there the larger target costs about 2 KiB per idle WebSocket connection and buys no delivery rate (docs/websocket.md) |
 `)
 	return b.String()
 }

@@ -746,7 +746,7 @@ func natsServer(dir string) error {
 
 // twServer is the child process: Tradewind's ws server alone, plus /rss.
 func twServer(args []string) error {
-	app.TuneGC() // as serve runs the ws role
+	app.TuneGC([]string{"ws"}) // as serve runs the ws role alone
 	fs := flag.NewFlagSet("tw-server", flag.ExitOnError)
 	natsURL := fs.String("nats", "", "NATS URL")
 	dbURL := fs.String("db", "", "PostgreSQL URL")
