@@ -148,13 +148,18 @@ var demoNamespace = uuid.MustParse("5d1b7c0e-2f4a-4e63-9b8d-0c6a1f2e3d47")
 // called it restocks at most once a minute (JetStream's duplicate window
 // and the inventory's inbox drop the repeats).
 type DemoSeed struct {
-	auth ws.Authenticator
+	auth tokenChecker
 	js   jetstream.JetStream
 	now  func() time.Time
 }
 
+// tokenChecker is the part of ws.Authenticator the seed uses.
+type tokenChecker interface {
+	Authenticate(ctx context.Context, token string) (ws.Principal, error)
+}
+
 // NewDemoSeed validates its dependencies.
-func NewDemoSeed(auth ws.Authenticator, js jetstream.JetStream) (*DemoSeed, error) {
+func NewDemoSeed(auth tokenChecker, js jetstream.JetStream) (*DemoSeed, error) {
 	if auth == nil || js == nil {
 		return nil, errors.New("demo seed: authenticator and JetStream are required")
 	}

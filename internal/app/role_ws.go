@@ -27,7 +27,7 @@ func wsRole() Role {
 			if err != nil {
 				return nil, err
 			}
-			authn := wsAuthenticator{creds.Verifier}
+			authn := wsAuthenticator{creds.Verifier, revocations}
 			c := d.Cfg
 			srv, err := ws.New(ws.Config{
 				OriginPatterns: c.WSOrigins, AuthTimeout: c.WSAuthTimeout,
@@ -68,8 +68,19 @@ func wsRole() Role {
 	}
 }
 
-// wsAuthenticator adapts the gateway's token verifier to ws.Authenticator.
-type wsAuthenticator struct{ v *auth.Verifier }
+// wsAuthenticator adapts the gateway's token verifier and the revocation
+// store to ws.Authenticator.
+type wsAuthenticator struct {
+	v   *auth.Verifier
+	rev *auth.Revocations
+}
+
+func (a wsAuthenticator) Revoked(ctx context.Context, sessionID string) (bool, error) {
+	if a.rev == nil {
+		return false, nil
+	}
+	return a.rev.IsRevoked(ctx, sessionID)
+}
 
 func (a wsAuthenticator) Authenticate(ctx context.Context, token string) (ws.Principal, error) {
 	c, err := a.v.Verify(ctx, token)

@@ -28,15 +28,11 @@ type Authenticator interface {
 	// Authenticate returns the token's principal, or an error; an error
 	// wrapping ErrRevoked means the session was revoked.
 	Authenticate(ctx context.Context, token string) (Principal, error)
+	// Revoked reports whether a session (Principal.SessionID) was revoked:
+	// the periodic revalidation asks it, so a connection keeps its
+	// principal, not its token (~300 bytes each).
+	Revoked(ctx context.Context, sessionID string) (bool, error)
 }
 
 // ErrRevoked is wrapped by an Authenticator's error for a revoked session.
 var ErrRevoked = errors.New("session revoked")
-
-// AuthenticatorFunc adapts a function to Authenticator.
-type AuthenticatorFunc func(ctx context.Context, token string) (Principal, error)
-
-// Authenticate calls f.
-func (f AuthenticatorFunc) Authenticate(ctx context.Context, token string) (Principal, error) {
-	return f(ctx, token)
-}

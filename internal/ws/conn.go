@@ -56,7 +56,6 @@ type conn struct {
 	sink  *sink // under ws's write buffer: a round goes out in one write
 	feed  *feed // under ws's reader
 	p     Principal
-	token string
 
 	batch bool  // the client reads batch frames (it said so at auth)
 	q     queue // bounded: overflow closes the connection (slow consumer)

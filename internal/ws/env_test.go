@@ -66,11 +66,19 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, url: emb.URL, nc: nc, js: js, pool: pool, relay: relay, rev: rev, auth: verifierAuth{v}}
+	return &env{t: t, url: emb.URL, nc: nc, js: js, pool: pool, relay: relay, rev: rev, auth: verifierAuth{v, rev}}
 }
 
-// verifierAuth adapts the gateway's verifier as internal/app does.
-type verifierAuth struct{ v *auth.Verifier }
+// verifierAuth adapts the gateway's verifier and the revocation store as
+// internal/app does.
+type verifierAuth struct {
+	v   *auth.Verifier
+	rev *auth.Revocations
+}
+
+func (a verifierAuth) Revoked(ctx context.Context, sessionID string) (bool, error) {
+	return a.rev.IsRevoked(ctx, sessionID)
+}
 
 func (a verifierAuth) Authenticate(ctx context.Context, token string) (ws.Principal, error) {
 	c, err := a.v.Verify(ctx, token)

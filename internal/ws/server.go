@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +62,7 @@ type Config struct {
 	MaxFrameBytes int64
 	// BackfillPage is how many inbox rows one backfill query reads (500).
 	BackfillPage int
-	// RevalidateEvery re-checks every connection's token (revocation)
+	// RevalidateEvery re-checks every connection's session (revocation)
 	// this often (30s); negative disables it.
 	RevalidateEvery time.Duration
 	// ShutdownGrace bounds the wait for connections to close at shutdown (5s).
@@ -313,12 +312,15 @@ func (s *Server) Resync() {
 
 func (s *Server) revalidate(ctx context.Context) {
 	for _, c := range s.hub.connections() {
+		if c.p.SessionID == "" {
+			continue
+		}
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := s.auth.Authenticate(actx, c.token)
+		revoked, err := s.auth.Revoked(actx, c.p.SessionID)
 		cancel()
 		// Only a revocation closes: a store that cannot answer now must not
 		// disconnect everyone (expiry is the watchdog's).
-		if errors.Is(err, ErrRevoked) {
+		if err == nil && revoked {
 			c.closeWith(CloseRevoked, "session revoked")
 		}
 	}
@@ -411,7 +413,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Reads use a context without Done: a deadline would drop the TCP
 	// connection without a close frame; timers close with a code instead.
 	ctx := context.Background()
-	token, p, batch, read, err := s.authenticate(ctx, ws, r)
+	p, batch, read, err := s.authenticate(ctx, ws, r)
 	s.endAuth(ip)
 	authenticating = false
 	if err != nil {
@@ -424,9 +426,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := &sw.mem.c
 	*c = conn{
-		// A token from the query string is a slice of the request line:
-		// cloned, the connection keeps the token, not the request.
-		s: s, ws: ws, sink: sw.sink, feed: sw.feed, p: p, token: strings.Clone(token), batch: batch,
+		s: s, ws: ws, sink: sw.sink, feed: sw.feed, p: p, batch: batch,
 		q: queue{max: s.cfg.QueueSize},
 	}
 	if !s.hub.addConn(c, s.cfg.MaxConnectionsPerUser) {
@@ -511,9 +511,9 @@ func (s *Server) Authenticating() int {
 // whether the client reads batch frames ("batch":true in the auth frame,
 // or batch=1 beside access_token); clients that do not say so never get
 // one, so a client written before batches existed loses nothing.
-func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (token string, p Principal, batch bool, read int, err error) {
+func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.Request) (p Principal, batch bool, read int, err error) {
 	q := r.URL.Query()
-	token = q.Get("access_token")
+	token := q.Get("access_token")
 	batch = q.Get("batch") == "1"
 	if token == "" {
 		read = 1
@@ -522,14 +522,14 @@ func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.R
 		timer := time.AfterFunc(s.cfg.AuthTimeout, func() { _ = ws.Close(CloseAuthFailed, "no auth frame in time") })
 		_, data, err := ws.Read(ctx)
 		if !timer.Stop() {
-			return "", Principal{}, false, read, errors.New("no auth frame in time")
+			return Principal{}, false, read, errors.New("no auth frame in time")
 		}
 		if err != nil {
-			return "", Principal{}, false, read, fmt.Errorf("read auth frame: %w", err)
+			return Principal{}, false, read, fmt.Errorf("read auth frame: %w", err)
 		}
 		var in inbound
 		if err := json.Unmarshal(data, &in); err != nil || in.Type != "auth" || in.Token == "" {
-			return "", Principal{}, false, read, errors.New(`first frame must be {"type":"auth","token":"..."}`)
+			return Principal{}, false, read, errors.New(`first frame must be {"type":"auth","token":"..."}`)
 		}
 		token, batch = in.Token, in.Batch
 	}
@@ -538,17 +538,17 @@ func (s *Server) authenticate(ctx context.Context, ws *websocket.Conn, r *http.R
 	p, err = s.auth.Authenticate(actx, token)
 	if err != nil {
 		if errors.Is(err, ErrRevoked) {
-			return "", Principal{}, false, read, fmt.Errorf("%w", ErrRevoked)
+			return Principal{}, false, read, fmt.Errorf("%w", ErrRevoked)
 		}
-		return "", Principal{}, false, read, errors.New("invalid or expired token")
+		return Principal{}, false, read, errors.New("invalid or expired token")
 	}
 	if p.UserID == "" {
-		return "", Principal{}, false, read, errors.New("token names no user")
+		return Principal{}, false, read, errors.New("token names no user")
 	}
 	if !p.ExpiresAt.IsZero() && !p.ExpiresAt.After(time.Now()) {
-		return "", Principal{}, false, read, errors.New("token expired")
+		return Principal{}, false, read, errors.New("token expired")
 	}
-	return token, p, batch, read, nil
+	return p, batch, read, nil
 }
 
 // authorizeOrder checks that user owns the order.

@@ -772,13 +772,7 @@ func twServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	authn := ws.AuthenticatorFunc(func(ctx context.Context, token string) (ws.Principal, error) {
-		c, err := v.Verify(ctx, token)
-		if err != nil {
-			return ws.Principal{}, err
-		}
-		return ws.Principal{UserID: c.Subject, Roles: []string{c.Role}, SessionID: c.ID, ExpiresAt: c.ExpiresAt}, nil
-	})
+	authn := benchAuth{v}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := ws.New(ws.Config{MaxConnections: 100000, MaxConnectionsPerUser: 4, MaxAuthenticatingPerIP: 100000, RevalidateEvery: -1}, nc, inbox, authn, log)
 	if err != nil {
@@ -809,6 +803,20 @@ func twServer(args []string) error {
 	defer hs.Close()
 	return srv.Run(ctx)
 }
+
+// benchAuth verifies the benchmark's tokens; it revokes none (the
+// benchmark's server does not revalidate).
+type benchAuth struct{ v *auth.Verifier }
+
+func (a benchAuth) Authenticate(ctx context.Context, token string) (ws.Principal, error) {
+	c, err := a.v.Verify(ctx, token)
+	if err != nil {
+		return ws.Principal{}, err
+	}
+	return ws.Principal{UserID: c.Subject, Roles: []string{c.Role}, SessionID: c.ID, ExpiresAt: c.ExpiresAt}, nil
+}
+
+func (benchAuth) Revoked(context.Context, string) (bool, error) { return false, nil }
 
 // ---- Centrifugo ----
 

@@ -125,3 +125,27 @@ func TestConnectionClosesWhenItsTokenExpires(t *testing.T) {
 		t.Fatalf("close %d, want %d (token expired)", code, ws.CloseAuthFailed)
 	}
 }
+
+// The periodic revalidation asks the revocation store about each
+// connection's session: a revocation that the watch missed (the role's
+// watch calls Server.Revoke; here nothing does) still closes the session's
+// connections, and only those.
+func TestRevalidationClosesARevokedSessionTheWatchMissed(t *testing.T) {
+	e := newEnv(t)
+	s := e.server(ws.Config{RevalidateEvery: 100 * time.Millisecond})
+	u := user(t, "reval")
+	tok, claims := e.token(u, auth.RoleCustomer)
+	other, _ := e.token(u, auth.RoleCustomer)
+	victim := connect(t, s.url, tok)
+	bystander := connect(t, s.url, other)
+	if err := e.rev.Revoke(context.Background(), claims.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := closeCode(t, victim.ws); got != ws.CloseRevoked {
+		t.Fatalf("close code %d, want %d", got, ws.CloseRevoked)
+	}
+	bystander.subscribe("user", 0)
+	if f := bystander.next(); f.Type != "subscribed" {
+		t.Fatalf("bystander got %s", f.raw)
+	}
+}
