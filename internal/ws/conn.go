@@ -51,11 +51,11 @@ type subscription struct {
 // while a message waits), one writer at a time writes everything (in
 // queue order), so writes never interleave.
 type conn struct {
-	s     *Server
-	ws    *websocket.Conn
-	sink  *sink // under ws's write buffer: a round goes out in one write
-	feed  *feed // under ws's reader
-	p     Principal
+	s    *Server
+	ws   *websocket.Conn
+	sink *sink // under ws's write buffer: a round goes out in one write
+	feed *feed // under ws's reader
+	p    Principal
 
 	batch bool  // the client reads batch frames (it said so at auth)
 	q     queue // bounded: overflow closes the connection (slow consumer)

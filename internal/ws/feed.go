@@ -58,7 +58,7 @@ type feed struct {
 	stopped bool         // no one will read any more: the pump drops what would wait for room
 
 	// The frame being parsed; only the pump touches these.
-	in      [64]byte // the pump's read buffer (here: an array passed to Read escapes anyway)
+	in      [32]byte // the pump's read buffer: client frames are few and small (here: an array passed to Read escapes anyway)
 	hdr     [14]byte
 	hn      int   // header bytes collected
 	need    int64 // payload bytes left in the current frame
