@@ -68,6 +68,14 @@ type conn struct {
 	mu   sync.Mutex      // guards subs (the reader changes it; the hub reads it on removal)
 	subs []*subscription // at most MaxSubscriptions: a slice costs less than a map per connection
 
+	// The first two subscriptions live here, in the connection's one
+	// allocation (most clients hold one or two); a slot is used once,
+	// never reused, since queued items may still point to its
+	// subscription after an unsubscribe.
+	slots     [2]subscription
+	slotsUsed int
+	subsArr   [2]*subscription // subs' first backing array
+
 	closeOnce sync.Once
 	endOnce   sync.Once
 }
@@ -262,7 +270,17 @@ func (c *conn) subscribe(ctx context.Context, in inbound) {
 			Message: fmt.Sprintf("at most %d subscriptions per connection", c.s.cfg.MaxSubscriptions)})
 		return
 	}
-	s := &subscription{c: c, ch: ch, last: in.Since, ready: !ch.ordered()}
+	var s *subscription
+	if c.slotsUsed < len(c.slots) {
+		s = &c.slots[c.slotsUsed]
+		c.slotsUsed++
+	} else {
+		s = new(subscription)
+	}
+	s.c, s.ch, s.last, s.ready = c, ch, in.Since, !ch.ordered()
+	if c.subs == nil {
+		c.subs = c.subsArr[:0]
+	}
 	c.subs = append(c.subs, s)
 	c.mu.Unlock()
 	// Index first, then queue the backfill: every live item queued before
