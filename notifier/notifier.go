@@ -314,7 +314,7 @@ func notification(e entry, id string, seq int64) (*event.Event, []byte, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("notify %s: %w", cause.ID(), err)
 	}
-	if err := schemas.ValidateEvent(ntf); err != nil {
+	if err := schemas.CheckEmitted(ntf); err != nil {
 		return nil, nil, runner.Permanent(fmt.Errorf("notify %s: %w", cause.ID(), err))
 	}
 	links, err := json.Marshal(data.Links)

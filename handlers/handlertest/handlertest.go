@@ -1,7 +1,9 @@
 // Package handlertest holds what the participants' tests share to check a
 // reaction's set-based path (HandleBatch) against its per-message path
 // (Handle): a transaction that is never committed, savepoints that count
-// the statements sent, row dumps and event comparisons.
+// the statements sent, row dumps and event comparisons; every event a
+// reaction emits under it is validated against its schema (in production
+// nothing validates them again: schemas.CheckEmitted).
 //
 // The tests run against the package's real database (internal/testenv),
 // inside one transaction rolled back when the test ends: seed rows are
@@ -27,6 +29,7 @@ import (
 	"github.com/tradewind/tradewind/handlers"
 	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/testenv"
+	"github.com/tradewind/tradewind/schemas"
 )
 
 // countingTx counts the statements (round trips) sent through a real
@@ -93,6 +96,13 @@ func UnderSavepoint(t *testing.T, tx pgx.Tx, f func(pgx.Tx) ([][]*event.Event, e
 	out, err := f(c)
 	if err != nil {
 		return Run{}, err
+	}
+	for _, evs := range out {
+		for _, e := range evs {
+			if err := schemas.ValidateEvent(e); err != nil {
+				t.Errorf("emitted %s %s does not match its schema: %v", e.Type(), e.ID(), err)
+			}
+		}
 	}
 	return Run{Out: out, Rows: dump(sp), Statements: c.n}, nil
 }
