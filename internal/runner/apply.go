@@ -25,11 +25,6 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	// A batch that started finishes even if shutdown begins meanwhile: its
 	// transaction commits or rolls back, never dangles half-way.
 	ctx = context.WithoutCancel(ctx)
-	// While the batch is being handled its messages are kept "in progress",
-	// so AckWait can stay short (a delivery lost with a broker node comes
-	// back quickly) without a slow batch being redelivered under our feet.
-	stopHeartbeat := r.heartbeat(msgs)
-	defer stopHeartbeat()
 	start := time.Now()
 	r.stats.Batches.Add(1)
 	items := make([]item, len(msgs))
@@ -37,6 +32,19 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		items[i].msg = m
 		r.decode(&items[i])
 	}
+	if r.cfg.Hold != nil {
+		if wait := r.cfg.Hold(); wait > 0 {
+			r.hold(items, wait)
+			r.settle(ctx, items)
+			r.observe(items, start)
+			return nil
+		}
+	}
+	// While the batch is being handled its messages are kept "in progress",
+	// so AckWait can stay short (a delivery lost with a broker node comes
+	// back quickly) without a slow batch being redelivered under our feet.
+	stopHeartbeat := r.heartbeat(msgs)
+	defer stopHeartbeat()
 	err := r.apply(ctx, items)
 	stopHeartbeat() // before any ack or nak: a late InProgress would reset a nak's delay
 	if err != nil {
@@ -70,6 +78,23 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	r.settle(ctx, items)
 	r.observe(items, start)
 	return nil
+}
+
+// errHeld is the reason of a message held back by Config.Hold.
+var errHeld = errors.New("held: a dependency of the handler is unavailable")
+
+// hold naks every message of the batch still pending with delay wait,
+// untouched: nothing of it reached the database.
+func (r *Runner) hold(items []item, wait time.Duration) {
+	n := 0
+	for i := range items {
+		if it := &items[i]; it.outcome == pending {
+			it.outcome, it.delay, it.reason = nak, wait, errHeld
+			n++
+		}
+	}
+	r.stats.Held.Add(int64(n))
+	r.log.Info("batch held: a dependency of the handler is unavailable", "messages", n, "retry_in", wait)
 }
 
 // heartbeat sends InProgress for msgs every AckWait/3 until stopped.
@@ -140,6 +165,10 @@ func (r *Runner) apply(ctx context.Context, items []item) error {
 	err := r.applyFast(ctx, items)
 	if !errors.Is(err, errHandlerFailed) {
 		return err
+	}
+	r.stats.Fallbacks.Add(1)
+	if r.obs != nil {
+		r.obs.ObserveFallback(r.cfg.Name)
 	}
 	return r.applySafe(ctx, items)
 }
