@@ -32,13 +32,11 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		items[i].msg = m
 		r.decode(&items[i])
 	}
-	if r.cfg.Hold != nil {
-		if wait := r.cfg.Hold(); wait > 0 {
-			r.hold(items, wait)
-			r.settle(ctx, items)
-			r.observe(items, start)
-			return nil
-		}
+	if wait := r.holdFor(); wait > 0 {
+		r.hold(items, wait)
+		r.settle(ctx, items)
+		r.observe(items, start)
+		return nil
 	}
 	// While the batch is being handled its messages are kept "in progress",
 	// so AckWait can stay short (a delivery lost with a broker node comes
@@ -82,6 +80,14 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 
 // errHeld is the reason of a message held back by Config.Hold.
 var errHeld = errors.New("held: a dependency of the handler is unavailable")
+
+// holdFor is Config.Hold's answer, 0 without one.
+func (r *Runner) holdFor() time.Duration {
+	if r.cfg.Hold == nil {
+		return 0
+	}
+	return r.cfg.Hold()
+}
 
 // hold naks every message of the batch still pending with delay wait,
 // untouched: nothing of it reached the database.
@@ -159,12 +165,19 @@ var errHandlerFailed = errors.New("a handler failed")
 // session's snapshots. Only when a handler fails is the fast transaction
 // rolled back and the batch re-run with a savepoint per message, so that
 // just the failing message (and its aggregate's later messages) are held
-// back. Handlers may therefore run twice for one delivery; they only touch
+// back — unless Config.Hold now says a dependency is down, in which case
+// the whole batch waits for it untouched. Handlers may therefore run twice for one delivery; they only touch
 // the transaction (and idempotent external calls), so that is safe.
 func (r *Runner) apply(ctx context.Context, items []item) error {
 	err := r.applyFast(ctx, items)
 	if !errors.Is(err, errHandlerFailed) {
 		return err
+	}
+	// The failure may be the dependency going down (a breaker's trial
+	// failed): message by message each would only meet it again.
+	if wait := r.holdFor(); wait > 0 {
+		r.hold(items, wait)
+		return nil
 	}
 	r.stats.Fallbacks.Add(1)
 	if r.obs != nil {
