@@ -92,9 +92,11 @@ func inventoryPlan() ([]consumerPlan, error) {
 	if err != nil {
 		return nil, fmt.Errorf("inventory-events: %w", err)
 	}
+	// Both lock a batch's SKUs up front, in SKU order (inventory.LockStock):
+	// restocks and reactions then cannot deadlock each other.
 	return []consumerPlan{
-		{name: "inventory-commands", stream: broker.StreamCommands, router: commands},
-		{name: "inventory-events", stream: broker.StreamEvents, router: evts},
+		{name: "inventory-commands", stream: broker.StreamCommands, router: commands.LockWith(inventory.LockStock)},
+		{name: "inventory-events", stream: broker.StreamEvents, router: evts.LockWith(inventory.LockStock)},
 	}, nil
 }
 

@@ -233,6 +233,9 @@ func (r *Runner) handleFast(ctx context.Context, tx pgx.Tx, items []item) ([]str
 		isNew[it.ev.ID()] = false // a second copy in this batch is a duplicate
 		todo = append(todo, it)
 	}
+	if err := r.lockBatch(ctx, tx, todo); err != nil {
+		return nil, errHandlerFailed
+	}
 	out, herr := r.handleAll(ctx, tx, todo)
 	if herr != nil {
 		return nil, errHandlerFailed
@@ -316,6 +319,23 @@ func (r *Runner) caused(ctx context.Context, it *item, out []*event.Event) []*ev
 	return out
 }
 
+// lockBatch has a BatchLocker handler take the locks its reactions to its
+// events will need; nothing for other handlers.
+func (r *Runner) lockBatch(ctx context.Context, tx pgx.Tx, its []*item) error {
+	bl, ok := r.h.(BatchLocker)
+	if !ok || len(its) == 0 {
+		return nil
+	}
+	evs := make([]*event.Event, len(its))
+	for i, it := range its {
+		evs[i] = it.ev
+	}
+	if err := bl.LockBatch(ctx, tx, evs); err != nil {
+		return fmt.Errorf("%s: lock batch: %w", r.cfg.Name, err)
+	}
+	return nil
+}
+
 // applySafe applies the batch with a savepoint per message.
 func (r *Runner) applySafe(ctx context.Context, items []item) error {
 	return r.pub.Transact(ctx, r.pool, func(ctx context.Context, tx pgx.Tx, written *outbox.Pending) error {
@@ -326,6 +346,15 @@ func (r *Runner) applySafe(ctx context.Context, items []item) error {
 // handleSafe runs the batch's handlers in tx, each message under its own
 // savepoint (applyOne).
 func (r *Runner) handleSafe(ctx context.Context, tx pgx.Tx, items []item, written *outbox.Pending) error {
+	var all []*item
+	for i := range items {
+		if items[i].outcome == pending {
+			all = append(all, &items[i])
+		}
+	}
+	if err := r.lockBatch(ctx, tx, all); err != nil {
+		return err
+	}
 	parked := map[string]time.Duration{}
 	for i := range items {
 		it := &items[i]

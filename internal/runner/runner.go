@@ -60,6 +60,19 @@ type BatchHandler interface {
 	HandleBatch(ctx context.Context, tx pgx.Tx, msgs []Msg) ([][]*event.Event, error)
 }
 
+// BatchLocker is a Handler that takes the row locks its reactions to a
+// batch will need up front, in one stable order, at the start of the
+// batch's transaction on both paths (before the handlers on the fast
+// path, before the first savepoint on the other). Handlers that lock rows
+// message after message (the savepoint path) or group after group then
+// find them held, so two batches sharing rows cannot deadlock on them.
+// evs are the batch's decoded events in stream order (on the savepoint
+// path also those the inbox may find applied before: a superset is safe).
+type BatchLocker interface {
+	Handler
+	LockBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) error
+}
+
 // Msg is one message of a batch: its event, and the context a handler
 // of it alone would get (its delivery, logger and trace span).
 type Msg struct {
