@@ -166,8 +166,9 @@ var errHandlerFailed = errors.New("a handler failed")
 // rolled back and the batch re-run with a savepoint per message, so that
 // just the failing message (and its aggregate's later messages) are held
 // back — unless Config.Hold now says a dependency is down, in which case
-// the whole batch waits for it untouched. Handlers may therefore run twice for one delivery; they only touch
-// the transaction (and idempotent external calls), so that is safe.
+// the whole batch waits for it untouched. Handlers may therefore run
+// twice for one delivery; they only touch the transaction (and idempotent
+// external calls), so that is safe.
 func (r *Runner) apply(ctx context.Context, items []item) error {
 	err := r.applyFast(ctx, items)
 	if !errors.Is(err, errHandlerFailed) {
