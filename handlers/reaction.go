@@ -56,6 +56,26 @@ type Reactor interface {
 type Router struct {
 	byType map[string][]Reactor
 	all    []Reactor
+	lock   func(ctx context.Context, tx pgx.Tx, evs []*event.Event) error // nil: none (LockWith)
+}
+
+var _ runner.BatchLocker = (*Router)(nil)
+
+// LockWith makes lock the router's LockBatch: the participant's function
+// that locks, in one stable order, every row its reactions to a batch will
+// lock (runner.BatchLocker). It returns r.
+func (r *Router) LockWith(lock func(ctx context.Context, tx pgx.Tx, evs []*event.Event) error) *Router {
+	r.lock = lock
+	return r
+}
+
+// LockBatch implements runner.BatchLocker: the function given to
+// LockWith, nothing without one.
+func (r *Router) LockBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) error {
+	if r.lock == nil {
+		return nil
+	}
+	return r.lock(ctx, tx, evs)
 }
 
 // NewRouter validates and indexes the reactors.

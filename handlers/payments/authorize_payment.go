@@ -166,24 +166,43 @@ func decideAuthorize(p payment) (authorizeAction, payment) {
 
 // planAuthorize runs decideAuthorize over a batch in stream order: acts[i]
 // is the action for orderIDs[i] and before[i] the payment it saw, each
-// order starting from its locked payment in ps. ok is false when a
-// message needs a path the batch leaves to Handle (authorizeVoidLost) or
-// an order has no payment row.
+// order starting from its locked payment in ps. ok is false when an
+// order has no payment row, or when an order that takes authorizeVoidLost
+// has another reservation in the batch (voidLost's outcome is not
+// modelled, so what the later one would see is left to Handle).
 func planAuthorize(ps map[string]payment, orderIDs []string) (acts []authorizeAction, before []payment, ok bool) {
-	return planPayments(ps, orderIDs, decideAuthorize, authorizeVoidLost)
+	acts, before, ok = planPayments(ps, orderIDs, decideAuthorize, noAuthorizeHandOff)
+	if !ok {
+		return nil, nil, false
+	}
+	n := make(map[string]int, len(orderIDs))
+	for _, id := range orderIDs {
+		n[id]++
+	}
+	for i, a := range acts {
+		if a == authorizeVoidLost && n[orderIDs[i]] > 1 {
+			return nil, nil, false
+		}
+	}
+	return acts, before, true
 }
+
+// noAuthorizeHandOff is planPayments's hand-off action for
+// planAuthorize: none (decideAuthorize never returns it).
+const noAuthorizeHandOff authorizeAction = -1
 
 // HandleBatch implements BatchReactor: Handle for a batch of reservations
 // in a fixed number of statements (insert the payments, lock them, record
 // the answers in payments.payments and payments.payment_ops; the saga log steps
 // go to the Router's buffered log), with the provider calls made
 // concurrently (at most providerCallLimit at once, key = order id as in
-// Handle). The rare paths are left to Handle: a batch in which some
-// order is cancelled with nothing recorded (voidLost), or in which a
-// provider call fails, returns an error before writing anything but the
-// payment rows, and the runner redoes it message by message, where
-// Handle classifies the failure (RetryAfter while the provider is down)
-// and the idempotency keys replay the calls this attempt made.
+// Handle). An order cancelled with nothing recorded takes Handle's
+// voidLost in the batch, on its locked row. The rare paths are left to
+// Handle: a batch with two reservations of such an order, or in which a
+// provider call fails, returns an error, and the runner redoes it
+// message by message, where Handle classifies the failure (RetryAfter
+// while the provider is down) and the idempotency keys replay the calls
+// this attempt made.
 func (h *AuthorizePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []runner.Msg) ([][]*event.Event, error) {
 	if len(msgs) == 0 {
 		return nil, nil
@@ -221,7 +240,7 @@ func (h *AuthorizePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []ru
 	}
 	acts, before, ok := planAuthorize(ps, ids)
 	if !ok {
-		return nil, errors.New("authorize payment: the batch has an order cancelled with nothing recorded; handled message by message")
+		return nil, errors.New("authorize payment: the batch has two reservations of an order cancelled with nothing recorded; handled message by message")
 	}
 	calls, answers, err := callProvider(acts, authorizeCall, func(i int) (provider.Authorization, error) {
 		r := rs[i]
@@ -264,6 +283,17 @@ func (h *AuthorizePayment) HandleBatch(ctx context.Context, tx pgx.Tx, msgs []ru
 				"order already cancelled; payment is "+before[i].status); err != nil {
 				return nil, err
 			}
+			continue
+		case authorizeVoidLost:
+			// As Handle does, on the locked row: a customer cancel that
+			// overtook its reservation is common enough (the cancel class
+			// of the default load mix) that sending the whole batch to
+			// the savepoint path for it cost more than this call.
+			evs, err := h.voidLost(m.Ctx, tx, before[i], ev)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = evs
 			continue
 		}
 		a := answers[i]

@@ -57,7 +57,9 @@ func TestPlanAuthorize(t *testing.T) {
 			[]authorizeAction{authorizeCall, authorizeCall, authorizeDecided, authorizeDecided}, []string{payNew, payNew, payDeciding, payDeciding}, true},
 		{"a cancelled duplicate is ignored twice", []string{"cancelled", "cancelled"},
 			[]authorizeAction{authorizeIgnoreCancelled, authorizeIgnoreCancelled}, []string{"declined", "declined"}, true},
-		{"a lost authorization is left to Handle", []string{"new", "lost"}, nil, nil, false},
+		{"a lost authorization is voided in the batch", []string{"new", "lost"},
+			[]authorizeAction{authorizeCall, authorizeVoidLost}, []string{payNew, payNew}, true},
+		{"two reservations of a lost authorization are left to Handle", []string{"lost", "new", "lost"}, nil, nil, false},
 		{"a missing row is left to Handle", []string{"new", "absent"}, nil, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -484,33 +484,50 @@ func TestCaptureBatchIsHandleMessageByMessage(t *testing.T) {
 	}
 }
 
-// TestAuthorizeBatchLeavesALostAuthorizationToHandle: a batch with an
-// order cancelled before anything was recorded (the void-lost path)
-// fails before any provider call, and message by message Handle does
-// what it always did.
-func TestAuthorizeBatchLeavesALostAuthorizationToHandle(t *testing.T) {
+// TestAuthorizeBatchVoidsALostAuthorizationAsHandleDoes: a batch with
+// orders cancelled before anything was recorded (the void-lost path: the
+// provider holds an authorization, a decline, or nothing) stays on the
+// set-based path and leaves the same rows and events as Handle message
+// by message; two reservations of such an order in one batch are left
+// to Handle.
+func TestAuthorizeBatchVoidsALostAuthorizationAsHandleDoes(t *testing.T) {
 	b := newPayBench(t)
-	fresh, lost := uuid.NewString(), uuid.NewString()
-	orders := []string{fresh, lost}
-	msgs := []*event.Event{reserved(t, fresh, "c-pay-batch", 1000), reserved(t, lost, "c-pay-batch", 1000)}
-	seed := paymentRow(lost, 1000, "new", "", true)
-	if _, err := b.batch(seed, orders, msgs); err == nil {
-		t.Fatal("HandleBatch succeeded with a void-lost order in the batch")
+	fresh, held, declined, nothing := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	orders := []string{fresh, held, declined, nothing}
+	b.authorizeAt(held, 1000)
+	if _, err := b.client.Authorize(context.Background(), declined, provider.AuthorizeRequest{
+		OrderID: declined, CustomerID: "c-pay-batch", Amount: 1000 + provider.DeclineAmountSuffix, Currency: "EUR"}); err != nil {
+		t.Fatal(err)
 	}
-	if got := b.sim.Authorizations(fresh); len(got) != 0 {
-		t.Errorf("the failed batch called the provider: %+v", got)
-	}
+	msgs := []*event.Event{reserved(t, fresh, "c-pay-batch", 1000), reserved(t, held, "c-pay-batch", 1000),
+		reserved(t, declined, "c-pay-batch", 1000+provider.DeclineAmountSuffix), reserved(t, nothing, "c-pay-batch", 1000)}
+	seed := paymentRow(held, 1000, "new", "", true) + ";" + paymentRow(declined, 1000+provider.DeclineAmountSuffix, "new", "", true) +
+		";" + paymentRow(nothing, 1000, "new", "", true)
+
 	per := b.perMessage(seed, orders, msgs)
-	if per.errs[0] != nil || per.errs[1] != nil {
-		t.Fatalf("Handle: %v, %v", per.errs[0], per.errs[1])
+	for i, err := range per.errs {
+		if err != nil {
+			t.Fatalf("Handle of message %d: %v", i, err)
+		}
 	}
-	if got := types(per.outs[0]); !slices.Equal(got, []string{events.PaymentAuthorizedV1}) {
-		t.Errorf("fresh order emitted %v", got)
+	bat, err := b.batch(seed, orders, msgs)
+	if err != nil {
+		t.Fatalf("HandleBatch: %v", err)
 	}
-	if len(per.outs[1]) != 0 || !slices.ContainsFunc(per.rows, func(r string) bool {
-		return strings.Contains(r, "ignored order already cancelled; the provider holds nothing for it")
-	}) {
-		t.Errorf("lost order emitted %v; rows\n  %s", types(per.outs[1]), strings.Join(per.rows, "\n  "))
+	sameResults(t, per, bat)
+	want := [][]string{{events.PaymentAuthorizedV1}, {events.PaymentAuthorizedV1, events.PaymentVoidedV1}, nil, nil}
+	for i, w := range want {
+		if got := types(bat.outs[i]); !slices.Equal(got, w) {
+			t.Errorf("message %d emitted %v, want %v", i, got, w)
+		}
+	}
+	if a := b.sim.Authorizations(held); len(a) != 1 || a[0].Status != provider.StatusVoided {
+		t.Errorf("the provider holds %+v for the lost authorization, want one, voided", a)
+	}
+
+	twice := []*event.Event{reserved(t, nothing, "c-pay-batch", 1000), reserved(t, fresh, "c-pay-batch", 1000), reserved(t, nothing, "c-pay-batch", 1000)}
+	if _, err := b.batch(seed, orders, twice); err == nil {
+		t.Error("HandleBatch succeeded with two reservations of a void-lost order")
 	}
 }
 

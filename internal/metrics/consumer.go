@@ -31,6 +31,10 @@ var (
 		Namespace: Namespace, Subsystem: "consumer", Name: "redeliveries_total",
 		Help: "Messages received again (delivery attempt > 1).",
 	}, []string{"consumer"})
+	ConsumerFallbacks = factory.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Subsystem: "consumer", Name: "fallbacks_total",
+		Help: "Batches redone with a savepoint per message because a handler failed on the set-based fast path.",
+	}, []string{"consumer"})
 	ConsumerDeadLetters = factory.NewCounterVec(prometheus.CounterOpts{
 		Namespace: Namespace, Subsystem: "consumer", Name: "dead_letters_total",
 		Help: "Messages this process dead-lettered.",
@@ -88,4 +92,9 @@ func (ConsumerObserver) ObserveMessage(consumer, result string, attempt uint64, 
 	if handled > 0 {
 		ConsumerProcessing.WithLabelValues(consumer).Observe(handled.Seconds())
 	}
+}
+
+// ObserveFallback records a batch redone on the savepoint path.
+func (ConsumerObserver) ObserveFallback(consumer string) {
+	ConsumerFallbacks.WithLabelValues(consumer).Inc()
 }

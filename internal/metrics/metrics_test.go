@@ -152,6 +152,7 @@ func TestConsumerAndOutboxSeriesMove(t *testing.T) {
 		{"dead lettered", value(t, metrics.ConsumerMessages.WithLabelValues(consumer, metrics.ResultDeadLettered)), eq(1)},
 		{"redeliveries", value(t, metrics.ConsumerRedeliveries.WithLabelValues(consumer)), eq(1)},
 		{"dead letters", value(t, metrics.ConsumerDeadLetters.WithLabelValues(consumer)), eq(1)},
+		{"fallbacks", value(t, metrics.ConsumerFallbacks.WithLabelValues(consumer)), func(v float64) bool { return v >= 1 }},
 		{"dlq size", value(t, metrics.DLQMessages.WithLabelValues(consumer)), eq(1)},
 		{"outbox backlog", value(t, metrics.OutboxBacklog), eq(0)},
 	}

@@ -131,6 +131,28 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // BreakerState is "closed", "open" or "half-open".
 func (c *Client) BreakerState() string { return c.cb.State().String() }
 
+// Hold is how long a caller should wait before calling: the cool-down
+// while the breaker refuses calls (open, or half-open with its one trial
+// request taken), 0 while a call would be let through. It is the
+// RetryAfter a call would fail with at once, known without calling, so
+// that a consumer holds a batch back before doing any work for it
+// (runner.Config.Hold). A call may still fail right after a 0: the
+// answer is a snapshot.
+func (c *Client) Hold() time.Duration {
+	switch c.cb.State() { // State first: it moves an expired open breaker to half-open
+	case gobreaker.StateOpen:
+		return c.cfg.Cooldown
+	case gobreaker.StateHalfOpen:
+		// The trial is taken when a request got through this half-open
+		// spell (MaxRequests is 1); State again: the counts are the
+		// current state's, which may have changed in between.
+		if n := c.cb.Counts(); n.Requests > n.TotalExclusions && c.cb.State() == gobreaker.StateHalfOpen {
+			return c.cfg.Cooldown
+		}
+	}
+	return 0
+}
+
 // Authorize asks to hold req.Amount. A decline is not an error: the
 // returned authorization has Status StatusDeclined and a DeclineCode.
 func (c *Client) Authorize(ctx context.Context, key string, req AuthorizeRequest) (Authorization, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tradewind/tradewind/internal/provider"
+	"github.com/tradewind/tradewind/internal/testenv"
 )
 
 func newSim(t *testing.T, dir string) (*provider.Server, *httptest.Server) {
@@ -314,4 +315,52 @@ func get(t *testing.T, url string) (int, string) {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
 	return resp.StatusCode, b.String()
+}
+
+// TestHoldIsWhatACallWouldMeet: Hold is 0 while a call would go through
+// (closed, half-open with the trial not taken) and the cool-down while
+// the breaker would refuse it (open, half-open with the trial in flight).
+func TestHoldIsWhatACallWouldMeet(t *testing.T) {
+	sim, srv := newSim(t, "")
+	const cooldown = 100 * time.Millisecond
+	c := newClient(t, srv.URL, provider.ClientConfig{Timeout: 5 * time.Second, Attempts: 2, Backoff: time.Millisecond, FailuresToOpen: 4, Cooldown: cooldown})
+	ctx := context.Background()
+	req := provider.AuthorizeRequest{OrderID: "o-1", CustomerID: "c", Amount: 100, Currency: "EUR"}
+	if h := c.Hold(); h != 0 {
+		t.Fatalf("closed: Hold = %s, want 0", h)
+	}
+	_ = sim.SetFaults(provider.Faults{Outage: provider.OutageError})
+	for range 2 {
+		_, _ = c.Authorize(ctx, "o-1", req)
+	}
+	if h := c.Hold(); c.BreakerState() != "open" || h != cooldown {
+		t.Fatalf("breaker %s, Hold = %s; want open, %s", c.BreakerState(), h, cooldown)
+	}
+	testenv.Eventually(t, 5*time.Second, "half-open with the trial free", func() bool { return c.Hold() == 0 })
+	if s := c.BreakerState(); s != "half-open" {
+		t.Fatalf("breaker %s after the cool-down, want half-open", s)
+	}
+
+	// The trial hangs (the provider lost the request): Hold says wait.
+	_ = sim.SetFaults(provider.Faults{Outage: provider.OutageTimeout})
+	tctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = c.Authorize(tctx, "o-1", req)
+	}()
+	testenv.Eventually(t, 5*time.Second, "the trial in flight", func() bool {
+		return c.Hold() == cooldown && c.BreakerState() == "half-open"
+	})
+	cancel()
+	<-done
+
+	_ = sim.SetFaults(provider.Faults{Outage: provider.OutageOff})
+	testenv.Eventually(t, 5*time.Second, "a call let through again", func() bool { return c.Hold() == 0 })
+	if _, err := c.Authorize(ctx, "o-1", req); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+	if h := c.Hold(); c.BreakerState() != "closed" || h != 0 {
+		t.Fatalf("breaker %s, Hold = %s after a successful call; want closed, 0", c.BreakerState(), h)
+	}
 }

@@ -25,11 +25,6 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	// A batch that started finishes even if shutdown begins meanwhile: its
 	// transaction commits or rolls back, never dangles half-way.
 	ctx = context.WithoutCancel(ctx)
-	// While the batch is being handled its messages are kept "in progress",
-	// so AckWait can stay short (a delivery lost with a broker node comes
-	// back quickly) without a slow batch being redelivered under our feet.
-	stopHeartbeat := r.heartbeat(msgs)
-	defer stopHeartbeat()
 	start := time.Now()
 	r.stats.Batches.Add(1)
 	items := make([]item, len(msgs))
@@ -37,6 +32,17 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		items[i].msg = m
 		r.decode(&items[i])
 	}
+	if wait := r.holdFor(); wait > 0 {
+		r.hold(items, wait)
+		r.settle(ctx, items)
+		r.observe(items, start)
+		return nil
+	}
+	// While the batch is being handled its messages are kept "in progress",
+	// so AckWait can stay short (a delivery lost with a broker node comes
+	// back quickly) without a slow batch being redelivered under our feet.
+	stopHeartbeat := r.heartbeat(msgs)
+	defer stopHeartbeat()
 	err := r.apply(ctx, items)
 	stopHeartbeat() // before any ack or nak: a late InProgress would reset a nak's delay
 	if err != nil {
@@ -70,6 +76,31 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	r.settle(ctx, items)
 	r.observe(items, start)
 	return nil
+}
+
+// errHeld is the reason of a message held back by Config.Hold.
+var errHeld = errors.New("held: a dependency of the handler is unavailable")
+
+// holdFor is Config.Hold's answer, 0 without one.
+func (r *Runner) holdFor() time.Duration {
+	if r.cfg.Hold == nil {
+		return 0
+	}
+	return r.cfg.Hold()
+}
+
+// hold naks every message of the batch still pending with delay wait,
+// untouched: nothing of it reached the database.
+func (r *Runner) hold(items []item, wait time.Duration) {
+	n := 0
+	for i := range items {
+		if it := &items[i]; it.outcome == pending {
+			it.outcome, it.delay, it.reason = nak, wait, errHeld
+			n++
+		}
+	}
+	r.stats.Held.Add(int64(n))
+	r.log.Info("batch held: a dependency of the handler is unavailable", "messages", n, "retry_in", wait)
 }
 
 // heartbeat sends InProgress for msgs every AckWait/3 until stopped.
@@ -134,12 +165,24 @@ var errHandlerFailed = errors.New("a handler failed")
 // session's snapshots. Only when a handler fails is the fast transaction
 // rolled back and the batch re-run with a savepoint per message, so that
 // just the failing message (and its aggregate's later messages) are held
-// back. Handlers may therefore run twice for one delivery; they only touch
-// the transaction (and idempotent external calls), so that is safe.
+// back — unless Config.Hold now says a dependency is down, in which case
+// the whole batch waits for it untouched. Handlers may therefore run
+// twice for one delivery; they only touch the transaction (and idempotent
+// external calls), so that is safe.
 func (r *Runner) apply(ctx context.Context, items []item) error {
 	err := r.applyFast(ctx, items)
 	if !errors.Is(err, errHandlerFailed) {
 		return err
+	}
+	// The failure may be the dependency going down (a breaker's trial
+	// failed): message by message each would only meet it again.
+	if wait := r.holdFor(); wait > 0 {
+		r.hold(items, wait)
+		return nil
+	}
+	r.stats.Fallbacks.Add(1)
+	if r.obs != nil {
+		r.obs.ObserveFallback(r.cfg.Name)
 	}
 	return r.applySafe(ctx, items)
 }
@@ -190,6 +233,9 @@ func (r *Runner) handleFast(ctx context.Context, tx pgx.Tx, items []item) ([]str
 		}
 		isNew[it.ev.ID()] = false // a second copy in this batch is a duplicate
 		todo = append(todo, it)
+	}
+	if err := r.lockBatch(ctx, tx, todo); err != nil {
+		return nil, errHandlerFailed
 	}
 	out, herr := r.handleAll(ctx, tx, todo)
 	if herr != nil {
@@ -274,6 +320,23 @@ func (r *Runner) caused(ctx context.Context, it *item, out []*event.Event) []*ev
 	return out
 }
 
+// lockBatch has a BatchLocker handler take the locks its reactions to its
+// events will need; nothing for other handlers.
+func (r *Runner) lockBatch(ctx context.Context, tx pgx.Tx, its []*item) error {
+	bl, ok := r.h.(BatchLocker)
+	if !ok || len(its) == 0 {
+		return nil
+	}
+	evs := make([]*event.Event, len(its))
+	for i, it := range its {
+		evs[i] = it.ev
+	}
+	if err := bl.LockBatch(ctx, tx, evs); err != nil {
+		return fmt.Errorf("%s: lock batch: %w", r.cfg.Name, err)
+	}
+	return nil
+}
+
 // applySafe applies the batch with a savepoint per message.
 func (r *Runner) applySafe(ctx context.Context, items []item) error {
 	return r.pub.Transact(ctx, r.pool, func(ctx context.Context, tx pgx.Tx, written *outbox.Pending) error {
@@ -284,6 +347,15 @@ func (r *Runner) applySafe(ctx context.Context, items []item) error {
 // handleSafe runs the batch's handlers in tx, each message under its own
 // savepoint (applyOne).
 func (r *Runner) handleSafe(ctx context.Context, tx pgx.Tx, items []item, written *outbox.Pending) error {
+	var all []*item
+	for i := range items {
+		if items[i].outcome == pending {
+			all = append(all, &items[i])
+		}
+	}
+	if err := r.lockBatch(ctx, tx, all); err != nil {
+		return err
+	}
 	parked := map[string]time.Duration{}
 	for i := range items {
 		it := &items[i]

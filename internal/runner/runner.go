@@ -60,6 +60,19 @@ type BatchHandler interface {
 	HandleBatch(ctx context.Context, tx pgx.Tx, msgs []Msg) ([][]*event.Event, error)
 }
 
+// BatchLocker is a Handler that takes the row locks its reactions to a
+// batch will need up front, in one stable order, at the start of the
+// batch's transaction on both paths (before the handlers on the fast
+// path, before the first savepoint on the other). Handlers that lock rows
+// message after message (the savepoint path) or group after group then
+// find them held, so two batches sharing rows cannot deadlock on them.
+// evs are the batch's decoded events in stream order (on the savepoint
+// path also those the inbox may find applied before: a superset is safe).
+type BatchLocker interface {
+	Handler
+	LockBatch(ctx context.Context, tx pgx.Tx, evs []*event.Event) error
+}
+
 // Msg is one message of a batch: its event, and the context a handler
 // of it alone would get (its delivery, logger and trace span).
 type Msg struct {
@@ -114,6 +127,16 @@ type Config struct {
 	// is unique), so the runner writes no inbox row for it. Copies of one
 	// message within a batch are still handled once.
 	Idempotent bool
+	// Hold, when set, is asked before each batch whether a dependency
+	// the handler calls is known to be down (an open circuit breaker):
+	// a positive answer naks every message of the batch with that delay
+	// before any transaction is opened, so while the dependency is down
+	// a redelivery costs the database nothing (instead of the fast path,
+	// its rollback and a savepoint per message, each failing the same
+	// way). Hazard: messages of the batch that would not have needed the
+	// dependency wait too, and JetStream counts these deliveries (size
+	// MaxDeliver as RetryAfter says).
+	Hold func() time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -176,6 +199,9 @@ type Observer interface {
 	// its delivery attempt (1 = first delivery) and the time spent in the
 	// inbox check, handler and outbox write (0 when they did not run).
 	ObserveMessage(consumer, result string, attempt uint64, handled time.Duration)
+	// ObserveFallback is called when a batch's fast path failed and the
+	// batch is redone with a savepoint per message (a handler failed).
+	ObserveFallback(consumer string)
 }
 
 // Results reported to an Observer.
@@ -207,9 +233,13 @@ type Runner struct {
 	stats   Stats
 }
 
-// Stats are the runner's counters since start.
+// Stats are the runner's counters since start. Retried counts every nak;
+// Held the naks of batches held back by Config.Hold (among Retried);
+// Fallbacks the batches redone with a savepoint per message because a
+// handler failed on the fast path.
 type Stats struct {
 	Applied, Duplicates, Retried, DeadLettered, Batches atomic.Int64
+	Held, Fallbacks                                     atomic.Int64
 }
 
 // New validates the configuration and wires a runner.
