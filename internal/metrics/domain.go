@@ -72,19 +72,6 @@ var (
 	}, []string{"reason"})
 )
 
-// WSConnected counts a new WebSocket connection and returns the function
-// to call (once) when it closes.
-func WSConnected() (closed func()) {
-	WSConnections.Inc()
-	done := false
-	return func() {
-		if !done {
-			done = true
-			WSConnections.Dec()
-		}
-	}
-}
-
 // RateLimitRejections counts requests refused by a rate limiter, by scope
 // (a fixed name such as "api" or "ws", never a client id).
 var RateLimitRejections = factory.NewCounterVec(prometheus.CounterOpts{

@@ -298,8 +298,6 @@ func TestDomainRecorders(t *testing.T) {
 			func(t *testing.T) float64 {
 				return value(t, metrics.SagaOutcomes.WithLabelValues(metrics.SagaTimedOut, "t-deadline-"+run))
 			}, 1},
-		{"ws connection closed once", func() { closed := metrics.WSConnected(); closed(); closed() },
-			func(t *testing.T) float64 { return value(t, metrics.WSConnections) }, 0},
 		{"projection lag", func() { metrics.SetProjectionLag("t-orders", time.Now().Add(-time.Hour)) },
 			func(t *testing.T) float64 {
 				return float64(int(value(t, metrics.ProjectionLag.WithLabelValues("t-orders")) / 60))

@@ -185,6 +185,21 @@ func (c *conn) end() {
 // attributes costs memory per connection.
 func (c *conn) logger() *slog.Logger { return c.s.log.With("user_id", c.p.UserID) }
 
+// answer queues the answer to a client's ping (the feed's owner).
+func (c *conn) answer(pong []byte) { c.push(item{kind: itemControl, frame: pong}) }
+
+// ponged records a pong for the heartbeat (the feed's owner).
+func (c *conn) ponged() { c.pongAt.Store(c.s.tick.Load()) }
+
+// ended releases what the connection held once its feed has stopped
+// reading (the feed's owner; called once).
+func (c *conn) ended() {
+	c.end()
+	metrics.WSConnections.Dec()
+	c.s.open.Add(-1)
+	c.s.wg.Done()
+}
+
 // readMessages handles the client messages the feed has waiting, then
 // returns; the feed starts it again when the next one is complete.
 func (c *conn) readMessages() {

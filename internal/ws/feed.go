@@ -16,7 +16,7 @@ import (
 // reads into a small array, answers pings and records pongs itself (the
 // server's heartbeat sends the pings, see Server.heartbeat), and hands
 // every other frame's bytes, in socket order, to coder/websocket through
-// Read. The goroutine that calls coder/websocket's Read (run) is started
+// Read. The goroutine that calls coder/websocket's Read (the owner's readMessages) is started
 // only when a whole message is waiting, and ends when none is, so an idle
 // connection holds the pump alone, parked in net.Conn.Read on the 2 KiB
 // stack a goroutine starts with.
@@ -32,9 +32,9 @@ import (
 // minus the pings and pongs the pump answered or recorded; msgs counts
 // the messages passed on (final data frames, close frames, control frames
 // coder/websocket refuses), each of which ends one coder/websocket Read,
-// so run never waits for a message the pump has not seen. Hazards: a
+// so readMessages never waits for a message the pump has not seen. Hazards: a
 // message split over several frames, or a ping that reaches
-// coder/websocket (before arm), makes run wait inside the library for the
+// coder/websocket (before arm), makes readMessages wait inside the library for the
 // rest, with the deep stack, until it arrives; pending bytes are bounded
 // by feedMax, beyond which the pump stops reading until they are read.
 type feed struct {
@@ -47,15 +47,14 @@ type feed struct {
 	cond sync.Cond // buf grew, buf was read, or the pump ended
 	buf  []byte    // bytes for coder/websocket not yet read; nil when drained
 	err  error     // the socket's read error: Read returns it once buf is drained
-	msgs int       // messages passed on and not yet taken by run (nor by the handler's auth read)
+	msgs int       // messages passed on and not yet taken by readMessages (nor by the handler's auth read)
 
-	run     func()       // reads the waiting messages (conn.readMessages); nil before arm and after halt
-	onPing  func([]byte) // queues the answer to a ping; nil before arm (coder/websocket answers then)
-	onPong  func()       // records a pong for the heartbeat
-	end     func()       // called once, after the pump and run have both ended
-	running bool         // run is running
-	pumped  bool         // the pump has ended
-	stopped bool         // no one will read any more: the pump drops what would wait for room
+	o         owner // set by arm: before it, no one reads messages but the handler's auth read
+	halted    bool  // reading ended for good: only a close handshake reads now
+	running   bool  // o.readMessages is running
+	pumped    bool  // the pump has ended
+	endCalled bool  // o.ended was called
+	stopped   bool  // no one will read any more: the pump drops what would wait for room
 
 	// The frame being parsed; only the pump touches these.
 	in      [32]byte // the pump's read buffer: client frames are few and small (here: an array passed to Read escapes anyway)
@@ -68,6 +67,16 @@ type feed struct {
 	ping    []byte // the current ping's payload, still masked
 }
 
+// owner is the connection a feed hands its messages to (conn): one
+// interface value rather than a closure per callback, which each cost
+// every connection an allocation.
+type owner interface {
+	readMessages()      // reads the waiting messages, calling took after each
+	answer(pong []byte) // queues the answer to a ping
+	ponged()            // records a pong
+	ended()             // the pump and readMessages have both ended (called once)
+}
+
 type frameKind uint8
 
 const (
@@ -77,7 +86,7 @@ const (
 )
 
 // feedMax bounds the bytes waiting for coder/websocket: a whole client
-// frame fits (MaxFrameBytes is 4096 by default); beyond it run is started
+// frame fits (MaxFrameBytes is 4096 by default); beyond it readMessages is started
 // even before a message is complete, and coder/websocket's read limit
 // refuses a frame that is too long as it streams in.
 const feedMax = 8 << 10
@@ -128,7 +137,7 @@ func (f *feed) Read(p []byte) (int, error) {
 }
 
 // scan parses p's frames: pings and pongs are handled, everything else is
-// appended to buf; a message that completes may start run.
+// appended to buf; a message that completes may start readMessages.
 func (f *feed) scan(p []byte) {
 	if len(p) == 0 {
 		return
@@ -176,7 +185,7 @@ func (f *feed) scan(p []byte) {
 	}
 	for len(f.buf) >= feedMax && !f.stopped {
 		if f.startLocked() {
-			go f.run()
+			go f.o.readMessages()
 		}
 		f.cond.Wait()
 	}
@@ -185,16 +194,16 @@ func (f *feed) scan(p []byte) {
 	}
 	start := f.startLocked()
 	f.cond.Broadcast()
-	onPing, onPong := f.onPing, f.onPong
+	o := f.o
 	f.mu.Unlock()
 	for _, a := range answers {
-		onPing(a)
+		o.answer(a)
 	}
-	if pongs > 0 && onPong != nil {
-		onPong()
+	if pongs > 0 && o != nil {
+		o.ponged()
 	}
 	if start {
-		go f.run()
+		go o.readMessages()
 	}
 }
 
@@ -215,7 +224,7 @@ func (f *feed) begin() {
 	switch {
 	case op == 0xA && wellFormed:
 		f.kind = framePong
-	case op == 0x9 && wellFormed && f.onPing != nil:
+	case op == 0x9 && wellFormed && f.o != nil:
 		f.kind = framePing
 	case op == 0x9 && wellFormed:
 		// before arm: coder/websocket answers it inside the auth read,
@@ -262,10 +271,10 @@ func pongFrame(masked, key []byte) []byte {
 // pingFrame is the server's ping: unmasked, no payload.
 var pingFrame = []byte{0x89, 0x00}
 
-// startLocked reports whether run must be started now (and marks it
+// startLocked reports whether readMessages must be started now (and marks it
 // running).
 func (f *feed) startLocked() bool {
-	if f.running || f.run == nil || (f.msgs == 0 && len(f.buf) < feedMax) {
+	if f.running || f.o == nil || f.halted || (f.msgs == 0 && len(f.buf) < feedMax) {
 		return false
 	}
 	f.running = true
@@ -281,48 +290,49 @@ func (f *feed) fail(err error) {
 	end := f.endLocked()
 	f.mu.Unlock()
 	if end != nil {
-		end()
+		end.ended()
 	}
 }
 
-// arm hands the connection over after authentication: consumed messages
-// were read by the handler. It returns false when the pump has already
-// ended (the caller then ends the connection itself).
-func (f *feed) arm(consumed int, run func(), onPing func([]byte), onPong func(), end func()) bool {
+// arm hands the connection over to o after authentication: consumed
+// messages were read by the handler. It returns false when the pump has
+// already ended (the caller then ends the connection itself).
+func (f *feed) arm(consumed int, o owner) bool {
 	f.mu.Lock()
 	if f.pumped {
 		f.mu.Unlock()
 		return false
 	}
 	f.msgs -= consumed
-	f.run, f.onPing, f.onPong, f.end = run, onPing, onPong, end
+	f.o = o
 	start := f.startLocked()
 	f.mu.Unlock()
 	if start {
-		go f.run()
+		go o.readMessages()
 	}
 	return true
 }
 
-// took is called by run after each message it read: more reports whether
-// run must read another (one is waiting). halt=true ends run for good.
+// took is called by readMessages after each message it read: more
+// reports whether it must read another (one is waiting). halt=true ends
+// reading for good.
 func (f *feed) took(halt bool) (more bool) {
 	f.mu.Lock()
 	if !halt {
 		f.msgs--
-		if f.run != nil && (f.msgs > 0 || len(f.buf) >= feedMax) {
+		if !f.halted && (f.msgs > 0 || len(f.buf) >= feedMax) {
 			f.mu.Unlock()
 			return true
 		}
 	} else {
-		f.run, f.stopped = nil, true // only a close handshake reads now
+		f.halted, f.stopped = true, true // only a close handshake reads now
 	}
 	f.running = false
 	f.cond.Broadcast()
 	end := f.endLocked()
 	f.mu.Unlock()
 	if end != nil {
-		end()
+		end.ended()
 	}
 	return false
 }
@@ -336,11 +346,10 @@ func (f *feed) stop() {
 	f.mu.Unlock()
 }
 
-func (f *feed) endLocked() func() {
-	if !f.pumped || f.running || f.end == nil {
+func (f *feed) endLocked() owner {
+	if !f.pumped || f.running || f.o == nil || f.endCalled {
 		return nil
 	}
-	end := f.end
-	f.end = nil
-	return end
+	f.endCalled = true
+	return f.o
 }

@@ -27,6 +27,18 @@ func clientFrame(b0 byte, payload []byte) []byte {
 	return out
 }
 
+// recordingOwner records what the feed hands its owner; it reads no
+// messages (the parser test leaves them in the feed).
+type recordingOwner struct {
+	answers [][]byte
+	pongs   int
+}
+
+func (r *recordingOwner) readMessages()      {}
+func (r *recordingOwner) answer(pong []byte) { r.answers = append(r.answers, pong) }
+func (r *recordingOwner) ponged()            { r.pongs++ }
+func (r *recordingOwner) ended()             {}
+
 // The pump's parser, fed a stream in pieces of every size: pings are
 // answered with their payload and pongs recorded, and neither reaches
 // coder/websocket; every other frame reaches it whole and in order, and
@@ -47,10 +59,8 @@ func TestFeedPassesMessagesAndAnswersPingsAcrossAnyReadBoundary(t *testing.T) {
 	wantPassed := bytes.Join([][]byte{text, long, first, last, badPing, closing}, nil)
 	for _, size := range []int{1, 2, 3, 7, 64, len(stream)} {
 		f := newFeed(nil)
-		var answers [][]byte
-		pongs := 0
-		f.onPing = func(b []byte) { answers = append(answers, b) }
-		f.onPong = func() { pongs++ }
+		rec := &recordingOwner{}
+		f.o = rec
 		for p := stream; len(p) > 0; {
 			n := min(size, len(p))
 			f.scan(p[:n])
@@ -63,11 +73,11 @@ func TestFeedPassesMessagesAndAnswersPingsAcrossAnyReadBoundary(t *testing.T) {
 			t.Errorf("pieces of %d: msgs = %d, want 5", size, f.msgs)
 		}
 		wantPong := append([]byte{0x8A, 13}, "are you there"...)
-		if len(answers) != 2 || !bytes.Equal(answers[0], wantPong) || !bytes.Equal(answers[1], wantPong) {
-			t.Errorf("pieces of %d: answers %q, want two %q", size, answers, wantPong)
+		if len(rec.answers) != 2 || !bytes.Equal(rec.answers[0], wantPong) || !bytes.Equal(rec.answers[1], wantPong) {
+			t.Errorf("pieces of %d: answers %q, want two %q", size, rec.answers, wantPong)
 		}
-		if pongs != 1 {
-			t.Errorf("pieces of %d: %d pongs recorded, want 1", size, pongs)
+		if rec.pongs != 1 {
+			t.Errorf("pieces of %d: %d pongs recorded, want 1", size, rec.pongs)
 		}
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tradewind/tradewind/internal/auth"
+	"github.com/tradewind/tradewind/internal/metrics"
 	"github.com/tradewind/tradewind/internal/testenv"
 	"github.com/tradewind/tradewind/internal/ws"
 )
@@ -81,6 +83,8 @@ func TestIdleConnectionsHoldOnlyThePump(t *testing.T) {
 	e := newEnv(t)
 	s := e.server(ws.Config{})
 	const n = 20
+	before := testutil.ToFloat64(metrics.WSConnections) // earlier tests' servers have stopped: their connections are counted out
+	var clients []*client
 	for i := range n {
 		tok, _ := e.token(user(t, "idle"), auth.RoleCustomer)
 		c := connect(t, s.url, tok)
@@ -88,6 +92,7 @@ func TestIdleConnectionsHoldOnlyThePump(t *testing.T) {
 		if f := c.next(); f.Type != "subscribed" {
 			t.Fatalf("client %d: got %s", i, f.raw)
 		}
+		clients = append(clients, c)
 	}
 	count := func(fn string) int {
 		var b strings.Builder
@@ -109,6 +114,18 @@ func TestIdleConnectionsHoldOnlyThePump(t *testing.T) {
 	if s.Connections() != n {
 		t.Fatalf("%d connections, want %d", s.Connections(), n)
 	}
+	if got := testutil.ToFloat64(metrics.WSConnections) - before; got != n {
+		t.Fatalf("the connections gauge rose by %v, want %d", got, n)
+	}
+	// Each connection is counted out once, when its pump has ended.
+	for _, c := range clients {
+		_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	}
+	testenv.Eventually(t, 10*time.Second, "every connection ended", func() bool { return s.Connections() == 0 })
+	if got := testutil.ToFloat64(metrics.WSConnections) - before; got != 0 {
+		t.Fatalf("the connections gauge is %v off after every connection ended", got)
+	}
+	testenv.Eventually(t, 10*time.Second, "no pump left", func() bool { return count("internal/ws.(*feed).pump") == 0 })
 }
 
 // A connection whose token expires while it is open is closed with

@@ -384,16 +384,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.wg.Add(1)
-	handedOff := false
-	var closed func()
+	handedOff, counted := false, false
 	sw := &slimWriter{ResponseWriter: w}
 	defer func() {
 		if !handedOff {
 			if sw.feed != nil {
 				sw.feed.stop()
 			}
-			if closed != nil {
-				closed()
+			if counted {
+				metrics.WSConnections.Dec()
 			}
 			s.open.Add(-1)
 			s.wg.Done()
@@ -408,7 +407,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered (403 for a foreign origin, 426, ...)
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
-	closed = metrics.WSConnected()
+	metrics.WSConnections.Inc()
+	counted = true
 
 	// Reads use a context without Done: a deadline would drop the TCP
 	// connection without a close frame; timers close with a code instead.
@@ -444,17 +444,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.reply(authenticatedFrame{Type: "authenticated", UserID: p.UserID})
 	// The connection is hijacked: the HTTP handler returns, releasing its
 	// deep stack and the request; the feed's pump reads, and the
-	// connection ends when the pump and readMessages have both ended.
-	// An idle connection costs the pump, its buffers and its state.
-	end := func() {
-		c.end()
-		closed()
-		s.open.Add(-1)
-		s.wg.Done()
-	}
-	onPing := func(pong []byte) { c.push(item{kind: itemControl, frame: pong}) }
-	onPong := func() { c.pongAt.Store(s.tick.Load()) }
-	if !sw.feed.arm(read, c.readMessages, onPing, onPong, end) {
+	// connection ends (c.ended) when the pump and readMessages have both
+	// ended. An idle connection costs the pump, its buffers and its state.
+	if !sw.feed.arm(read, c) { // from now on the feed calls c.ended
 		c.end() // the socket is gone already
 		return
 	}

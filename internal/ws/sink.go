@@ -44,9 +44,11 @@ type slimWriter struct {
 // the token's parsing), whose spans a burst of connections leaves half
 // empty; one larger object is in a class of its own.
 type connMem struct {
-	c conn
-	f feed
-	s sink
+	c  conn
+	f  feed
+	s  sink
+	br bufio.Reader // coder/websocket's buffers' headers (their bytes are apart)
+	bw bufio.Writer
 }
 
 // Hijack hijacks the connection and replaces net/http's buffers: the
@@ -69,7 +71,9 @@ func (w *slimWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.mem.f.init(nc)
 	w.sink, w.feed = &w.mem.s, &w.mem.f
 	go w.feed.pump(ahead)
-	return w.feed, bufio.NewReadWriter(bufio.NewReaderSize(w.feed, readBuffer), bufio.NewWriterSize(w.sink, writeBuffer)), nil
+	w.mem.br = *bufio.NewReaderSize(w.feed, readBuffer)
+	w.mem.bw = *bufio.NewWriterSize(w.sink, writeBuffer)
+	return w.feed, bufio.NewReadWriter(&w.mem.br, &w.mem.bw), nil
 }
 
 // sinkBufs are held rounds' buffers: a connection has one only while its
