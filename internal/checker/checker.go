@@ -163,7 +163,7 @@ func (c *Checker) RunIn(ctx context.Context, q Querier) (*Report, error) {
 			streamErr = err
 		} else {
 			rep.StreamEvents = len(evs)
-			if evJSON, err = json.Marshal(evs); err != nil {
+			if evJSON, err = jsonArray(evs); err != nil {
 				return nil, fmt.Errorf("check: encode stream events: %w", err)
 			}
 		}
@@ -174,7 +174,7 @@ func (c *Checker) RunIn(ctx context.Context, q Querier) (*Report, error) {
 			ledgerErr = err
 		} else {
 			rep.LedgerEntries = len(l.Authorizations)
-			if ledgerJSON, err = json.Marshal(l.Authorizations); err != nil {
+			if ledgerJSON, err = jsonArray(l.Authorizations); err != nil {
 				return nil, fmt.Errorf("check: encode ledger: %w", err)
 			}
 		}
@@ -208,6 +208,16 @@ func (c *Checker) RunIn(ctx context.Context, q Querier) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 	}
 	return rep, nil
+}
+
+// jsonArray encodes s as a JSON array, an empty one when s is nil: the
+// checks read @events and @ledger with jsonb_to_recordset, which refuses
+// null (an empty stream or ledger is no error).
+func jsonArray[T any](s []T) ([]byte, error) {
+	if s == nil {
+		s = []T{}
+	}
+	return json.Marshal(s)
 }
 
 func runCheck(ctx context.Context, q Querier, ch check, args pgx.NamedArgs) ([]Violation, error) {

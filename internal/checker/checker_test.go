@@ -255,6 +255,33 @@ func TestConsistentStateHasNoViolations(t *testing.T) {
 	}
 }
 
+// A system that has taken no order yet (an empty EVENTS stream, an empty
+// ledger, no rows) has no violation: the stream and the ledger reach the
+// checks as empty arrays, not null.
+func TestEmptySystemHasNoViolations(t *testing.T) {
+	_, ledger := startProvider(t)
+	_, _, js := testenv.JetStream(t) // the streams, and nothing in them
+	c, err := checker.New(checker.Options{Pool: testenv.Pool(t), JS: js, Ledger: ledger, Slack: checker.DefaultSlack, Settle: checker.DefaultSettle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := testenv.Pool(t).Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	rep, err := c.RunIn(context.Background(), tx)
+	if err != nil {
+		t.Fatalf("check of an empty system: %v", err)
+	}
+	for _, v := range rep.Violations {
+		t.Errorf("violation: %s", v)
+	}
+	if rep.StreamEvents != 0 || rep.LedgerEntries != 0 {
+		t.Errorf("looked at %d events and %d ledger entries, want none", rep.StreamEvents, rep.LedgerEntries)
+	}
+}
+
 // TestEveryCheckCatchesItsViolation breaks the consistent world in one way
 // per case and wants the named check to report the order or SKU at fault:
 // no check is unable to fail.
