@@ -230,6 +230,24 @@ func (b *payBench) rows(tx pgx.Tx, orders []string) []string {
 	return out
 }
 
+// agree runs msgs one by one and as a batch, each from seed, fails unless
+// both succeed with the same results (sameResults), and returns both.
+func (b *payBench) agree(seed string, orders []string, msgs []*event.Event) (per, bat result) {
+	b.t.Helper()
+	per = b.perMessage(seed, orders, msgs)
+	for i, err := range per.errs {
+		if err != nil {
+			b.t.Fatalf("Handle of message %d: %v", i, err)
+		}
+	}
+	bat, err := b.batch(seed, orders, msgs)
+	if err != nil {
+		b.t.Fatalf("HandleBatch: %v", err)
+	}
+	sameResults(b.t, per, bat)
+	return per, bat
+}
+
 // sameResults fails unless two runs emitted the same events (all but id
 // and time) for each message and left the same rows.
 func sameResults(t *testing.T, per, bat result) {
@@ -331,17 +349,7 @@ func TestAuthorizeBatchIsHandleMessageByMessage(t *testing.T) {
 		INSERT INTO payments.payments (order_id, customer_id, currency, amount, status, decline_code, order_cancelled) VALUES ('%s', 'c-pay-batch', 'EUR', 700, 'declined', 'card_declined', true)`,
 		decided, cancelled)
 
-	per := b.perMessage(seed, orders, msgs)
-	for i, err := range per.errs {
-		if err != nil {
-			t.Fatalf("Handle of message %d: %v", i, err)
-		}
-	}
-	bat, err := b.batch(seed, orders, msgs)
-	if err != nil {
-		t.Fatalf("HandleBatch: %v", err)
-	}
-	sameResults(t, per, bat)
+	per, bat := b.agree(seed, orders, msgs)
 
 	var authorized, declined, silent int
 	for _, evs := range bat.outs {
@@ -428,17 +436,7 @@ func TestCaptureBatchIsHandleMessageByMessage(t *testing.T) {
 	msgs = slices.Insert(msgs, 2, confirmed(t, declined, 900, ""))
 	msgs = append(msgs, confirmed(t, captured, 800, "auth-seeded"))
 
-	per := b.perMessage(seed.String(), orders, msgs)
-	for i, err := range per.errs {
-		if err != nil {
-			t.Fatalf("Handle of message %d: %v", i, err)
-		}
-	}
-	bat, err := b.batch(seed.String(), orders, msgs)
-	if err != nil {
-		t.Fatalf("HandleBatch: %v", err)
-	}
-	sameResults(t, per, bat)
+	per, bat := b.agree(seed.String(), orders, msgs)
 
 	var captures, silent int
 	for _, evs := range bat.outs {
@@ -504,17 +502,7 @@ func TestAuthorizeBatchVoidsALostAuthorizationAsHandleDoes(t *testing.T) {
 	seed := paymentRow(held, 1000, "new", "", true) + ";" + paymentRow(declined, 1000+provider.DeclineAmountSuffix, "new", "", true) +
 		";" + paymentRow(nothing, 1000, "new", "", true)
 
-	per := b.perMessage(seed, orders, msgs)
-	for i, err := range per.errs {
-		if err != nil {
-			t.Fatalf("Handle of message %d: %v", i, err)
-		}
-	}
-	bat, err := b.batch(seed, orders, msgs)
-	if err != nil {
-		t.Fatalf("HandleBatch: %v", err)
-	}
-	sameResults(t, per, bat)
+	_, bat := b.agree(seed, orders, msgs)
 	want := [][]string{{events.PaymentAuthorizedV1}, {events.PaymentAuthorizedV1, events.PaymentVoidedV1}, nil, nil}
 	for i, w := range want {
 		if got := types(bat.outs[i]); !slices.Equal(got, w) {
