@@ -358,62 +358,82 @@ func (s *Server) shutdown() {
 	s.log.Info("WebSocket fan-out stopped")
 }
 
-// ServeHTTP upgrades GET /v1/ws and runs the connection until it ends.
+// ServeHTTP upgrades GET /v1/ws and hands the connection to its feed.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	sw := &slimWriter{ResponseWriter: w}
+	if !s.accept(sw, r, ip) {
+		if sw.feed != nil {
+			sw.feed.stop()
+		}
+		s.open.Add(-1)
+		s.wg.Done()
+	}
+}
+
+// admit answers with an HTTP error when the server is not ready, when
+// ip already holds MaxAuthenticatingPerIP sockets that have not
+// authenticated, or when the instance holds MaxConnections; otherwise it
+// counts the connection (s.open, s.wg, and one of ip's authenticating
+// slots, which accept gives back).
+func (s *Server) admit(w http.ResponseWriter, r *http.Request) (ip string, ok bool) {
 	if s.closing.Load() || !s.ready.Load() {
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "WebSocket service restarting or not ready", http.StatusServiceUnavailable)
-		return
+		return "", false
 	}
-	ip := remoteIP(r)
+	ip = remoteIP(r)
 	if !s.beginAuth(ip) {
 		w.Header().Set("Retry-After", "5")
 		http.Error(w, "too many WebSocket connections authenticating from this address", http.StatusTooManyRequests)
-		return
+		return "", false
 	}
+	if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
+		s.open.Add(-1)
+		s.endAuth(ip)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many WebSocket connections on this instance", http.StatusServiceUnavailable)
+		return "", false
+	}
+	s.wg.Add(1)
+	return ip, true
+}
+
+// accept upgrades, authenticates and registers the connection and arms
+// its feed; false means the connection was not handed over (the caller
+// gives back what admit counted). The HTTP handler then returns,
+// releasing its deep stack and the request: the feed's pump reads, and
+// the connection ends (conn.ended) when the pump and readMessages have
+// both ended. An idle connection costs the pump, its buffers and its
+// state.
+func (s *Server) accept(sw *slimWriter, r *http.Request, ip string) (handedOff bool) {
 	authenticating := true
 	defer func() {
 		if authenticating {
 			s.endAuth(ip)
 		}
 	}()
-	if n := s.open.Add(1); n > int64(s.cfg.MaxConnections) {
-		s.open.Add(-1)
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "too many WebSocket connections on this instance", http.StatusServiceUnavailable)
-		return
-	}
-	s.wg.Add(1)
-	handedOff, counted := false, false
-	sw := &slimWriter{ResponseWriter: w}
-	defer func() {
-		if !handedOff {
-			if sw.feed != nil {
-				sw.feed.stop()
-			}
-			if counted {
-				metrics.WSConnections.Dec()
-			}
-			s.open.Add(-1)
-			s.wg.Done()
-		}
-	}()
-
 	ws, err := websocket.Accept(sw, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.cfg.OriginPatterns,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
-		return // Accept has answered (403 for a foreign origin, 426, ...)
+		return false // Accept has answered (403 for a foreign origin, 426, ...)
 	}
 	ws.SetReadLimit(s.cfg.MaxFrameBytes)
 	metrics.WSConnections.Inc()
-	counted = true
+	defer func() {
+		if !handedOff {
+			metrics.WSConnections.Dec()
+		}
+	}()
 
 	// Reads use a context without Done: a deadline would drop the TCP
 	// connection without a close frame; timers close with a code instead.
-	ctx := context.Background()
-	p, batch, read, err := s.authenticate(ctx, ws, r)
+	p, batch, read, err := s.authenticate(context.Background(), ws, r)
 	s.endAuth(ip)
 	authenticating = false
 	if err != nil {
@@ -422,7 +442,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			code = CloseRevoked
 		}
 		_ = ws.Close(code, truncate(err.Error(), 120))
-		return
+		return false
 	}
 	c := &sw.mem.c
 	*c = conn{
@@ -431,26 +451,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.hub.addConn(c, s.cfg.MaxConnectionsPerUser) {
 		_ = ws.Close(CloseTooManyConnections, "too many connections for this user: "+strconv.Itoa(s.cfg.MaxConnectionsPerUser))
-		return
+		return false
 	}
 	if s.closing.Load() { // shutdown began while this one authenticated
 		c.end()
 		_ = ws.Close(CloseRestart, "server restart: reconnect with since")
-		return
+		return false
 	}
 	// The first frame, through the queue like every other: nothing can be
 	// queued before it (a notification needs a subscription, which needs
-	// the reader below; a resync of no subscription writes nothing).
+	// the feed armed below; a resync of no subscription writes nothing).
 	c.reply(authenticatedFrame{Type: "authenticated", UserID: p.UserID})
-	// The connection is hijacked: the HTTP handler returns, releasing its
-	// deep stack and the request; the feed's pump reads, and the
-	// connection ends (c.ended) when the pump and readMessages have both
-	// ended. An idle connection costs the pump, its buffers and its state.
 	if !sw.feed.arm(read, c) { // from now on the feed calls c.ended
 		c.end() // the socket is gone already
-		return
+		return false
 	}
-	handedOff = true
+	return true
 }
 
 // remoteIP is the connection's remote address without the port
