@@ -177,14 +177,14 @@ func TestCancelPendingBatchEqualsOneByOne(t *testing.T) {
 		msgs []runner.Msg
 		want []string
 	}{
-		{"cancel_on_rejection", &CancelOnRejection{now: clock}, []runner.Msg{
+		{"cancel_on_rejection", withNow(NewCancelOnRejection(), clock), []runner.Msg{
 			stockRejected(t, p1, events.RejectOutOfStock),
 			stockRejected(t, conf, events.RejectOutOfStock),
 			stockRejected(t, strings.ToUpper(p1), events.RejectUnknownSKU),
 			stockRejected(t, canc, events.RejectOutOfStock),
 			stockRejected(t, p2, events.RejectUnknownSKU),
 		}, []string{C, "-", "-", "-", C}},
-		{"cancel_on_decline", &CancelOnDecline{now: clock}, []runner.Msg{
+		{"cancel_on_decline", withNow(NewCancelOnDecline(), clock), []runner.Msg{
 			paymentDeclined(t, strings.ToUpper(p2)),
 			paymentDeclined(t, conf),
 			paymentDeclined(t, p2),
@@ -263,7 +263,7 @@ func TestBatchesCostAFixedNumberOfStatements(t *testing.T) {
 		// lock, confirm, saga log.
 		{"confirm_order", &ConfirmOrder{now: func() time.Time { return now }}, confirms, 2*n + 1, 3},
 		// lock, cancel, saga log.
-		{"cancel_on_decline", &CancelOnDecline{now: func() time.Time { return now }}, declines, 2*n + 1, 3},
+		{"cancel_on_decline", withNow(NewCancelOnDecline(), func() time.Time { return now }), declines, 2*n + 1, 3},
 	} {
 		each, err := handlertest.UnderSavepoint(t, tx, handlertest.OneByOne(tc.msgs, tc.h), none)
 		if err != nil {
@@ -278,4 +278,10 @@ func TestBatchesCostAFixedNumberOfStatements(t *testing.T) {
 		}
 		t.Logf("%s, %d messages: %d statements one by one, %d in a batch", tc.name, n, each.Statements, batch.Statements)
 	}
+}
+
+// withNow sets h's clock.
+func withNow(h *CancelOnFailure, now func() time.Time) *CancelOnFailure {
+	h.now = now
+	return h
 }
