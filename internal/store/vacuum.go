@@ -11,12 +11,20 @@ import (
 )
 
 // Vacuumer keeps Tradewind's tables from carrying more dead row versions
-// than live ones where autovacuum is off or lagging (a busy queue table is
-// where it lags first): the outbox's deleted rows, the updated versions of
-// hot rows (stock, counters, checkpoints, read models). Without it every
-// scan and hot-row update walks more dead versions the longer the system
-// runs. VACUUM takes no lock that blocks reads or writes, and SKIP_LOCKED
-// leaves a table that autovacuum is already vacuuming.
+// than live ones, and their planner statistics from going stale, where
+// autovacuum is off or lagging (a busy queue table is where it lags
+// first): the outbox's deleted rows, the updated versions of hot rows
+// (stock, counters, checkpoints, read models), tables that grew from
+// empty. Without it every scan and hot-row update walks more dead
+// versions the longer the system runs, and the plans that connections
+// cached while a table was small (a sequential scan of a few pages)
+// stay in use after it has grown: measured on a database without
+// autovacuum, the default mix after 15,000 happy orders cost 3.74 ms of
+// PostgreSQL CPU per order at 364 orders/s, and 1.16 ms at 666 orders/s
+// once the tables had been analyzed (an ANALYZE invalidates the cached
+// plans of the tables it analyzes). VACUUM and ANALYZE take no lock that
+// blocks reads or writes, and SKIP_LOCKED leaves a table that autovacuum
+// is already working on.
 type Vacuumer struct {
 	Pool *pgxpool.Pool
 	Log  *slog.Logger
@@ -26,6 +34,11 @@ type Vacuumer struct {
 	// is vacuumed once it has at least MinDead dead tuples and at least as
 	// many dead as live ones, so the work stays proportional to the churn.
 	MinDead int64
+	// MinChanged is the fewest rows changed since the last analyze worth
+	// a new one; 0: 1,000. A table is analyzed once at least MinChanged
+	// and at least a tenth of its live rows have changed (autovacuum's
+	// default scale factor).
+	MinChanged int64
 }
 
 // Run vacuums until ctx ends; a failed round is logged and retried on the
@@ -50,42 +63,58 @@ func (v Vacuumer) Run(ctx context.Context) error {
 }
 
 // Once vacuums every table of the schemas core, orders, inventory,
-// payments, public and proj that has
-// more dead tuples than MinDead and than live ones, and returns their
-// names.
+// payments, public and proj that has more dead tuples than MinDead and
+// than live ones, analyzes every one whose changed rows pass MinChanged
+// and a tenth of its live rows, and returns the names of the tables it
+// worked on.
 func (v Vacuumer) Once(ctx context.Context) ([]string, error) {
-	minDead := v.MinDead
+	minDead, minChanged := v.MinDead, v.MinChanged
 	if minDead <= 0 {
 		minDead = 2000
 	}
+	if minChanged <= 0 {
+		minChanged = 1000
+	}
 	rows, err := v.Pool.Query(ctx, `
-		SELECT schemaname, relname, n_dead_tup FROM pg_stat_user_tables
-		WHERE schemaname IN ('core', 'orders', 'inventory', 'payments', 'public', 'proj') AND n_dead_tup >= $1 AND n_dead_tup >= n_live_tup
-		ORDER BY n_dead_tup DESC`, minDead)
+		SELECT schemaname, relname, n_dead_tup,
+			n_dead_tup >= $1 AND n_dead_tup >= n_live_tup,
+			n_mod_since_analyze >= $2 AND n_mod_since_analyze >= n_live_tup / 10
+		FROM pg_stat_user_tables
+		WHERE schemaname IN ('core', 'orders', 'inventory', 'payments', 'public', 'proj')
+		  AND ((n_dead_tup >= $1 AND n_dead_tup >= n_live_tup) OR (n_mod_since_analyze >= $2 AND n_mod_since_analyze >= n_live_tup / 10))
+		ORDER BY n_dead_tup DESC`, minDead, minChanged)
 	if err != nil {
-		return nil, fmt.Errorf("dead tuples: %w", err)
+		return nil, fmt.Errorf("table statistics: %w", err)
 	}
 	type table struct {
-		schema, name string
-		dead         int64
+		schema, name    string
+		dead            int64
+		vacuum, analyze bool
 	}
 	tables, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (table, error) {
 		var t table
-		err := r.Scan(&t.schema, &t.name, &t.dead)
+		err := r.Scan(&t.schema, &t.name, &t.dead, &t.vacuum, &t.analyze)
 		return t, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dead tuples: %w", err)
+		return nil, fmt.Errorf("table statistics: %w", err)
 	}
 	var done []string
 	for _, t := range tables {
 		name := pgx.Identifier{t.schema, t.name}.Sanitize()
+		stmt := "VACUUM (SKIP_LOCKED) "
+		switch {
+		case t.vacuum && t.analyze:
+			stmt = "VACUUM (SKIP_LOCKED, ANALYZE) "
+		case t.analyze:
+			stmt = "ANALYZE (SKIP_LOCKED) "
+		}
 		start := time.Now()
-		if _, err := v.Pool.Exec(ctx, "VACUUM (SKIP_LOCKED) "+name); err != nil {
-			return done, fmt.Errorf("vacuum %s: %w", name, err)
+		if _, err := v.Pool.Exec(ctx, stmt+name); err != nil {
+			return done, fmt.Errorf("%s%s: %w", stmt, name, err)
 		}
 		if v.Log != nil {
-			v.Log.Debug("vacuumed", "table", name, "dead_tuples", t.dead, "took", time.Since(start))
+			v.Log.Debug("vacuumed or analyzed", "table", name, "vacuum", t.vacuum, "analyze", t.analyze, "dead_tuples", t.dead, "took", time.Since(start))
 		}
 		done = append(done, t.schema+"."+t.name)
 	}

@@ -65,3 +65,51 @@ func TestVacuumerVacuumsTablesWithMoreDeadThanLiveRows(t *testing.T) {
 		t.Fatalf("%s has no last_vacuum (%v)", hot, err)
 	}
 }
+
+// A table that grew since it was last analyzed (here: never) is analyzed,
+// so that plans cached while it was small are made again; one with few
+// changes is left alone.
+func TestVacuumerAnalyzesTablesThatChangedSinceTheirLastAnalyze(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	grown, quiet := fmt.Sprintf("analyze_grown_%d", time.Now().UnixNano()), fmt.Sprintf("analyze_quiet_%d", time.Now().UnixNano())
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS public."+grown+", public."+quiet) })
+	err := func() error {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		for _, q := range []string{
+			`CREATE TABLE public.` + grown + ` (id int PRIMARY KEY, n bigint)`,
+			`CREATE TABLE public.` + quiet + ` (id int PRIMARY KEY, n bigint)`,
+			`INSERT INTO public.` + grown + ` SELECT g, 0 FROM generate_series(1, 3000) g`,
+			`INSERT INTO public.` + quiet + ` SELECT g, 0 FROM generate_series(1, 100) g`,
+			`SELECT pg_stat_force_next_flush()`,
+		} {
+			if _, err := conn.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: %w", q, err)
+			}
+		}
+		return nil
+	}()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, "the inserts in the statistics", func() bool {
+		var mods int64
+		_ = pool.QueryRow(ctx, `SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = $1`, grown).Scan(&mods)
+		return mods >= 3000
+	})
+	done, err := store.Vacuumer{Pool: pool, Log: slog.Default(), MinChanged: 1000}.Once(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(done, "public."+grown) || slices.Contains(done, "public."+quiet) {
+		t.Fatalf("worked on %v, want public.%s and not public.%s", done, grown, quiet)
+	}
+	var analyzed, vacuumed bool
+	if err := pool.QueryRow(ctx, `SELECT last_analyze IS NOT NULL, last_vacuum IS NOT NULL FROM pg_stat_user_tables WHERE relname = $1`, grown).Scan(&analyzed, &vacuumed); err != nil || !analyzed || vacuumed {
+		t.Fatalf("%s: analyzed %v, vacuumed %v (%v); want analyzed only (it has no dead rows)", grown, analyzed, vacuumed, err)
+	}
+}
