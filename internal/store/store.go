@@ -144,8 +144,9 @@ func withProvider(ctx context.Context, databaseURL string, fn func(*goose.Provid
 // WarnIfAutovacuumOff logs a warning when the server runs without
 // autovacuum: Tradewind's queue-like tables (core.outbox, core.inbox) and
 // hot rows (stock, counters) then keep every dead row version, and scans
-// of them slow down until someone vacuums. The relay role's Vacuumer
-// vacuums a table once it holds more dead row versions than live ones.
+// of them slow down until someone vacuums, and no table is analyzed. The
+// relay role's Vacuumer vacuums a table once it holds more dead row
+// versions than live ones, and analyzes it once a tenth of it changed.
 func WarnIfAutovacuumOff(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) {
 	var on string
 	if err := pool.QueryRow(ctx, `SHOW autovacuum`).Scan(&on); err != nil {
