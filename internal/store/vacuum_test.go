@@ -8,9 +8,29 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tradewind/tradewind/internal/store"
 	"github.com/tradewind/tradewind/internal/testenv"
 )
+
+// execOnOneSession runs stmts in order on one session, so that a
+// pg_stat_force_next_flush among them flushes the statistics of the
+// statements before it.
+func execOnOneSession(t *testing.T, pool *pgxpool.Pool, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, q := range stmts {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
 
 // A table whose rows were deleted (a queue) has more dead versions than
 // live rows: the vacuumer vacuums it and leaves a quiet table alone.
@@ -21,32 +41,17 @@ func TestVacuumerVacuumsTablesWithMoreDeadThanLiveRows(t *testing.T) {
 	// -count=N).
 	hot, quiet := fmt.Sprintf("vacuum_hot_%d", time.Now().UnixNano()), fmt.Sprintf("vacuum_quiet_%d", time.Now().UnixNano())
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS public."+hot+", public."+quiet) })
-	err := func() error {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Release()
-		for _, q := range []string{
-			`CREATE TABLE public.` + hot + ` (id int PRIMARY KEY, n bigint)`,
-			`CREATE TABLE public.` + quiet + ` (id int PRIMARY KEY, n bigint)`,
-			`INSERT INTO public.` + hot + ` SELECT g, 0 FROM generate_series(1, 500) g`,
-			`DELETE FROM public.` + hot,
-			`INSERT INTO public.` + quiet + ` SELECT g, 0 FROM generate_series(1, 100) g`,
-			`UPDATE public.` + quiet + ` SET n = 1 WHERE id <= 10`,
-			// The statistics reach pg_stat_user_tables when the session
-			// flushes them.
-			`SELECT pg_stat_force_next_flush()`,
-		} {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
+	execOnOneSession(t, pool,
+		`CREATE TABLE public.`+hot+` (id int PRIMARY KEY, n bigint)`,
+		`CREATE TABLE public.`+quiet+` (id int PRIMARY KEY, n bigint)`,
+		`INSERT INTO public.`+hot+` SELECT g, 0 FROM generate_series(1, 500) g`,
+		`DELETE FROM public.`+hot,
+		`INSERT INTO public.`+quiet+` SELECT g, 0 FROM generate_series(1, 100) g`,
+		`UPDATE public.`+quiet+` SET n = 1 WHERE id <= 10`,
+		// The statistics reach pg_stat_user_tables when the session
+		// flushes them.
+		`SELECT pg_stat_force_next_flush()`,
+	)
 	testenv.Eventually(t, 10*time.Second, "the deletes in the statistics", func() bool {
 		var dead int64
 		_ = pool.QueryRow(ctx, `SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = $1`, hot).Scan(&dead)
@@ -74,28 +79,13 @@ func TestVacuumerAnalyzesTablesThatChangedSinceTheirLastAnalyze(t *testing.T) {
 	pool := testenv.Pool(t)
 	grown, quiet := fmt.Sprintf("analyze_grown_%d", time.Now().UnixNano()), fmt.Sprintf("analyze_quiet_%d", time.Now().UnixNano())
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS public."+grown+", public."+quiet) })
-	err := func() error {
-		conn, err := pool.Acquire(ctx)
-		if err != nil {
-			return err
-		}
-		defer conn.Release()
-		for _, q := range []string{
-			`CREATE TABLE public.` + grown + ` (id int PRIMARY KEY, n bigint)`,
-			`CREATE TABLE public.` + quiet + ` (id int PRIMARY KEY, n bigint)`,
-			`INSERT INTO public.` + grown + ` SELECT g, 0 FROM generate_series(1, 3000) g`,
-			`INSERT INTO public.` + quiet + ` SELECT g, 0 FROM generate_series(1, 100) g`,
-			`SELECT pg_stat_force_next_flush()`,
-		} {
-			if _, err := conn.Exec(ctx, q); err != nil {
-				return fmt.Errorf("%s: %w", q, err)
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		t.Fatal(err)
-	}
+	execOnOneSession(t, pool,
+		`CREATE TABLE public.`+grown+` (id int PRIMARY KEY, n bigint)`,
+		`CREATE TABLE public.`+quiet+` (id int PRIMARY KEY, n bigint)`,
+		`INSERT INTO public.`+grown+` SELECT g, 0 FROM generate_series(1, 3000) g`,
+		`INSERT INTO public.`+quiet+` SELECT g, 0 FROM generate_series(1, 100) g`,
+		`SELECT pg_stat_force_next_flush()`,
+	)
 	testenv.Eventually(t, 10*time.Second, "the inserts in the statistics", func() bool {
 		var mods int64
 		_ = pool.QueryRow(ctx, `SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = $1`, grown).Scan(&mods)

@@ -91,12 +91,6 @@ const (
 // refuses a frame that is too long as it streams in.
 const feedMax = 8 << 10
 
-func newFeed(nc net.Conn) *feed {
-	f := &feed{}
-	f.init(nc)
-	return f
-}
-
 func (f *feed) init(nc net.Conn) {
 	f.Conn = nc
 	f.cond.L = &f.mu

@@ -58,7 +58,8 @@ func TestFeedPassesMessagesAndAnswersPingsAcrossAnyReadBoundary(t *testing.T) {
 	}
 	wantPassed := bytes.Join([][]byte{text, long, first, last, badPing, closing}, nil)
 	for _, size := range []int{1, 2, 3, 7, 64, len(stream)} {
-		f := newFeed(nil)
+		f := new(feed)
+		f.init(nil)
 		rec := &recordingOwner{}
 		f.o = rec
 		for p := stream; len(p) > 0; {
@@ -87,7 +88,8 @@ func TestFeedPassesMessagesAndAnswersPingsAcrossAnyReadBoundary(t *testing.T) {
 func TestFeedLeavesPingsToTheLibraryBeforeArm(t *testing.T) {
 	ping := clientFrame(0x89, []byte("hi"))
 	auth := clientFrame(0x81, []byte(`{"type":"auth"}`))
-	f := newFeed(nil)
+	f := new(feed)
+	f.init(nil)
 	f.scan(append(append([]byte{}, ping...), auth...))
 	if want := append(append([]byte{}, ping...), auth...); !bytes.Equal(f.buf, want) {
 		t.Fatalf("passed on %q, want %q", f.buf, want)
