@@ -23,9 +23,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
 
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/cenats"
@@ -86,19 +88,15 @@ func AddMessages(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 	}
 	ids := make([]string, len(msgs))
 	subjects := make([]string, len(msgs))
-	headers := make([]string, len(msgs))
+	headers := make([][]byte, len(msgs))
 	bodies := make([][]byte, len(msgs))
 	for i, m := range msgs {
-		hb, err := json.Marshal(m.Header)
-		if err != nil {
-			return fmt.Errorf("outbox: marshal headers of %s: %w", m.EventID, err)
-		}
-		ids[i], subjects[i], headers[i], bodies[i] = m.EventID, m.Subject, string(hb), m.Body
+		ids[i], subjects[i], headers[i], bodies[i] = m.EventID, m.Subject, headerBlock(m.Header), m.Body
 	}
 	const insert = `
-		INSERT INTO core.outbox (event_id, subject, headers, body)
-		SELECT e, s, h::jsonb, b
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS t(e, s, h, b, n)
+		INSERT INTO core.outbox (event_id, subject, header, body)
+		SELECT e, s, h, b
+		FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[]) WITH ORDINALITY AS t(e, s, h, b, n)
 		ORDER BY n
 		RETURNING id`
 	record := func(rows pgx.Rows) error {
@@ -127,6 +125,46 @@ func AddMessages(ctx context.Context, tx pgx.Tx, msgs ...Message) error {
 		return fmt.Errorf("outbox: insert %d messages: %w", len(msgs), err)
 	}
 	return record(rows)
+}
+
+// headerBlock renders h as the header block of a NATS message ("NATS/1.0",
+// a "key: value" line per value, a blank line; CRLF line ends), which
+// nats.DecodeHeadersMsg reads back with the keys' case kept. Values are
+// written as nats.go writes them when it publishes: trimmed, CR and LF
+// replaced by spaces. Hand-written because nats.go does not export its
+// encoder; the decoder is the library's.
+func headerBlock(h map[string][]string) []byte {
+	n := len("NATS/1.0\r\n\r\n")
+	for k, vs := range h {
+		for _, v := range vs {
+			n += len(k) + len(": \r\n") + len(v)
+		}
+	}
+	b := make([]byte, 0, n)
+	b = append(b, "NATS/1.0\r\n"...)
+	for k, vs := range h {
+		for _, v := range vs {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = append(b, headerValue.Replace(strings.TrimSpace(v))...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
+
+var headerValue = strings.NewReplacer("\r", " ", "\n", " ")
+
+// decodeHeaders reads a row's headers: the header block (headerBlock), or
+// the JSON object rows written before it (migration 01410) hold.
+func decodeHeaders(block, legacy []byte) (map[string][]string, error) {
+	if block != nil {
+		h, err := nats.DecodeHeadersMsg(block)
+		return h, err
+	}
+	var h map[string][]string
+	err := json.Unmarshal(legacy, &h)
+	return h, err
 }
 
 // Pending is what one transaction wrote to the outbox, for its writer to

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -119,8 +118,10 @@ type row struct {
 	id      int64
 	eventID string
 	subject string
-	header  []byte
+	header  []byte // the header block (headerBlock)
 	body    []byte
+
+	legacyHeader []byte // JSON headers of a row written before the header block
 }
 
 // Drain publishes one batch of the oldest rows and deletes them once acked.
@@ -140,7 +141,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	rows, err := tx.Query(ctx, `
-		SELECT id, event_id, subject, headers, body FROM core.outbox
+		SELECT id, event_id, subject, header, headers, body FROM core.outbox
 		WHERE created_at <= now() - $2 * interval '1 microsecond'
 		ORDER BY id LIMIT $1`, r.cfg.Batch, r.cfg.MinAge.Microseconds())
 	if err != nil {
@@ -148,7 +149,7 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 	}
 	batch, err := pgx.CollectRows(rows, func(rw pgx.CollectableRow) (row, error) {
 		var x row
-		err := rw.Scan(&x.id, &x.eventID, &x.subject, &x.header, &x.body)
+		err := rw.Scan(&x.id, &x.eventID, &x.subject, &x.header, &x.legacyHeader, &x.body)
 		return x, err
 	})
 	if err != nil {
@@ -189,8 +190,8 @@ func (r *Relay) Drain(ctx context.Context) (int, error) {
 func (r *Relay) publish(ctx context.Context, batch []row) error {
 	futures := make([]jetstream.PubAckFuture, 0, len(batch))
 	for _, b := range batch {
-		var h map[string][]string
-		if err := json.Unmarshal(b.header, &h); err != nil {
+		h, err := decodeHeaders(b.header, b.legacyHeader)
+		if err != nil {
 			return fmt.Errorf("relay: headers of outbox row %d: %w", b.id, err)
 		}
 		f, err := r.js.PublishMsgAsync(natsMsg(Message{EventID: b.eventID, Subject: b.subject, Header: h, Body: b.body}))

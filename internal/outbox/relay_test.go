@@ -2,13 +2,16 @@ package outbox
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tradewind/tradewind/events"
@@ -227,5 +230,97 @@ func TestAddRefusesAnEventThatDoesNotMatchItsSchema(t *testing.T) {
 	defer func() { _ = tx.Rollback(ctx) }()
 	if err := Add(ctx, tx, e); err == nil {
 		t.Fatal("Add accepted an event that does not match its schema")
+	}
+}
+
+// The relay publishes a row's headers as its writer encoded them, whether
+// the row holds the header block or (written before migration 01410) the
+// JSON object; keys keep their case.
+func TestRelayPublishesHeadersOfBothRowFormats(t *testing.T) {
+	ctx := context.Background()
+	_, _, js := testenv.JetStream(t)
+	pool := testenv.Pool(t)
+	order := uuid.NewString()
+	evs := placedEvents(t, order, 2)
+	msgs := make([]Message, len(evs))
+	for i, e := range evs {
+		m, err := Encode(ctx, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = m
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := AddMessages(ctx, tx, msgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := json.Marshal(msgs[1].Header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO core.outbox (event_id, subject, headers, body) VALUES ($1, $2, $3::jsonb, $4)`,
+		msgs[1].EventID, msgs[1].Subject, string(legacy), msgs[1].Body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := NewRelay(RelayConfig{MinAge: time.Nanosecond}, pool, js, nil)
+	if n, err := r.Drain(ctx); err != nil || n != 2 {
+		t.Fatalf("drain: n=%d err=%v, want 2", n, err)
+	}
+	st, err := js.Stream(ctx, broker.StreamEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{"evt.orders.placed." + order}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range msgs {
+		got, err := c.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := got.Headers()
+		for k, vs := range want.Header {
+			if !slices.Equal(h[k], vs) {
+				t.Errorf("message %d: header %q = %q, want %q", i, k, h[k], vs)
+			}
+		}
+		if h.Get(nats.MsgIdHdr) != want.EventID || string(got.Data()) != string(want.Body) {
+			t.Errorf("message %d: id %q body %q, want %q %q", i, h.Get(nats.MsgIdHdr), got.Data(), want.EventID, want.Body)
+		}
+	}
+}
+
+func TestHeaderBlockIsWhatNATSDecodes(t *testing.T) {
+	h := map[string][]string{
+		"ce-id":          {"a1"},
+		"Content-Type":   {"application/json"},
+		"ce-multi":       {"one", "two"},
+		"ce-newlines":    {"line\r\nbreak"},
+		"ce-spaced":      {"  padded  "},
+		"tradewind-KeyX": {"UPPER and lower"},
+	}
+	got, err := nats.DecodeHeadersMsg(headerBlock(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"ce-id": {"a1"}, "Content-Type": {"application/json"}, "ce-multi": {"one", "two"},
+		"ce-newlines": {"line  break"}, "ce-spaced": {"padded"}, "tradewind-KeyX": {"UPPER and lower"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("decoded %d keys %v, want %d", len(got), got, len(want))
+	}
+	for k, vs := range want {
+		if !slices.Equal(got[k], vs) {
+			t.Errorf("%q = %q, want %q", k, got[k], vs)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package runner_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
+	"github.com/nats-io/nats.go"
 	"github.com/tradewind/tradewind/events"
 	"github.com/tradewind/tradewind/internal/runner"
 	"github.com/tradewind/tradewind/internal/testenv"
@@ -23,7 +23,7 @@ import (
 // the outbox because of the message with id causeID ("" when none yet).
 func (s *system) outboxTraceparent(causeID string) (string, bool) {
 	s.t.Helper()
-	rows, err := s.pool.Query(context.Background(), `SELECT headers FROM core.outbox`)
+	rows, err := s.pool.Query(context.Background(), `SELECT header FROM core.outbox`)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -33,8 +33,8 @@ func (s *system) outboxTraceparent(causeID string) (string, bool) {
 		if err := rows.Scan(&raw); err != nil {
 			s.t.Fatal(err)
 		}
-		var h map[string][]string
-		if err := json.Unmarshal(raw, &h); err != nil {
+		h, err := nats.DecodeHeadersMsg(raw)
+		if err != nil {
 			s.t.Fatal(err)
 		}
 		get := func(name string) string {
