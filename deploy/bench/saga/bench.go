@@ -136,7 +136,7 @@ func bench(ctx context.Context, cfg *config) error {
 // stack.
 func benchTradewind(ctx context.Context, cfg *config, rec *Record) error {
 	logf("tradewind: starting nats-server, a fresh database and tradewind serve (all roles)")
-	st, err := startStack(ctx, cfg, "tw")
+	st, err := startStack(ctx, cfg, "tw", true)
 	if err != nil {
 		return err
 	}

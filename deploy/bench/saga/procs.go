@@ -62,10 +62,11 @@ func procStatusKB(pid int, field string) int64 {
 // pid: a backend that appears later counts from zero, one that leaves
 // takes its ticks with it (the pools keep theirs open, so little is lost).
 type cpuSample struct {
-	at    time.Time
-	serve int64
-	nats  int64
-	pg    map[int]int64
+	at       time.Time
+	serve    int64
+	nats     int64
+	provider int64 // 0 when serve runs the simulator
+	pg       map[int]int64
 }
 
 // CPU is CPU milliseconds per completed order, by process.
@@ -73,13 +74,20 @@ type CPU struct {
 	Serve    float64 `json:"serve"`
 	NATS     float64 `json:"nats_server"`
 	Postgres float64 `json:"postgres"`
+	// Provider is the payment provider simulator's own process, when it
+	// runs apart: an external service in production, not in Total.
+	Provider float64 `json:"payment_provider,omitempty"`
 }
 
-// Total is the sum of the three.
+// Total is the sum of the three: serve, nats-server and PostgreSQL.
 func (c CPU) Total() float64 { return c.Serve + c.NATS + c.Postgres }
 
 func (s *stack) cpu(ctx context.Context) cpuSample {
-	return cpuSample{at: time.Now(), serve: procTicks(s.servePID()), nats: procTicks(s.natsPID()), pg: pgBackendTicks(ctx, s.pool)}
+	c := cpuSample{at: time.Now(), serve: procTicks(s.servePID()), nats: procTicks(s.natsPID()), pg: pgBackendTicks(ctx, s.pool)}
+	if s.provider != nil {
+		c.provider = procTicks(s.provider.pid())
+	}
+	return c
 }
 
 // perOrder turns two samples into CPU ms per order.
@@ -93,7 +101,7 @@ func perOrder(a, b cpuSample, orders int) CPU {
 	}
 	n := float64(orders)
 	ms := func(t int64) float64 { return float64(t) * 1000 / clkTck / n }
-	return CPU{Serve: ms(b.serve - a.serve), NATS: ms(b.nats - a.nats), Postgres: ms(pg)}
+	return CPU{Serve: ms(b.serve - a.serve), NATS: ms(b.nats - a.nats), Postgres: ms(pg), Provider: ms(b.provider - a.provider)}
 }
 
 // pgBackendTicks is the CPU ticks of every backend of pool's database but

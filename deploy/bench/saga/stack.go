@@ -31,6 +31,7 @@ type stack struct {
 	opsAddr  string // the operator listener: /readyz, /metrics, /debug/pprof/
 	nats     *proc
 	serve    *proc
+	provider *proc // the payment provider simulator in its own process; nil: serve runs it
 	pool     *pgxpool.Pool
 	nc       *nats.Conn
 	js       jetstream.JetStream
@@ -40,7 +41,11 @@ func (s *stack) servePID() int { return s.serve.pid() }
 func (s *stack) natsPID() int  { return s.nats.pid() }
 
 // startStack starts nats-server, creates the database and starts serve.
-func startStack(ctx context.Context, cfg *config, name string) (_ *stack, err error) {
+// With ownProvider, the payment provider simulator runs as its own
+// process (`tradewind payment-provider`), as the external service it
+// stands for, so its CPU is not counted as serve's; without, serve runs it
+// in-process as `make run` does.
+func startStack(ctx context.Context, cfg *config, name string, ownProvider bool) (_ *stack, err error) {
 	dir, err := os.MkdirTemp("", "tw-bench-saga-")
 	if err != nil {
 		return nil, err
@@ -87,14 +92,31 @@ func startStack(ctx context.Context, cfg *config, name string) (_ *stack, err er
 		return nil, err
 	}
 	s.opsAddr = fmt.Sprintf("127.0.0.1:%d", opsPort)
-	s.serve, err = startProc("serve", dir, []string{
-		"TRADEWIND_DATA_DIR=" + filepath.Join(dir, "data"),
-		"DATABASE_URL=" + s.dbURL,
-		"NATS_URL=" + s.natsURL,
-		"TRADEWIND_HTTP_ADDR=" + s.httpAddr,
-		"TRADEWIND_OPS_ADDR=" + s.opsAddr,
+	env := []string{}
+	if ownProvider {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		s.provider, err = startProc("payment-provider", dir, nil, cfg.bin, "payment-provider", "--listen", addr,
+			"--data-dir", filepath.Join(dir, "provider"))
+		if err != nil {
+			return nil, err
+		}
+		if err := waitHTTP(ctx, s.provider, "http://"+addr+"/healthz", 30*time.Second); err != nil {
+			return nil, err
+		}
+		env = append(env, "TRADEWIND_PAYMENT_URL=http://"+addr)
+	}
+	s.serve, err = startProc("serve", dir, append(env,
+		"TRADEWIND_DATA_DIR="+filepath.Join(dir, "data"),
+		"DATABASE_URL="+s.dbURL,
+		"NATS_URL="+s.natsURL,
+		"TRADEWIND_HTTP_ADDR="+s.httpAddr,
+		"TRADEWIND_OPS_ADDR="+s.opsAddr,
 		"TRADEWIND_LOG_LEVEL=warn",
-	}, cfg.bin, "serve")
+	), cfg.bin, "serve")
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +145,9 @@ func (s *stack) close(ctx context.Context) {
 		s.pool.Close()
 	}
 	s.serve.stop(15 * time.Second)
+	if s.provider != nil {
+		s.provider.stop(10 * time.Second)
+	}
 	s.nats.stop(10 * time.Second)
 	if s.cfg.keep {
 		fmt.Fprintf(os.Stderr, "bench-saga: kept %s and database %s\n", s.dir, s.dbName)
