@@ -216,6 +216,35 @@ func TestBoundedWorkingSetAnswersAsIfNothingWasEvicted(t *testing.T) {
 		}
 	}
 
+	// The authorize key of refunded o-6, re-admitted, brings back the
+	// authorization as it stands now, not as that answer left it: a
+	// capture is refused.
+	for i := 40; i < 45; i++ {
+		for _, tw := range both {
+			tw.authorize(t, fmt.Sprintf("o-%d", i), int64(4000+i))
+		}
+	}
+	if r := b.post(t, "/v1/authorizations", "auth:o-6", authBody("o-6", 1006)); !r.replayed {
+		t.Fatalf("replay of auth:o-6: %+v", r)
+	}
+	for _, tw := range both {
+		if r := tw.post(t, "/v1/authorizations/"+tw.auth["o-6"]+"/capture", "cap2:o-6", `{"amount":6}`); r.status != http.StatusConflict {
+			t.Errorf("capture of refunded o-6: %+v, want 409", r)
+		}
+	}
+
+	// A second authorization for an order whose first was evicted: the
+	// order lists both, oldest first.
+	for _, tw := range both {
+		if r := tw.post(t, "/v1/authorizations", "auth2:o-1", authBody("o-1", 1101)); r.status != http.StatusCreated {
+			t.Fatalf("second authorization of o-1: %+v", r)
+		}
+	}
+	twice := facts(u.list(t, "o-1"))
+	if got := facts(b.list(t, "o-1")); len(twice) != 2 || !slices.Equal(got, twice) {
+		t.Errorf("authorizations of o-1: %v, want %v", got, twice)
+	}
+
 	// Restart with the same bound: replay respects it, and everything
 	// answers as before.
 	b.srv.Close()
@@ -231,10 +260,14 @@ func TestBoundedWorkingSetAnswersAsIfNothingWasEvicted(t *testing.T) {
 		t.Errorf("restarted: replay of the capture made before: %+v", r)
 	}
 	exercise(t, "restarted", "o-7", "o-8", "o-9", "o-10")
+	if got := facts(b.list(t, "o-1")); !slices.Equal(got, twice) {
+		t.Errorf("restarted: authorizations of o-1: %v, want %v", got, twice)
+	}
 }
 
 // BenchmarkWorkingSet reports the live heap after b.N authorizations, with
-// a bound of 1,000 and in memory-only mode (unbounded):
+// a bound of 1,000, with a journal but a bound never reached, and in
+// memory-only mode:
 //
 //	go test -run '^$' -bench WorkingSet -benchtime 200000x ./internal/provider/
 func BenchmarkWorkingSet(b *testing.B) {
@@ -243,7 +276,10 @@ func BenchmarkWorkingSet(b *testing.B) {
 		opts func(b *testing.B) provider.Options
 	}{
 		{"bound=1000", func(b *testing.B) provider.Options { return provider.Options{DataDir: b.TempDir(), MaxInMemory: 1000} }},
-		{"unbounded", func(*testing.B) provider.Options { return provider.Options{} }},
+		{"journal-never-evicting", func(b *testing.B) provider.Options {
+			return provider.Options{DataDir: b.TempDir(), MaxInMemory: 1 << 30}
+		}},
+		{"memory-only", func(*testing.B) provider.Options { return provider.Options{} }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			sim, err := provider.NewServer(c.opts(b))

@@ -49,20 +49,10 @@ func (s *Server) replay(path string) error {
 	var off int64
 	for {
 		b, err := br.ReadBytes('\n')
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			// A torn last line (killed mid-write) was never answered: skip
-			// it, and end it so the next line appended starts afresh.
-			s.log.Warn("payment provider: ending a torn journal line", "offset", off)
-			if _, werr := s.journal.Write([]byte{'\n'}); werr != nil {
-				return fmt.Errorf("payment provider: end torn journal line in %s: %w", path, werr)
-			}
-			off += int64(len(b)) + 1
-			skipped++
-			break
-		}
 		if len(b) > 0 {
 			var l journalLine
 			if jerr := json.Unmarshal(b, &l); jerr != nil {
+				// A torn last line (killed mid-write) was never answered.
 				s.log.Warn("payment provider: skipping unreadable journal line", "offset", off, "err", jerr)
 				skipped++
 			} else if rerr := s.record(l, off); rerr != nil {
@@ -71,6 +61,14 @@ func (s *Server) replay(path string) error {
 				n++
 			}
 			off += int64(len(b))
+			if b[len(b)-1] != '\n' {
+				// End the last line, so the next one appended is not glued
+				// to it (and lost with it at the next start).
+				if _, werr := s.journal.Write([]byte{'\n'}); werr != nil {
+					return fmt.Errorf("payment provider: end the last journal line of %s: %w", path, werr)
+				}
+				off++
+			}
 		}
 		if errors.Is(err, io.EOF) {
 			break
@@ -203,17 +201,14 @@ func (s *Server) record(l journalLine, off int64) error {
 			if _, listed := s.byOrder[a.OrderID]; !listed {
 				newOrder = !s.evicted
 				if s.evicted {
-					if _, known, err := s.lookup(kindAuth, a.ID); err != nil || known {
-						// A known authorization re-admitted by a later line.
-						newOrder = false
-						if err != nil {
-							return err
-						}
-					} else if _, seen, err := s.lookup(kindOrder, a.OrderID); err != nil {
+					// A new authorization (live), or one evicted by an
+					// earlier line (in a replay): either way its order is
+					// new only if the index never saw it.
+					_, seen, err := s.lookup(kindOrder, a.OrderID)
+					if err != nil {
 						return err
-					} else {
-						newOrder = !seen
 					}
+					newOrder = !seen
 				}
 			}
 		}

@@ -60,14 +60,20 @@ type Options struct {
 // entries, least recently touched evicted; replay at start evicts as it
 // goes) and the journal is the truth: an evicted authorization,
 // idempotency record or order is read back from it when needed and
-// answers exactly as if it had never left. A name that was never seen is
-// known absent without a scan, through an index file beside the journal
-// (ledger.idx, rebuilt at every start: 32 bytes on disk per key,
-// authorization and order, nothing in memory). Hazards, all on rare paths
-// and all under the server mutex (every request waits): listing the
-// authorizations of an order whose index entry was evicted scans the whole
-// journal, and so does GET /v1/ledger once anything was evicted (outside
-// the mutex; it holds every authorization in memory while it answers).
+// answers exactly as if it had never left. Whether a name (key,
+// authorization, order) was ever seen, and where its last line is, comes
+// from an index file beside the journal (see diskIndex; rebuilt at every
+// start; about 32 bytes on disk per name, nothing in memory), so a new
+// Idempotency-Key or an unknown authorization costs a probe, not a scan.
+//
+// Costs and hazards. Every answer adds two or three index writes, and
+// after the first eviction every new key a probe (page-cached reads: some
+// tens of microseconds a request). Doubling the index, at each power of
+// two of names, streams it under the mutex (requests wait while it is
+// copied). Two rare paths scan the whole journal: listing the
+// authorizations of an order not resident (under the mutex: every
+// request waits), and GET /v1/ledger once anything was evicted (outside
+// the mutex, holding every authorization in memory while it answers).
 //
 // Invariants (under mu): every resident authorization and idempotency
 // record equals the journal's last line for it; byOrder has an entry for
