@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/tradewind/tradewind/internal/provider"
@@ -337,4 +338,62 @@ func TestTornJournalLineDoesNotSwallowTheNext(t *testing.T) {
 	if r := c.post(t, "/v1/authorizations", "auth:o-2", authBody("o-2", 200)); !r.replayed || r.body != first.body {
 		t.Errorf("retry of the request answered after the torn line: %+v, want %q replayed", r, first.body)
 	}
+}
+
+// TestBoundedWorkingSetUnderConcurrentRequests: clients authorizing and
+// capturing at once, while the ledger is read, against a bound far below
+// what they make: every capture lands, the ledger has them all, and
+// memory stays within the bound (run with -race).
+func TestBoundedWorkingSetUnderConcurrentRequests(t *testing.T) {
+	const bound, clients, each = 5, 4, 40
+	b := newTwin(t, provider.Options{DataDir: t.TempDir(), MaxInMemory: bound})
+	c := newClient(t, b.srv.URL, provider.ClientConfig{Attempts: 1})
+	ctx := t.Context()
+	errs := make(chan error, clients+1)
+	done := make(chan struct{})
+	go func() { // the ledger read while requests run
+		for {
+			select {
+			case <-done:
+				errs <- nil
+				return
+			default:
+				_ = b.sim.Ledger()
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range clients {
+		wg.Go(func() {
+			var held []provider.Authorization
+			for i := range each {
+				order := fmt.Sprintf("w%d-o%d", w, i)
+				a, err := c.Authorize(ctx, "auth:"+order, provider.AuthorizeRequest{OrderID: order, CustomerID: "c", Amount: 100, Currency: "EUR"})
+				if err != nil {
+					errs <- fmt.Errorf("authorize %s: %w", order, err)
+					return
+				}
+				held = append(held, a)
+			}
+			for _, a := range held { // most were evicted meanwhile
+				if _, err := c.Capture(ctx, "cap:"+a.OrderID, a.ID, 100); err != nil {
+					errs <- fmt.Errorf("capture %s: %w", a.OrderID, err)
+					return
+				}
+			}
+			errs <- nil
+		})
+	}
+	wg.Wait()
+	close(done)
+	for range clients + 1 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := b.sim.Ledger()
+	if len(l.Authorizations) != clients*each || l.Totals.ByStatus[provider.StatusCaptured] != clients*each {
+		t.Fatalf("ledger: %d authorizations, totals %+v; want %d, all captured", len(l.Authorizations), l.Totals, clients*each)
+	}
+	checkBound(t, b.sim, bound)
 }
