@@ -146,14 +146,27 @@ func (s *Server) readLine(off int64) (journalLine, error) {
 	return l, nil
 }
 
-// scan streams the journal's answered lines, up to size, to fn.
-func (s *Server) scan(r *os.File, size int64, fn func(journalLine)) error {
+// scanAuths streams the authorizations of the journal's lines, up to
+// size, to fn, oldest line first. Only lines containing want (nil: any)
+// are decoded, and of them only the authorization.
+func scanAuths(r *os.File, size int64, want []byte, fn func(Authorization)) error {
 	br := bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10)
 	for {
-		b, err := br.ReadBytes('\n')
-		var l journalLine
-		if len(b) > 0 && json.Unmarshal(b, &l) == nil {
-			fn(l)
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: read the rest of it.
+			long := append([]byte(nil), b...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				long = append(long, b...)
+			}
+			b = long
+		}
+		var l struct {
+			Auth *Authorization `json:"auth"`
+		}
+		if len(b) > 0 && (want == nil || bytes.Contains(b, want)) && json.Unmarshal(b, &l) == nil && l.Auth != nil {
+			fn(*l.Auth)
 		}
 		if errors.Is(err, io.EOF) {
 			return nil
@@ -355,18 +368,24 @@ func (s *Server) orderAuthorizations(orderID string) ([]Authorization, error) {
 	if _, seen, err := s.lookup(kindOrder, orderID); err != nil || !seen {
 		return nil, err
 	}
+	// The order id as the journal spells it: a line without it is skipped
+	// undecoded.
+	quoted, err := json.Marshal(orderID)
+	if err != nil {
+		return nil, fmt.Errorf("payment provider: order id: %w", err)
+	}
 	var out []Authorization
 	at := map[string]int{}
-	err := s.scan(s.reader, s.size, func(l journalLine) {
-		if l.Auth == nil || l.Auth.OrderID != orderID {
+	err = scanAuths(s.reader, s.size, append([]byte(`"order_id":`), quoted...), func(a Authorization) {
+		if a.OrderID != orderID {
 			return
 		}
-		if i, ok := at[l.Auth.ID]; ok {
-			out[i] = *l.Auth
+		if i, ok := at[a.ID]; ok {
+			out[i] = a
 			return
 		}
-		at[l.Auth.ID] = len(out)
-		out = append(out, *l.Auth)
+		at[a.ID] = len(out)
+		out = append(out, a)
 	})
 	if err != nil {
 		return nil, err
@@ -419,16 +438,13 @@ func (s *Server) ledger() (Ledger, error) {
 	r, size := s.reader, s.size
 	s.mu.Unlock()
 	at := map[string]int{}
-	err := s.scan(r, size, func(jl journalLine) {
-		if jl.Auth == nil {
+	err := scanAuths(r, size, nil, func(a Authorization) {
+		if i, ok := at[a.ID]; ok {
+			l.Authorizations[i] = a
 			return
 		}
-		if i, ok := at[jl.Auth.ID]; ok {
-			l.Authorizations[i] = *jl.Auth
-			return
-		}
-		at[jl.Auth.ID] = len(l.Authorizations)
-		l.Authorizations = append(l.Authorizations, *jl.Auth)
+		at[a.ID] = len(l.Authorizations)
+		l.Authorizations = append(l.Authorizations, a)
 	})
 	if err != nil {
 		return Ledger{}, err
