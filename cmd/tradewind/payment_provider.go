@@ -22,6 +22,7 @@ func newPaymentProviderCmd() *cobra.Command {
 		latency, jitter         time.Duration
 		declineRate             float64
 		seed                    uint64
+		maxInMemory             int
 	)
 	cmd := &cobra.Command{
 		Use:   "payment-provider",
@@ -37,12 +38,15 @@ separate one with TRADEWIND_PAYMENT_URL=http://<listen>.
 
 An amount ending in 51 (minor units) is declined insufficient_funds; a customer
 id containing "decline" is declined card_declined. The ledger is journaled
-to <data-dir>/ledger.jsonl and survives restarts.`,
+to <data-dir>/ledger.jsonl and survives restarts; memory holds only the
+--max-in-memory most recently used authorizations and idempotency records,
+the rest is read back from the journal when needed. With --data-dir ""
+nothing is evicted: memory grows with every request (tests, short runs).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 			sim, err := provider.NewServer(provider.Options{
-				DataDir: dataDir, Seed: seed, Log: log,
+				DataDir: dataDir, MaxInMemory: maxInMemory, Seed: seed, Log: log,
 				Faults: provider.Faults{Outage: outage, Latency: provider.Duration(latency),
 					Jitter: provider.Duration(jitter), DeclineRate: declineRate},
 			})
@@ -78,5 +82,7 @@ to <data-dir>/ledger.jsonl and survives restarts.`,
 	f.DurationVar(&jitter, "jitter", 0, "random extra latency, up to this much")
 	f.Float64Var(&declineRate, "decline-rate", 0, "share of authorizations declined at random (0..1)")
 	f.Uint64Var(&seed, "seed", 0, "random seed for declines and jitter (0: random)")
+	f.IntVar(&maxInMemory, "max-in-memory", provider.DefaultMaxInMemory,
+		"authorizations and idempotency records kept in memory; the rest is read back from the journal (needs --data-dir)")
 	return cmd
 }

@@ -18,7 +18,8 @@ import (
 // process when no real provider is configured (TRADEWIND_PAYMENT_URL
 // empty) and this process runs the payments role, so that `make run`
 // needs nothing else. Its ledger is journaled under
-// <data dir>/provider. It returns the provider's base URL (the configured
+// <data dir>/provider, and its memory bounded (provider.DefaultMaxInMemory
+// authorizations; the rest is read back from the journal). It returns the provider's base URL (the configured
 // one when set) and a function that stops the simulator.
 func startPaymentProvider(cfg config.Config, log *slog.Logger) (string, func(), error) {
 	if cfg.PaymentURL != "" || !cfg.HasRole("payments") {

@@ -18,6 +18,13 @@
 // method, path and body replays the first answer (with header
 // Idempotent-Replayed: true); with anything different it is 422. Errors
 // are RFC 9457 problem+json.
+//
+// Server journals every answer (Options.DataDir) and then keeps only a
+// bounded working set in memory (Options.MaxInMemory, least recently
+// touched evicted), reading the rest back from the journal through an
+// index file when asked: memory stays flat however long it runs, and
+// every answer is the one an unbounded server would give. Without a
+// journal nothing is evicted (tests, short runs).
 package provider
 
 import (

@@ -1,8 +1,8 @@
 package provider
 
 import (
-	"bufio"
 	"bytes"
+	"container/list"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,7 +14,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -28,11 +27,21 @@ const maxBody = 16 << 10
 // JournalFile is the ledger's journal under Options.DataDir.
 const JournalFile = "ledger.jsonl"
 
+// DefaultMaxInMemory is Options.MaxInMemory when left 0.
+const DefaultMaxInMemory = 50_000
+
 // Options configure a simulator.
 type Options struct {
 	// DataDir holds the ledger journal; empty keeps the ledger in memory
-	// only (lost with the process).
+	// only (lost with the process, and never evicted: memory-only mode
+	// grows with every request, so it is for tests and short runs).
 	DataDir string
+	// MaxInMemory bounds the working set when a journal is open: at most
+	// this many authorizations (with their per-order index entries and
+	// idempotency records) and idempotency records without an
+	// authorization are held in memory; the least recently touched is
+	// evicted (0: DefaultMaxInMemory; ignored without a DataDir).
+	MaxInMemory int
 	// Faults are the initial fault settings (zero value: no faults).
 	Faults Faults
 	// Seed makes random declines and jitter reproducible (0: random).
@@ -46,17 +55,64 @@ type Options struct {
 // power loss) and replayed at start, so a killed and restarted
 // simulator keeps its ledger and its idempotency records — the property a
 // real provider has and the saga's exactly-once effects rely on.
+//
+// With a journal, memory holds a bounded working set (Options.MaxInMemory
+// entries, least recently touched evicted; replay at start evicts as it
+// goes) and the journal is the truth: an evicted authorization,
+// idempotency record or order is read back from it when needed and
+// answers exactly as if it had never left. Whether a name (key,
+// authorization, order) was ever seen, and where its last line is, comes
+// from an index file beside the journal (see diskIndex; rebuilt at every
+// start; about 32 bytes on disk per name, nothing in memory), so a new
+// Idempotency-Key or an unknown authorization costs a probe, not a scan.
+//
+// Costs and hazards. Every answer adds two or three index writes, and
+// after the first eviction every new key a probe (page-cached reads: some
+// tens of microseconds a request). Doubling the index, at each power of
+// two of names, streams it under the mutex (requests wait while it is
+// copied). Two rare paths scan the whole journal: listing the
+// authorizations of an order not resident (under the mutex: every
+// request waits), and GET /v1/ledger once anything was evicted (outside
+// the mutex, holding every authorization in memory while it answers).
+//
+// Invariants (under mu): every resident authorization and idempotency
+// record equals the journal's last line for it; byOrder has an entry for
+// an order only if it lists every authorization ever made for it, all
+// resident (an eviction drops the order's entry); before the first
+// eviction everything is resident.
 type Server struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
 	faults  Faults
 	rnd     *mrand.Rand
-	auths   map[string]*Authorization
-	order   []string            // authorization ids, oldest first
+	max     int                 // the working set's bound (0: unbounded)
+	lru     *list.List          // of *item, most recently touched first
+	auths   map[string]*item    // authorization id → its entry
 	byOrder map[string][]string // order id → its authorization ids, oldest first
-	idem    map[string]record
-	journal *os.File
+	idem    map[string]keyEntry // idempotency key → its first answer
+	seq     uint64              // authorizations made (orders the in-memory ledger)
+	evicted bool                // anything was ever evicted: misses consult the journal
+	journal *os.File            // appended to under mu
+	reader  *os.File            // the journal, read at offsets
+	size    int64               // the journal's length: where the next line goes
+	index   *diskIndex          // nil without a journal
+}
+
+// item is one entry of the working set: an authorization with the
+// idempotency keys resident for it, or one key whose answer changed no
+// authorization (auth nil).
+type item struct {
+	auth *Authorization
+	seq  uint64
+	keys []string
+	elem *list.Element
+}
+
+// keyEntry is a resident idempotency record and the entry holding it.
+type keyEntry struct {
+	rec record
+	it  *item
 }
 
 // record is the first answer given to an idempotency key.
@@ -82,6 +138,9 @@ func NewServer(opts Options) (*Server, error) {
 	if err := opts.Faults.Validate(); err != nil {
 		return nil, fmt.Errorf("payment provider: faults: %w", err)
 	}
+	if opts.MaxInMemory < 0 {
+		return nil, fmt.Errorf("payment provider: max in memory: want 0 (default) or more, got %d", opts.MaxInMemory)
+	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = mrand.Uint64()
@@ -90,14 +149,19 @@ func NewServer(opts Options) (*Server, error) {
 		log:     opts.Log,
 		faults:  opts.Faults,
 		rnd:     mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		auths:   map[string]*Authorization{},
+		lru:     list.New(),
+		auths:   map[string]*item{},
 		byOrder: map[string][]string{},
-		idem:    map[string]record{},
+		idem:    map[string]keyEntry{},
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
 	if opts.DataDir != "" {
+		s.max = opts.MaxInMemory
+		if s.max == 0 {
+			s.max = DefaultMaxInMemory
+		}
 		if err := s.openJournal(opts.DataDir); err != nil {
 			return nil, err
 		}
@@ -105,59 +169,11 @@ func NewServer(opts Options) (*Server, error) {
 	return s, nil
 }
 
-func (s *Server) openJournal(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("payment provider: data dir: %w", err)
-	}
-	path := filepath.Join(dir, JournalFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("payment provider: journal: %w", err)
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	n := 0
-	for sc.Scan() {
-		var l journalLine
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			// A torn last line (killed mid-write) was never answered: skip it.
-			s.log.Warn("payment provider: skipping unreadable journal line", "line", n+1, "err", err)
-			continue
-		}
-		s.apply(l)
-		n++
-	}
-	if err := sc.Err(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("payment provider: read journal %s: %w", path, err)
-	}
-	s.journal = f
-	s.log.Info("payment provider ledger loaded", "journal", path, "entries", n, "records", len(s.auths))
-	return nil
-}
-
-func (s *Server) apply(l journalLine) {
-	s.idem[l.Key] = l.Rec
-	if l.Auth != nil {
-		a := *l.Auth
-		if _, ok := s.auths[a.ID]; !ok {
-			s.order = append(s.order, a.ID)
-			s.byOrder[a.OrderID] = append(s.byOrder[a.OrderID], a.ID)
-		}
-		s.auths[a.ID] = &a
-	}
-}
-
 // Close closes the journal.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.journal == nil {
-		return nil
-	}
-	err := s.journal.Close()
-	s.journal = nil
-	return err
+	return s.closeJournal()
 }
 
 // Faults returns the current fault settings.
@@ -180,30 +196,27 @@ func (s *Server) SetFaults(f Faults) error {
 	return nil
 }
 
-// Ledger returns a copy of every authorization, oldest first, with totals.
+// Ledger returns a copy of every authorization, oldest first, with
+// totals. Once anything was evicted it streams the journal (see Server);
+// a read error is logged and yields an empty ledger.
 func (s *Server) Ledger() Ledger {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l := Ledger{Authorizations: make([]Authorization, 0, len(s.order)), Totals: Totals{ByStatus: map[string]int{}}}
-	for _, id := range s.order {
-		a := *s.auths[id]
-		l.Authorizations = append(l.Authorizations, a)
-		l.Totals.ByStatus[a.Status]++
-		l.Totals.CapturedAmount += a.Captured
-		l.Totals.RefundedAmount += a.Refunded
+	l, err := s.ledger()
+	if err != nil {
+		s.log.Error("payment provider: ledger", "err", err)
+		return Ledger{Authorizations: []Authorization{}, Totals: Totals{ByStatus: map[string]int{}}}
 	}
 	return l
 }
 
 // Authorizations returns copies of the authorizations made for an order,
-// oldest first (none when the provider never saw it).
+// oldest first (none when the provider never saw it; a journal read error
+// is logged and yields none).
 func (s *Server) Authorizations(orderID string) []Authorization {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ids := s.byOrder[orderID]
-	out := make([]Authorization, len(ids))
-	for i, id := range ids {
-		out[i] = *s.auths[id]
+	out, err := s.orderAuthorizations(orderID)
+	if err != nil {
+		s.log.Error("payment provider: authorizations", "order_id", orderID, "err", err)
 	}
 	return out
 }
@@ -216,7 +229,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/authorizations/{id}/capture", s.payment(s.capture))
 	mux.HandleFunc("POST /v1/authorizations/{id}/void", s.payment(s.void))
 	mux.HandleFunc("POST /v1/authorizations/{id}/refund", s.payment(s.refund))
-	mux.HandleFunc("GET /v1/ledger", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Ledger()) })
+	mux.HandleFunc("GET /v1/ledger", s.getLedger)
 	mux.HandleFunc("GET /admin/faults", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Faults()) })
 	mux.HandleFunc("PUT /admin/faults", s.putFaults)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -260,7 +273,28 @@ func (s *Server) listAuthorizations(w http.ResponseWriter, r *http.Request) {
 	if !s.suffer(w, r) {
 		return
 	}
-	writeJSON(w, http.StatusOK, AuthorizationList{Authorizations: s.Authorizations(orderID)})
+	s.mu.Lock()
+	auths, err := s.orderAuthorizations(orderID)
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Error("payment provider: authorizations", "order_id", orderID, "err", err)
+		writeProblem(w, http.StatusInternalServerError, "ledger unavailable", "retry later")
+		return
+	}
+	if auths == nil {
+		auths = []Authorization{}
+	}
+	writeJSON(w, http.StatusOK, AuthorizationList{Authorizations: auths})
+}
+
+func (s *Server) getLedger(w http.ResponseWriter, _ *http.Request) {
+	l, err := s.ledger()
+	if err != nil {
+		s.log.Error("payment provider: ledger", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "ledger unavailable", "retry later")
+		return
+	}
+	writeJSON(w, http.StatusOK, l)
 }
 
 // suffer applies the fault settings to a request: it waits the latency,
@@ -332,7 +366,13 @@ func (s *Server) payment(op opFunc) http.HandlerFunc {
 			// result the saga's lookups (GET /v1/authorizations) recover.
 			return
 		}
-		if rec, ok := s.idem[key]; ok {
+		rec, ok, err := s.key(key)
+		if err != nil {
+			s.log.Error("payment provider: idempotency record unreadable; answering 500", "err", err)
+			writeProblem(w, http.StatusInternalServerError, "ledger unavailable", "retry later")
+			return
+		}
+		if ok {
 			if rec.Hash != hash {
 				writeProblem(w, http.StatusUnprocessableEntity, "idempotency key reused",
 					"this Idempotency-Key was used with a different request")
@@ -348,36 +388,25 @@ func (s *Server) payment(op opFunc) http.HandlerFunc {
 			writeProblem(w, http.StatusInternalServerError, "encode answer", err.Error())
 			return
 		}
-		if a.status == http.StatusBadRequest {
+		if a.status == http.StatusBadRequest || a.status >= http.StatusInternalServerError {
 			// Like real providers, a request that failed validation never
-			// started executing, so its answer is not saved under the key.
+			// started executing, so its answer is not saved under the key;
+			// nor is a failure to read the ledger (retry later).
 			writeRaw(w, a.status, raw)
 			return
 		}
 		l := journalLine{Key: key, Rec: record{Hash: hash, Status: a.status, Body: raw}, Auth: a.auth}
-		if err := s.write(l); err != nil {
+		off, err := s.write(l)
+		if err == nil {
+			err = s.record(l, off)
+		}
+		if err != nil {
 			s.log.Error("payment provider: journal write failed; answering 500", "err", err)
 			writeProblem(w, http.StatusInternalServerError, "ledger unavailable", "retry later")
 			return
 		}
-		s.apply(l)
 		writeRaw(w, a.status, raw)
 	}
-}
-
-// write appends a line to the journal (under s.mu). The write reaches the
-// OS before the answer is sent, so a killed process loses nothing it
-// answered.
-func (s *Server) write(l journalLine) error {
-	if s.journal == nil {
-		return nil
-	}
-	b, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	_, err = s.journal.Write(append(b, '\n'))
-	return err
 }
 
 func (s *Server) authorize(_ *http.Request, body []byte, now time.Time) answer {
@@ -422,16 +451,21 @@ func (s *Server) begin(r *http.Request, body []byte, req any, from, op string) (
 			return nil, &p
 		}
 	}
-	a, ok := s.auths[r.PathValue("id")]
-	if !ok {
+	it, err := s.authorization(r.PathValue("id"))
+	if err != nil {
+		s.log.Error("payment provider: authorization unreadable; answering 500", "err", err)
+		p := problem(http.StatusInternalServerError, "ledger unavailable", "retry later")
+		return nil, &p
+	}
+	if it == nil {
 		p := problem(http.StatusNotFound, "no such authorization", r.PathValue("id"))
 		return nil, &p
 	}
-	if a.Status != from {
-		p := problem(http.StatusConflict, "cannot "+op, "authorization is "+a.Status)
+	if it.auth.Status != from {
+		p := problem(http.StatusConflict, "cannot "+op, "authorization is "+it.auth.Status)
 		return nil, &p
 	}
-	c := *a
+	c := *it.auth
 	return &c, nil
 }
 
