@@ -40,6 +40,13 @@ const (
 // a read, never a wrong answer. The table is derived from the journal:
 // truncated and rebuilt at every start, so it needs no crash consistency.
 // Not safe for concurrent use (the server calls it under its mutex).
+//
+// Hand-written rather than an embedded key-value store (bbolt, pebble):
+// the journal stays the simulator's one record, in the format tests and
+// operators read (a JSON line per answer), and this table is only derived
+// from it, rebuilt at every start, so it needs none of a store's crash
+// consistency or compaction; a store would hold a second copy of the
+// ledger and a dependency the rest of Tradewind does not use.
 type diskIndex struct {
 	f     *os.File
 	path  string
