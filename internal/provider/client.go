@@ -45,6 +45,10 @@ func (e *UnavailableError) Is(target error) bool { return target == ErrUnavailab
 // Unwrap returns the cause.
 func (e *UnavailableError) Unwrap() error { return e.Err }
 
+// MaxIdleConns is how many idle connections to the provider a Client
+// keeps for reuse: more than the payments participant has in flight.
+const MaxIdleConns = 64
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// BaseURL is the provider, e.g. http://127.0.0.1:8090.
@@ -110,7 +114,14 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("payment client: base URL %q: want http(s)://host:port", cfg.BaseURL)
 	}
 	cfg.setDefaults()
-	c := &Client{cfg: cfg, base: u, http: &http.Client{Timeout: cfg.Timeout}}
+	// Its own transport: http.DefaultTransport keeps 2 idle connections
+	// per host, and the payments participant has more calls in flight at
+	// once (up to 8 per batch, a batch per consumer), so every call past
+	// the second dialed a new connection and the provider accepted it:
+	// 5 % of serve's CPU went to dialing in a profile at 700 orders/s.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = MaxIdleConns
+	c := &Client{cfg: cfg, base: u, http: &http.Client{Timeout: cfg.Timeout, Transport: tr}}
 	c.cb = gobreaker.NewCircuitBreaker[*reply](gobreaker.Settings{
 		Name:        "payment-provider",
 		MaxRequests: 1,

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -362,5 +365,62 @@ func TestHoldIsWhatACallWouldMeet(t *testing.T) {
 	}
 	if h := c.Hold(); c.BreakerState() != "closed" || h != 0 {
 		t.Fatalf("breaker %s, Hold = %s after a successful call; want closed, 0", c.BreakerState(), h)
+	}
+}
+
+// Calls in flight together each get a connection, and every one of those
+// goes back to the client's idle pool when its call ends (none is closed
+// for want of room), so the next calls reuse them instead of dialing.
+func TestClientKeepsTheConnectionsOfConcurrentCallsForReuse(t *testing.T) {
+	const inFlight = 16
+	sim, err := provider.NewServer(provider.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived := make(chan struct{}, inFlight)
+	release := make(chan struct{})
+	h := sim.Handler()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release // every call holds its connection until all are in flight
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, provider.ClientConfig{})
+
+	var mu sync.Mutex
+	var kept, refused int
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{PutIdleConn: func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			refused++
+		} else {
+			kept++
+		}
+	}})
+	errs := make(chan error, inFlight)
+	for i := range inFlight {
+		go func() {
+			_, err := c.Authorize(ctx, fmt.Sprintf("k%d", i), provider.AuthorizeRequest{OrderID: fmt.Sprintf("o%d", i), CustomerID: "c", Amount: 1000, Currency: "EUR"})
+			errs <- err
+		}()
+	}
+	for range inFlight {
+		<-arrived
+	}
+	close(release)
+	for range inFlight {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	testenv.Eventually(t, 5*time.Second, "every connection handed back to the client's pool", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return kept+refused == inFlight
+	})
+	if refused > 0 {
+		t.Errorf("%d of %d connections closed after their call instead of kept for reuse", refused, inFlight)
 	}
 }
