@@ -80,3 +80,32 @@ func TestCeilingAddsTheTimesOfNATSAndPostgreSQL(t *testing.T) {
 		t.Errorf("got NATS %.1f, PostgreSQL %.1f, both %.1f; want 1000, 2000, 666.7", c.NATSOrdersPerSec, c.PGOrdersPerSec, c.OrdersPerSec)
 	}
 }
+
+// A flat series that swings between samples (garbage collections, vacuums)
+// is flat, whatever its last sample; a series that keeps rising is not.
+func TestSoakGrowthComparesMediansAfterWarmUp(t *testing.T) {
+	series := func(f func(i int) float64) []sample {
+		out := make([]sample, 50)
+		for i := range out {
+			out[i] = sample{rssMB: f(i)}
+		}
+		return out
+	}
+	rss := func(s sample) float64 { return s.rssMB }
+	swinging := series(func(i int) float64 {
+		if i < 10 {
+			return float64(100 + 50*i) // warm-up
+		}
+		if i == 49 {
+			return 660 // a last sample at the top of a swing
+		}
+		return 600 + float64(i%3-1)*30
+	})
+	if g := growth(swinging, rss); g < -5 || g > 5 {
+		t.Errorf("swinging flat series: growth %+.1f %%, want within ±5 %%", g)
+	}
+	rising := series(func(i int) float64 { return 500 + 5*float64(i) })
+	if g := growth(rising, rss); g < 20 {
+		t.Errorf("rising series: growth %+.1f %%, want well above 5 %%", g)
+	}
+}

@@ -199,17 +199,27 @@ func pct(v []float64, p float64) float64 {
 	return s[max(0, min(int(p*float64(len(s))+0.5)-1, len(s)-1))]
 }
 
-// growth is the change from the first sample after warm-up (the first
-// fifth of the run) to the last, in percent.
+// growth is the change in percent from just after warm-up to the end:
+// the median of the samples in the second fifth of the run against the
+// median of the last fifth. Medians, because single samples of RSS and of
+// table sizes swing by several percent between garbage collections and
+// vacuums; the first fifth is warm-up (caches, pools, the payment
+// simulator's working set filling up).
 func growth(samples []sample, f func(sample) float64) float64 {
-	if len(samples) < 2 {
+	n := len(samples)
+	w := n / 5
+	if w == 0 {
 		return 0
 	}
-	w := len(samples) / 5
-	if w >= len(samples)-1 {
-		w = 0
+	median := func(ss []sample) float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = f(s)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
 	}
-	a, b := f(samples[w]), f(samples[len(samples)-1])
+	a, b := median(samples[w:2*w]), median(samples[n-w:])
 	if a == 0 {
 		return 0
 	}
@@ -258,7 +268,7 @@ func soakTable(cfg *config, rate float64, samples []sample, lagAll []float64, su
 	}
 	fmt.Fprintf(&b, "- completed / offered over the run: %.3f (%s: within 2 %%)\n", ratio, ok(ratio > 0.98 && ratio < 1.02))
 	fmt.Fprintf(&b, "- read-model lag p99 over every 1 s reading: %.3f s (%s: < 1 s)\n", lagP99, ok(lagP99 < 1))
-	fmt.Fprintf(&b, "- growth after warm-up (first fifth): serve RSS %+.1f %% (%s), goroutines %+.1f %% (%s), queue and hot-row tables (%s) %+.1f %% (%s: < 5 %%)\n",
+	fmt.Fprintf(&b, "- growth after warm-up (median of the second fifth of the samples to median of the last fifth): serve RSS %+.1f %% (%s), goroutines %+.1f %% (%s), queue and hot-row tables (%s) %+.1f %% (%s: < 5 %%)\n",
 		rss, ok(rss < 5), gor, ok(gor < 5), strings.Join(flatTables, ", "), flat, ok(flat < 5))
 	if sum != nil {
 		fmt.Fprintf(&b, "- tradewind load: %d accepted, %d completed, %d pending; latency p50 %.1f ms, p99 %.1f ms\n",
