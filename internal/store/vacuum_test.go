@@ -115,3 +115,54 @@ func TestVacuumerAnalyzesTablesThatChangedSinceTheirLastAnalyze(t *testing.T) {
 		t.Errorf("histogram of %s.id has %d bounds, want 2..11 (the vacuumer's statistics target)", grown, bounds)
 	}
 }
+
+// Rows updated in place leave a table's size as it was: a table whose
+// changes since its last analyze are updates of a fraction of its rows is
+// left alone, and analyzed once it has grown by a tenth.
+func TestVacuumerAnalyzesAfterGrowthNotAfterUpdatesInPlace(t *testing.T) {
+	ctx := context.Background()
+	pool := testenv.Pool(t)
+	name := fmt.Sprintf("analyze_updated_%d", time.Now().UnixNano())
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP TABLE IF EXISTS public."+name) })
+	mods := func(want int64) {
+		t.Helper()
+		testenv.Eventually(t, 10*time.Second, "the changes in the statistics", func() bool {
+			var n int64
+			_ = pool.QueryRow(ctx, `SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = $1`, name).Scan(&n)
+			return n >= want
+		})
+	}
+	worked := func() bool {
+		t.Helper()
+		done, err := store.Vacuumer{Pool: pool, Log: slog.Default(), MinChanged: 1000, MinDead: 1 << 30}.Once(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Contains(done, "public."+name)
+	}
+	execOnOneSession(t, pool,
+		`CREATE TABLE public.`+name+` (id int PRIMARY KEY, n bigint)`,
+		`INSERT INTO public.`+name+` SELECT g, 0 FROM generate_series(1, 10000) g`,
+		`SELECT pg_stat_force_next_flush()`,
+	)
+	// The inserts must be in the statistics before the analyze resets
+	// them, or they count as changes after it.
+	mods(10000)
+	execOnOneSession(t, pool,
+		`ANALYZE public.`+name,
+		`UPDATE public.`+name+` SET n = n + 1 WHERE id <= 3000`,
+		`SELECT pg_stat_force_next_flush()`,
+	)
+	mods(3000)
+	if worked() {
+		t.Fatalf("analyzed public.%s after 3,000 updates in place of its 10,000 rows", name)
+	}
+	execOnOneSession(t, pool,
+		`INSERT INTO public.`+name+` SELECT g, 0 FROM generate_series(10001, 11500) g`,
+		`SELECT pg_stat_force_next_flush()`,
+	)
+	mods(4500)
+	if !worked() {
+		t.Fatalf("did not analyze public.%s after it grew from 10,000 to 11,500 rows", name)
+	}
+}
