@@ -37,6 +37,7 @@ type sample struct {
 // goroutines flat after warm-up (growth < 5 %), queue tables flat.
 func soak(ctx context.Context, cfg *config) error {
 	logf("soak: starting nats-server, a fresh database and tradewind serve (all roles)")
+	commit, loadAtStart := gitCommit(), loadAvg() // what runs, and how busy the machine was, at the start
 	st, err := startStack(ctx, cfg, "soak", false) // the simulator in serve, as `make run` has it: its memory is part of the verdict
 	if err != nil {
 		return err
@@ -122,7 +123,7 @@ loop:
 				s.at.Round(time.Second), s.offered, s.completed, s.lagP99, s.rssMB, s.goroutines, s.dbMB, s.queueMB, s.serveCPUPct)
 		}
 	}
-	table := soakTable(cfg, rate, samples, lagAll, loadSum, loadErr)
+	table := soakTable(cfg, commit, loadAtStart, rate, samples, lagAll, loadSum, loadErr)
 	fmt.Println(table)
 	if cfg.record {
 		if err := recordSoak(cfg, table, samples, rate); err != nil {
@@ -226,10 +227,10 @@ func growth(samples []sample, f func(sample) float64) float64 {
 	return (b - a) / a * 100
 }
 
-func soakTable(cfg *config, rate float64, samples []sample, lagAll []float64, sum *LoadSummary, loadErr error) string {
+func soakTable(cfg *config, commit, loadAtStart string, rate float64, samples []sample, lagAll []float64, sum *LoadSummary, loadErr error) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "### soak %s · %s · %s at %.0f orders/s (%s) · load average %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), gitCommit(), cfg.soakFor, rate, cfg.soakMix, loadAvg())
+	fmt.Fprintf(&b, "### soak %s · %s · %s at %.0f orders/s (%s) · load average %s at start\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), commit, cfg.soakFor, rate, cfg.soakMix, loadAtStart)
 	b.WriteString("| minute | offered/s | completed/s | read-model lag p99 s | serve RSS MB | goroutines | database MB | queue and hot-row tables MB | serve CPU % |\n")
 	b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	per := max(1, int(time.Minute/cfg.soakInterval))
