@@ -37,7 +37,7 @@ type sample struct {
 // goroutines flat after warm-up (growth < 5 %), queue tables flat.
 func soak(ctx context.Context, cfg *config) error {
 	logf("soak: starting nats-server, a fresh database and tradewind serve (all roles)")
-	commit, loadAtStart := gitCommit(), loadAvg() // what runs, and how busy the machine was, at the start
+	commit, loadAtStart := gitCommit(), loadAvg()  // what runs, and how busy the machine was, at the start
 	st, err := startStack(ctx, cfg, "soak", false) // the simulator in serve, as `make run` has it: its memory is part of the verdict
 	if err != nil {
 		return err
