@@ -10,6 +10,7 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,17 +29,7 @@ func TestRelayCrashAfterPublishPublishesOnceAfterRestart(t *testing.T) {
 
 	order := uuid.NewString()
 	evs := placedEvents(t, order, 25)
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := Add(ctx, tx, evs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, ctx, pool, func(tx pgx.Tx) error { return Add(ctx, tx, evs...) })
 
 	// The first relay publishes, then dies before deleting the rows.
 	crashing, err := NewRelay(RelayConfig{}, pool, js, nil)
@@ -103,6 +94,23 @@ func TestOnlyOneRelayPublishesAtATime(t *testing.T) {
 	r, _ := NewRelay(RelayConfig{}, pool, js, nil)
 	if n, err := r.Drain(ctx); err != nil || n != 0 {
 		t.Fatalf("drain while another relay is active: n=%d err=%v, want 0, nil", n, err)
+	}
+}
+
+// commit runs fill in a transaction on pool and commits it, as a writer
+// that commits and then dies before publishing would.
+func commit(t *testing.T, ctx context.Context, pool *pgxpool.Pool, fill func(tx pgx.Tx) error) {
+	t.Helper()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fill(tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -189,17 +197,7 @@ func TestRowsOfAWriterThatDiedAfterCommitAreSweptOnce(t *testing.T) {
 	pool := testenv.Pool(t)
 	order := uuid.NewString()
 	// A writer commits and dies before publishing (a plain commit).
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := Add(ctx, tx, placedEvents(t, order, 5)...); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, ctx, pool, func(tx pgx.Tx) error { return Add(ctx, tx, placedEvents(t, order, 5)...) })
 	r, _ := NewRelay(RelayConfig{MinAge: time.Hour}, pool, js, nil)
 	if n, err := r.Drain(ctx); err != nil || n != 0 {
 		t.Fatalf("drain of young rows: n=%d err=%v, want 0 (left to their writer)", n, err)
@@ -250,25 +248,18 @@ func TestRelayPublishesHeadersOfBothRowFormats(t *testing.T) {
 		}
 		msgs[i] = m
 	}
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(ctx) }()
-	if err := AddMessages(ctx, tx, msgs[0]); err != nil {
-		t.Fatal(err)
-	}
 	legacy, err := json.Marshal(msgs[1].Header)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO core.outbox (event_id, subject, headers, body) VALUES ($1, $2, $3::jsonb, $4)`,
-		msgs[1].EventID, msgs[1].Subject, string(legacy), msgs[1].Body); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	commit(t, ctx, pool, func(tx pgx.Tx) error {
+		if err := AddMessages(ctx, tx, msgs[0]); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO core.outbox (event_id, subject, headers, body) VALUES ($1, $2, $3::jsonb, $4)`,
+			msgs[1].EventID, msgs[1].Subject, string(legacy), msgs[1].Body)
+		return err
+	})
 	r, _ := NewRelay(RelayConfig{MinAge: time.Nanosecond}, pool, js, nil)
 	if n, err := r.Drain(ctx); err != nil || n != 2 {
 		t.Fatalf("drain: n=%d err=%v, want 2", n, err)

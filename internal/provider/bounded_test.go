@@ -45,16 +45,7 @@ type reply struct {
 
 func (tw *twin) post(t *testing.T, path, key, body string) reply {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, tw.srv.URL+path, bytes.NewBufferString(body))
-	req.Header.Set(provider.HeaderIdempotencyKey, key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	return reply{resp.StatusCode, b.String(), resp.Header.Get(provider.HeaderReplayed) == "true"}
+	return postReply(t, tw.srv.URL+path, key, body)
 }
 
 func (tw *twin) authorize(t *testing.T, order string, amount int64) reply {

@@ -40,6 +40,13 @@ func newClient(t *testing.T, url string, cfg provider.ClientConfig) *provider.Cl
 
 func post(t *testing.T, url, key, body string) (int, string) {
 	t.Helper()
+	r := postReply(t, url, key, body)
+	return r.status, r.body
+}
+
+// postReply POSTs body with the idempotency key and returns the answer.
+func postReply(t *testing.T, url, key, body string) reply {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewBufferString(body))
 	req.Header.Set(provider.HeaderIdempotencyKey, key)
 	resp, err := http.DefaultClient.Do(req)
@@ -49,7 +56,7 @@ func post(t *testing.T, url, key, body string) (int, string) {
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
-	return resp.StatusCode, b.String()
+	return reply{resp.StatusCode, b.String(), resp.Header.Get(provider.HeaderReplayed) == "true"}
 }
 
 func TestIdempotencyKeySemantics(t *testing.T) {
