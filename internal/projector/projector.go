@@ -34,6 +34,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tradewind/tradewind/internal/pgtx"
 )
 
 // Projection is one read model. Apply must be deterministic: given the
@@ -176,23 +177,36 @@ func applyBatch(ctx context.Context, tx pgx.Tx, p Projection, v int, lastSeq uin
 			return 0, fmt.Errorf("projection %s v%d: apply %d events from seq %d: %w", p.Name(), v, len(b.Events), b.Events[0].Seq, err)
 		}
 	}
+	// With a transaction tail (the live group's), the writes below are
+	// queued on it and sent with the other members' before commit.
+	tail := pgtx.From(ctx)
+	exec := func(what, sql string, args ...any) error {
+		if tail != nil {
+			tail.Queue(sql, args...)
+			return nil
+		}
+		if _, err := tx.Exec(ctx, sql, args...); err != nil {
+			return fmt.Errorf("projection %s: %s: %w", p.Name(), what, err)
+		}
+		return nil
+	}
 	for _, r := range b.rejects {
-		if _, err := tx.Exec(ctx, `
+		if err := exec(fmt.Sprintf("record reject of seq %d", r.ev.Seq), `
 			INSERT INTO public.projection_rejects (name, version, seq, event_id, event_type, reason)
 			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`,
 			p.Name(), v, int64(r.ev.Seq), r.ev.ID, r.ev.Type, r.reason); err != nil {
-			return 0, fmt.Errorf("projection %s: record reject of seq %d: %w", p.Name(), r.ev.Seq, err)
+			return 0, err
 		}
 	}
 	if upTo > lastSeq {
-		// One round trip; only the live version's progress is announced.
-		if _, err := tx.Exec(ctx, `
+		// Only the live version's progress is announced.
+		if err := exec(fmt.Sprintf("advance checkpoint to %d", upTo), `
 			WITH cp AS (
 				UPDATE public.projection_checkpoints SET last_seq = $3, lag = $4, updated_at = now()
 				WHERE name = $1 AND version = $2 RETURNING live)
 			SELECT pg_notify('tradewind_projection', $1) FROM cp WHERE live`,
 			p.Name(), v, int64(upTo), int64(lag)); err != nil {
-			return 0, fmt.Errorf("projection %s: advance checkpoint to %d: %w", p.Name(), upTo, err)
+			return 0, err
 		}
 	}
 	return len(b.Events), nil
